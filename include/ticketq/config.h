@@ -1,0 +1,78 @@
+// Configuration: every setting lives in one table (kSettings in config.cpp).
+// The table drives --help, the config file, the environment, and the check
+// that config/ticketq.toml documents every setting with its default.
+// Precedence: built-in default < config file < environment < command line.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace ticketq {
+
+struct Config {
+  std::string bind = "127.0.0.1";
+  int64_t port = 8000;
+  std::string redis_url = "redis://127.0.0.1:6379";
+  int64_t threads = 0;  // 0 = one per core
+  int64_t capacity = 500;
+  int64_t queue_limit = 500;
+  std::string admin_token;  // empty = generate one at start
+  std::string log_level = "info";
+  std::string key_prefix = "ticketq";
+  int64_t request_timeout_ms = 1000;
+  int64_t max_body_bytes = 4096;
+  int64_t max_header_bytes = 8192;
+  int64_t idle_timeout_s = 60;
+  int64_t max_inflight = 10000;
+  int64_t shutdown_timeout_ms = 5000;
+
+  // Derived at load time, not settings.
+  bool admin_token_generated = false;
+  std::string config_file;
+
+  // Number of event loops to run (threads resolved against the core count).
+  int worker_count() const;
+};
+
+enum class SettingKind { kInt, kString };
+
+// One row of the settings table.
+struct Setting {
+  const char* name;  // file key; the flag is the same with '-' for '_'
+  const char* env;   // environment variable
+  SettingKind kind;
+  int64_t Config::*int_field;
+  std::string Config::*str_field;
+  int64_t min;
+  int64_t max;
+  const char* help;
+  bool secret;  // never printed back
+};
+
+std::span<const Setting> settings_table();
+
+// Outcome of reading the configuration.
+struct LoadResult {
+  enum class Action { kRun, kExit } action = Action::kRun;
+  int exit_code = 0;
+  std::string message;  // printed by main: help, version, or the error
+  Config config;
+};
+
+// Builds the configuration from argv, the environment and the config file.
+// `env` is a lookup so tests can supply their own environment.
+using EnvLookup = std::optional<std::string> (*)(const char* name);
+LoadResult load_config(int argc, const char* const* argv, EnvLookup env = nullptr);
+
+// Applies one textual value to a setting, checking type and bounds.
+// Returns an error message, or empty on success.
+std::string apply_setting(Config& cfg, const Setting& s, const std::string& value);
+
+// Renders the effective configuration (secrets redacted), one `key = value` per line.
+std::string describe(const Config& cfg);
+
+}  // namespace ticketq

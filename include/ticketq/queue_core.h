@@ -1,0 +1,86 @@
+// The queue core: reserve, status, promote, reset and event settings, each
+// one atomic script call through a ScriptRunner. It knows nothing of HTTP;
+// callers get plain results through callbacks, called exactly once.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ticketq/script_runner.h"
+#include "ticketq/validate.h"
+
+namespace ticketq {
+
+// What every result carries besides its own fields.
+struct Outcome {
+  Fault fault = Fault::kNone;  // not kNone: Redis did not answer usefully (503)
+  std::string detail;
+  bool no_event = false;  // the event was never created (404)
+  bool ok() const { return fault == Fault::kNone && !no_event; }
+};
+
+enum class ReserveStatus { kReserved = 1, kQueued, kAlreadyReserved, kAlreadyInQueue, kSoldOut };
+struct ReserveResult : Outcome {
+  ReserveStatus status = ReserveStatus::kSoldOut;
+  int64_t position = 0;  // 1-based, for kQueued and kAlreadyInQueue
+};
+
+enum class UserStatus { kNotFound = 0, kReserved = 1, kInQueue = 2 };
+struct StatusResult : Outcome {
+  UserStatus status = UserStatus::kNotFound;
+  int64_t position = 0;
+};
+
+struct PromoteResult : Outcome {
+  std::vector<std::string> promoted;  // in line order
+  int64_t remaining = 0;
+};
+
+struct ResetResult : Outcome {};
+
+struct PutEventResult : Outcome {
+  bool created = false;
+  bool below_reserved = false;  // refused: capacity < seats already reserved
+  int64_t reserved = 0;
+};
+
+struct EventInfo : Outcome {
+  EventSettings settings;
+  int64_t reserved = 0;
+  int64_t waiting = 0;
+  int64_t promoted = 0;
+};
+
+struct QueueOptions {
+  std::string key_prefix = "ticketq";
+  // The default event exists without being created, with these settings
+  // unless PUT /v1/events/default stored others in Redis.
+  std::string default_event = "default";
+  EventSettings default_settings{500, 500};
+};
+
+class QueueCore {
+ public:
+  QueueCore(ScriptRunner& runner, QueueOptions options);
+
+  void reserve(const std::string& event, std::string user, std::function<void(ReserveResult)> cb);
+  void status(const std::string& event, std::string user, std::function<void(StatusResult)> cb);
+  void promote(const std::string& event, int64_t limit, std::function<void(PromoteResult)> cb);
+  void reset(const std::string& event, std::function<void(ResetResult)> cb);
+  void put_event(const std::string& event, EventSettings s, std::function<void(PutEventResult)> cb);
+  void get_event(const std::string& event, std::function<void(EventInfo)> cb);
+
+  // The Redis keys of an event, in the order the scripts expect (scripts.h).
+  std::vector<std::string> keys(const std::string& event) const;
+
+ private:
+  // KEYS plus the two fallback-settings arguments every script starts with.
+  std::vector<std::string> script_argv(const std::string& event) const;
+
+  ScriptRunner& runner_;
+  QueueOptions options_;
+};
+
+}  // namespace ticketq

@@ -1,0 +1,106 @@
+// The Redis gateway: one hiredis async connection on one event loop.
+//
+// Every call is pipelined on the connection and answered exactly once:
+// by Redis, by the deadline timer (the call's deadline passed), or with
+// kUnavailable when the connection is down or drops. Replies come back in
+// the order calls were sent, so pending calls sit in a FIFO whose expired
+// entries always form a prefix (all calls share one timeout).
+//
+// On every (re)connect the scripts are loaded before anything else is sent;
+// should Redis still answer NOSCRIPT (SCRIPT FLUSH), the call is resent once
+// as EVAL, so NOSCRIPT never reaches a caller. Lost connections are retried
+// with exponential backoff and jitter.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "ticketq/script_runner.h"
+#include "ticketq/validate.h"
+
+struct event_base;
+struct event;
+struct redisAsyncContext;
+struct redisReply;
+
+namespace ticketq {
+
+struct RedisEndpoint {
+  bool is_unix = false;
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string path;  // unix socket
+  std::string password;
+  int db = 0;
+  std::string describe() const;  // for logs; never shows the password
+};
+
+// redis://[:password@]host[:port][/db], rediss is refused, unix:///path[?db=N].
+Parsed<RedisEndpoint> parse_redis_url(std::string_view url);
+
+struct GatewayOptions {
+  RedisEndpoint endpoint;
+  int64_t timeout_ms = 1000;
+  size_t max_inflight = 10000;
+  int64_t backoff_min_ms = 50;
+  int64_t backoff_max_ms = 2000;
+};
+
+class RedisGateway final : public ScriptRunner {
+ public:
+  RedisGateway(event_base* base, GatewayOptions options);
+  ~RedisGateway() override;
+  RedisGateway(const RedisGateway&) = delete;
+  RedisGateway& operator=(const RedisGateway&) = delete;
+
+  void start();  // first connection attempt
+  void stop();   // drop the connection, answer pending calls, never reconnect
+
+  void run(const Script& script, int numkeys, std::vector<std::string> argv,
+           ReplyCallback cb) override;
+  void ping(ReplyCallback cb) override;
+  bool ready() const override { return connected_ && scripts_loaded_ == scripts().all().size(); }
+
+  bool connected() const { return connected_; }
+  size_t inflight() const { return pending_.size(); }
+
+ private:
+  struct Pending {
+    ReplyCallback cb;  // empty once answered by the deadline timer
+    int64_t deadline_ms;
+    const Script* script;           // set for EVALSHA calls, for the NOSCRIPT retry
+    int numkeys;
+    std::vector<std::string> argv;  // kept only for script calls
+  };
+
+  void connect();
+  void schedule_reconnect();
+  void send(std::vector<std::string_view> words, Pending p);
+  void send_script(const Script& script, bool by_sha, int numkeys, std::vector<std::string> argv,
+                   ReplyCallback cb, int64_t deadline_ms);
+  void arm_timer();
+
+  static void on_reply(redisAsyncContext* c, void* reply, void* privdata);
+  static void on_connect(const redisAsyncContext* c, int status);
+  static void on_disconnect(const redisAsyncContext* c, int status);
+  static void on_timer(int fd, short what, void* arg);
+  static void on_reconnect_timer(int fd, short what, void* arg);
+
+  event_base* base_;
+  GatewayOptions options_;
+  redisAsyncContext* ctx_ = nullptr;
+  bool connected_ = false;
+  bool stopping_ = false;
+  size_t scripts_loaded_ = 0;
+  int attempts_ = 0;  // failed connection attempts in a row
+  std::deque<Pending> pending_;
+  size_t expired_ = 0;  // leading entries of pending_ already answered by the timer
+  event* deadline_timer_ = nullptr;
+  bool timer_armed_ = false;
+  event* reconnect_timer_ = nullptr;
+};
+
+}  // namespace ticketq

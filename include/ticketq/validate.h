@@ -1,0 +1,49 @@
+// Validation of everything a client sends: ids, request bodies, query values.
+// Pure functions; each returns an error text for the 400 reply, or a value.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ticketq {
+
+constexpr size_t kMaxIdLength = 64;
+
+// user_id: 1-64 chars of [A-Za-z0-9._:@-].
+bool valid_user_id(std::string_view id);
+// event: 1-64 chars of [A-Za-z0-9._-].
+bool valid_event(std::string_view event);
+
+// Either a value or the reason it was refused.
+template <typename T>
+struct Parsed {
+  std::optional<T> value;
+  std::string error;
+  bool ok() const { return value.has_value(); }
+  static Parsed fail(std::string why) { return {std::nullopt, std::move(why)}; }
+};
+
+// Body of POST .../reserve: empty, or a JSON object whose optional "user_id"
+// is a valid id string. Yields the user id, or "" when none was given.
+Parsed<std::string> parse_reserve_body(std::string_view body);
+
+struct EventSettings {
+  int64_t capacity = 0;
+  int64_t queue_limit = 0;
+};
+constexpr int64_t kMaxEventSize = INT64_C(1) << 40;
+// Body of PUT /v1/events/{event}: {"capacity": N, "queue_limit": M}, both
+// integers in [0, 2^40].
+Parsed<EventSettings> parse_event_body(std::string_view body);
+
+constexpr int64_t kMaxPromoteLimit = 1000;
+// The `limit` query value of process_queue: absent → 1000; a positive integer,
+// capped at 1000.
+Parsed<int64_t> parse_promote_limit(std::optional<std::string_view> text);
+
+// A random (version 4) UUID in its canonical lower-case text form.
+std::string make_uuid_v4();
+
+}  // namespace ticketq

@@ -1,0 +1,223 @@
+#include "ticketq/config.h"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <sstream>
+#include <thread>
+#include <toml++/toml.h>
+
+#include "ticketq/auth.h"
+
+namespace ticketq {
+
+namespace {
+
+constexpr int64_t kMaxInt = INT64_C(1) << 40;
+
+// The settings table. Keep config/ticketq.toml in step (a unit test checks it).
+const Setting kSettings[] = {
+    {"bind", "TICKETQ_BIND", SettingKind::kString, nullptr, &Config::bind, 0, 0,
+     "address to listen on (IPv4 or IPv6 literal)", false},
+    {"port", "TICKETQ_PORT", SettingKind::kInt, &Config::port, nullptr, 0, 65535,
+     "TCP port to listen on (0 = any free port, logged at start)", false},
+    {"redis", "REDIS_URL", SettingKind::kString, nullptr, &Config::redis_url, 0, 0,
+     "redis://[:password@]host:port[/db] or unix:///path/to/redis.sock", false},
+    {"threads", "TICKETQ_THREADS", SettingKind::kInt, &Config::threads, nullptr, 0, 256,
+     "event loops, each with its own Redis connection (0 = one per core)", false},
+    {"capacity", "TICKETQ_CAPACITY", SettingKind::kInt, &Config::capacity, nullptr, 0, kMaxInt,
+     "seats of the default event (unless set with PUT /v1/events/default)", false},
+    {"queue_limit", "TICKETQ_QUEUE_LIMIT", SettingKind::kInt, &Config::queue_limit, nullptr, 0,
+     kMaxInt, "places in line of the default event", false},
+    {"admin_token", "TICKETQ_ADMIN_TOKEN", SettingKind::kString, nullptr, &Config::admin_token, 0,
+     0, "token for admin calls (X-Token header); empty = random, logged once at start", true},
+    {"log_level", "TICKETQ_LOG_LEVEL", SettingKind::kString, nullptr, &Config::log_level, 0, 0,
+     "trace, debug, info, warn, error or off", false},
+    {"key_prefix", "TICKETQ_KEY_PREFIX", SettingKind::kString, nullptr, &Config::key_prefix, 0, 0,
+     "prefix of every Redis key (keys are PREFIX:{event}:...)", false},
+    {"request_timeout_ms", "TICKETQ_REQUEST_TIMEOUT_MS", SettingKind::kInt,
+     &Config::request_timeout_ms, nullptr, 1, 600000,
+     "deadline for Redis to answer a request before it gets 503", false},
+    {"max_body_bytes", "TICKETQ_MAX_BODY_BYTES", SettingKind::kInt, &Config::max_body_bytes,
+     nullptr, 64, 1 << 20, "largest request body accepted (larger: 413)", false},
+    {"max_header_bytes", "TICKETQ_MAX_HEADER_BYTES", SettingKind::kInt, &Config::max_header_bytes,
+     nullptr, 1024, 1 << 20, "largest request line plus headers accepted", false},
+    {"idle_timeout_s", "TICKETQ_IDLE_TIMEOUT_S", SettingKind::kInt, &Config::idle_timeout_s,
+     nullptr, 1, 3600, "close client connections idle this long", false},
+    {"max_inflight", "TICKETQ_MAX_INFLIGHT", SettingKind::kInt, &Config::max_inflight, nullptr, 1,
+     1000000, "Redis commands in flight per connection before new requests get 503", false},
+    {"shutdown_timeout_ms", "TICKETQ_SHUTDOWN_TIMEOUT_MS", SettingKind::kInt,
+     &Config::shutdown_timeout_ms, nullptr, 0, 600000,
+     "on SIGTERM, how long in-flight requests may take to finish", false},
+};
+
+const char* const kLogLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
+
+std::string flag_of(const Setting& s) {
+  std::string f = std::string("--") + s.name;
+  std::replace(f.begin(), f.end(), '_', '-');
+  return f;
+}
+
+std::optional<std::string> system_env(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr) return std::nullopt;
+  return std::string(v);
+}
+
+const Setting* find_setting(std::string_view name) {
+  for (const Setting& s : kSettings)
+    if (name == s.name) return &s;
+  return nullptr;
+}
+
+// Reads the TOML file into the configuration; returns an error or empty.
+std::string apply_file(Config& cfg, const std::string& path) {
+  toml::table tbl;
+  try {
+    tbl = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << path << ": " << e.description() << " (line " << e.source().begin.line << ")";
+    return os.str();
+  }
+  for (auto&& [key, node] : tbl) {
+    const Setting* s = find_setting(key.str());
+    if (s == nullptr) return path + ": unknown setting '" + std::string(key.str()) + "'";
+    std::string text;
+    if (s->kind == SettingKind::kInt) {
+      auto v = node.value<int64_t>();
+      if (!node.is_integer() || !v) return path + ": '" + s->name + "' must be an integer";
+      text = std::to_string(*v);
+    } else {
+      if (!node.is_string()) return path + ": '" + s->name + "' must be a string";
+      text = *node.value<std::string>();
+    }
+    std::string err = apply_setting(cfg, *s, text);
+    if (!err.empty()) return path + ": " + err;
+  }
+  return {};
+}
+
+}  // namespace
+
+int Config::worker_count() const {
+  if (threads > 0) return static_cast<int>(threads);
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+std::span<const Setting> settings_table() { return kSettings; }
+
+std::string apply_setting(Config& cfg, const Setting& s, const std::string& value) {
+  if (s.kind == SettingKind::kInt) {
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+    if (ec != std::errc() || end != value.data() + value.size() || value.empty())
+      return std::string(s.name) + ": '" + value + "' is not an integer";
+    if (v < s.min || v > s.max)
+      return std::string(s.name) + ": " + value + " is out of range [" + std::to_string(s.min) +
+             ", " + std::to_string(s.max) + "]";
+    cfg.*s.int_field = v;
+    return {};
+  }
+  if (std::string_view(s.name) == "log_level" &&
+      std::find(std::begin(kLogLevels), std::end(kLogLevels), value) == std::end(kLogLevels))
+    return "log_level: '" + value + "' is not one of trace, debug, info, warn, error, off";
+  if (std::string_view(s.name) == "key_prefix" &&
+      (value.empty() || value.find_first_of("{} \t\r\n") != std::string::npos))
+    return "key_prefix: must be non-empty without braces or spaces";
+  if (std::string_view(s.name) == "bind" && value.empty()) return "bind: must not be empty";
+  cfg.*s.str_field = value;
+  return {};
+}
+
+LoadResult load_config(int argc, const char* const* argv, EnvLookup env) {
+  if (env == nullptr) env = system_env;
+  LoadResult out;
+
+  CLI::App app{"ticketq-server: a fair first-come-first-served queue for ticket rushes, over Redis"};
+  app.set_version_flag("--version", std::string("ticketq-server ") + TICKETQ_VERSION);
+  std::string config_path;
+  app.add_option("--config", config_path, "TOML config file (env TICKETQ_CONFIG)");
+  bool check_only = false;
+  app.add_flag("--check-config", check_only, "validate the configuration, print it and exit");
+  std::map<std::string, std::string> flags;
+  for (const Setting& s : kSettings) {
+    std::ostringstream help;
+    help << s.help << " (env " << s.env << ", default ";
+    Config defaults;
+    if (s.kind == SettingKind::kInt)
+      help << defaults.*s.int_field;
+    else
+      help << '"' << defaults.*s.str_field << '"';
+    help << ")";
+    app.add_option(flag_of(s), flags[s.name], help.str())
+        ->type_name(s.kind == SettingKind::kInt ? "N" : "TEXT");
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream os;
+    int code = app.exit(e, os, os);
+    out.action = LoadResult::Action::kExit;
+    out.exit_code = code == 0 ? 0 : 2;
+    out.message = os.str();
+    return out;
+  }
+
+  Config cfg;
+  if (config_path.empty()) config_path = env("TICKETQ_CONFIG").value_or("");
+  auto fail = [&](std::string msg) {
+    out.action = LoadResult::Action::kExit;
+    out.exit_code = 2;
+    out.message = "ticketq-server: " + msg + "\n";
+    return out;
+  };
+  if (!config_path.empty()) {
+    std::string err = apply_file(cfg, config_path);
+    if (!err.empty()) return fail(err);
+    cfg.config_file = config_path;
+  }
+  for (const Setting& s : kSettings) {
+    if (auto v = env(s.env)) {
+      std::string err = apply_setting(cfg, s, *v);
+      if (!err.empty()) return fail(err + " (from " + s.env + ")");
+    }
+  }
+  for (const Setting& s : kSettings) {
+    if (app.count(flag_of(s)) == 0) continue;
+    std::string err = apply_setting(cfg, s, flags[s.name]);
+    if (!err.empty()) return fail(err + " (from " + flag_of(s) + ")");
+  }
+  if (cfg.admin_token.empty()) {
+    cfg.admin_token = generate_token();
+    cfg.admin_token_generated = true;
+  }
+  out.config = cfg;
+  if (check_only) {
+    out.action = LoadResult::Action::kExit;
+    out.message = "configuration OK\n" + describe(cfg);
+  }
+  return out;
+}
+
+std::string describe(const Config& cfg) {
+  std::ostringstream os;
+  for (const Setting& s : kSettings) {
+    os << s.name << " = ";
+    if (s.secret)
+      os << "\"(redacted)\"";
+    else if (s.kind == SettingKind::kInt)
+      os << cfg.*s.int_field;
+    else
+      os << '"' << cfg.*s.str_field << '"';
+    os << '\n';
+  }
+  return os.str();
+}
+
+}  // namespace ticketq

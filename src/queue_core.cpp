@@ -1,0 +1,159 @@
+#include "ticketq/queue_core.h"
+
+#include <spdlog/spdlog.h>
+
+namespace ticketq {
+
+namespace {
+
+// Checks the reply of a script and its leading status code. Returns the
+// reply's elements when the call succeeded; otherwise fills `out` (fault or
+// no_event) and returns nullptr. `min_size` is the shortest valid reply.
+const std::vector<RedisValue>* unwrap(ScriptReply& reply, Outcome& out, size_t min_size) {
+  if (reply.fault != Fault::kNone) {
+    out.fault = reply.fault;
+    out.detail = std::move(reply.detail);
+    return nullptr;
+  }
+  const auto& v = reply.value;
+  if (v.type != RedisValue::Type::kArray || v.elements.empty() ||
+      v.elements[0].type != RedisValue::Type::kInteger) {
+    out.fault = Fault::kError;
+    out.detail = "unexpected script reply";
+    spdlog::error("queue: unexpected script reply (type {})", static_cast<int>(v.type));
+    return nullptr;
+  }
+  if (v.elements[0].integer == code::kNoEvent) {
+    out.no_event = true;
+    return nullptr;
+  }
+  if (v.elements[0].integer != code::kOk || v.elements.size() < min_size) {
+    out.fault = Fault::kError;
+    out.detail = "malformed script reply";
+    spdlog::error("queue: script reply code {} with {} elements", v.elements[0].integer,
+                  v.elements.size());
+    return nullptr;
+  }
+  return &v.elements;
+}
+
+int64_t int_at(const std::vector<RedisValue>& e, size_t i) { return e[i].integer; }
+
+}  // namespace
+
+QueueCore::QueueCore(ScriptRunner& runner, QueueOptions options)
+    : runner_(runner), options_(std::move(options)) {}
+
+std::vector<std::string> QueueCore::keys(const std::string& event) const {
+  std::string base = options_.key_prefix + ":{" + event + "}:";
+  return {base + "cfg",    base + "reserved", base + "queued", base + "waiting",
+          base + "ticket", base + "head",     base + "tail"};
+}
+
+std::vector<std::string> QueueCore::script_argv(const std::string& event) const {
+  std::vector<std::string> argv = keys(event);
+  if (event == options_.default_event) {
+    argv.push_back(std::to_string(options_.default_settings.capacity));
+    argv.push_back(std::to_string(options_.default_settings.queue_limit));
+  } else {
+    argv.emplace_back();
+    argv.emplace_back();
+  }
+  return argv;
+}
+
+void QueueCore::reserve(const std::string& event, std::string user,
+                        std::function<void(ReserveResult)> cb) {
+  auto argv = script_argv(event);
+  argv.push_back(std::move(user));
+  runner_.run(scripts().reserve, kScriptKeyCount, std::move(argv),
+              [cb = std::move(cb)](ScriptReply&& reply) {
+                ReserveResult r;
+                if (auto* e = unwrap(reply, r, 3)) {
+                  int c = static_cast<int>(int_at(*e, 1));
+                  if (c < code::kReserved || c > code::kSoldOut) {
+                    r.fault = Fault::kError;
+                    r.detail = "unexpected reserve code";
+                  } else {
+                    r.status = static_cast<ReserveStatus>(c);
+                    r.position = int_at(*e, 2);
+                  }
+                }
+                cb(std::move(r));
+              });
+}
+
+void QueueCore::status(const std::string& event, std::string user,
+                       std::function<void(StatusResult)> cb) {
+  auto argv = script_argv(event);
+  argv.push_back(std::move(user));
+  runner_.run(scripts().status, kScriptKeyCount, std::move(argv),
+              [cb = std::move(cb)](ScriptReply&& reply) {
+                StatusResult r;
+                if (auto* e = unwrap(reply, r, 3)) {
+                  r.status = static_cast<UserStatus>(int_at(*e, 1));
+                  r.position = int_at(*e, 2);
+                }
+                cb(std::move(r));
+              });
+}
+
+void QueueCore::promote(const std::string& event, int64_t limit,
+                        std::function<void(PromoteResult)> cb) {
+  auto argv = script_argv(event);
+  argv.push_back(std::to_string(limit));
+  runner_.run(scripts().promote, kScriptKeyCount, std::move(argv),
+              [cb = std::move(cb)](ScriptReply&& reply) {
+                PromoteResult r;
+                if (auto* e = unwrap(reply, r, 2)) {
+                  r.remaining = int_at(*e, 1);
+                  for (size_t i = 2; i < e->size(); ++i) r.promoted.push_back((*e)[i].str);
+                }
+                cb(std::move(r));
+              });
+}
+
+void QueueCore::reset(const std::string& event, std::function<void(ResetResult)> cb) {
+  runner_.run(scripts().reset, kScriptKeyCount, script_argv(event),
+              [cb = std::move(cb)](ScriptReply&& reply) {
+                ResetResult r;
+                unwrap(reply, r, 1);
+                cb(std::move(r));
+              });
+}
+
+void QueueCore::put_event(const std::string& event, EventSettings s,
+                          std::function<void(PutEventResult)> cb) {
+  auto argv = script_argv(event);
+  argv.push_back(std::to_string(s.capacity));
+  argv.push_back(std::to_string(s.queue_limit));
+  runner_.run(scripts().put, kScriptKeyCount, std::move(argv),
+              [cb = std::move(cb)](ScriptReply&& reply) {
+                PutEventResult r;
+                const auto& v = reply.value;
+                if (reply.fault == Fault::kNone && v.elements.size() == 2 &&
+                    v.elements[0].integer == code::kBelowReserved) {
+                  r.below_reserved = true;
+                  r.reserved = v.elements[1].integer;
+                } else if (auto* e = unwrap(reply, r, 2)) {
+                  r.created = int_at(*e, 1) == 1;
+                }
+                cb(std::move(r));
+              });
+}
+
+void QueueCore::get_event(const std::string& event, std::function<void(EventInfo)> cb) {
+  runner_.run(scripts().get, kScriptKeyCount, script_argv(event),
+              [cb = std::move(cb)](ScriptReply&& reply) {
+                EventInfo r;
+                if (auto* e = unwrap(reply, r, 6)) {
+                  r.settings = {int_at(*e, 1), int_at(*e, 2)};
+                  r.reserved = int_at(*e, 3);
+                  r.waiting = int_at(*e, 4);
+                  r.promoted = int_at(*e, 5);
+                }
+                cb(std::move(r));
+              });
+}
+
+}  // namespace ticketq

@@ -1,0 +1,363 @@
+#include "ticketq/redis_gateway.h"
+
+#include <event2/event.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+#include <cassert>
+#include <charconv>
+#include <chrono>
+#include <random>
+
+namespace ticketq {
+
+namespace {
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+RedisValue convert(const redisReply* r) {
+  RedisValue v;
+  switch (r->type) {
+    case REDIS_REPLY_INTEGER:
+      v.type = RedisValue::Type::kInteger;
+      v.integer = r->integer;
+      break;
+    case REDIS_REPLY_STRING:
+      v.type = RedisValue::Type::kString;
+      v.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      v.type = RedisValue::Type::kStatus;
+      v.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      v.type = RedisValue::Type::kError;
+      v.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ARRAY:
+      v.type = RedisValue::Type::kArray;
+      v.elements.reserve(r->elements);
+      for (size_t i = 0; i < r->elements; ++i) v.elements.push_back(convert(r->element[i]));
+      break;
+    default:
+      break;
+  }
+  return v;
+}
+
+ScriptReply fault(Fault f, std::string detail) {
+  ScriptReply r;
+  r.fault = f;
+  r.detail = std::move(detail);
+  return r;
+}
+
+bool parse_int(std::string_view s, int lo, int hi, int* out) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && end == s.data() + s.size() && !s.empty() && *out >= lo && *out <= hi;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- endpoint --
+
+std::string RedisEndpoint::describe() const {
+  std::string s = is_unix ? "unix://" + path : host + ":" + std::to_string(port);
+  if (db != 0) s += " db " + std::to_string(db);
+  return s;
+}
+
+Parsed<RedisEndpoint> parse_redis_url(std::string_view url) {
+  using P = Parsed<RedisEndpoint>;
+  RedisEndpoint ep;
+  if (url.starts_with("unix://")) {
+    std::string_view rest = url.substr(7);
+    size_t q = rest.find("?db=");
+    if (q != std::string_view::npos) {
+      if (!parse_int(rest.substr(q + 4), 0, 1 << 20, &ep.db)) return P::fail("bad db in " + std::string(url));
+      rest = rest.substr(0, q);
+    }
+    if (rest.empty() || rest.front() != '/') return P::fail("unix:// needs an absolute socket path");
+    ep.is_unix = true;
+    ep.path = rest;
+    return {ep, {}};
+  }
+  if (!url.starts_with("redis://")) return P::fail("redis URL must start with redis:// or unix://");
+  std::string_view rest = url.substr(8);
+  size_t at = rest.rfind('@');
+  if (at != std::string_view::npos) {
+    std::string_view auth = rest.substr(0, at);
+    size_t colon = auth.find(':');
+    // ACL user names are not supported by hiredis 0.14's AUTH helper; the
+    // password is what follows the colon (or the whole part without one).
+    ep.password = colon == std::string_view::npos ? auth : auth.substr(colon + 1);
+    rest = rest.substr(at + 1);
+  }
+  size_t slash = rest.find('/');
+  if (slash != std::string_view::npos) {
+    std::string_view db = rest.substr(slash + 1);
+    if (!db.empty() && !parse_int(db, 0, 1 << 20, &ep.db)) return P::fail("bad db number in redis URL");
+    rest = rest.substr(0, slash);
+  }
+  std::string_view host = rest, port;
+  if (rest.starts_with("[")) {  // [IPv6]:port
+    size_t close = rest.find(']');
+    if (close == std::string_view::npos) return P::fail("unclosed '[' in redis URL");
+    host = rest.substr(1, close - 1);
+    if (rest.size() > close + 1) {
+      if (rest[close + 1] != ':') return P::fail("bad port in redis URL");
+      port = rest.substr(close + 2);
+    }
+  } else if (size_t colon = rest.rfind(':'); colon != std::string_view::npos) {
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+  }
+  if (host.empty()) return P::fail("redis URL has no host");
+  ep.host = host;
+  if (!port.empty() && !parse_int(port, 1, 65535, &ep.port)) return P::fail("bad port in redis URL");
+  return {ep, {}};
+}
+
+// ---------------------------------------------------------------- lifecycle --
+
+RedisGateway::RedisGateway(event_base* base, GatewayOptions options)
+    : base_(base), options_(std::move(options)) {
+  deadline_timer_ = evtimer_new(base_, &RedisGateway::on_timer, this);
+  reconnect_timer_ = evtimer_new(base_, &RedisGateway::on_reconnect_timer, this);
+}
+
+RedisGateway::~RedisGateway() {
+  stop();
+  event_free(deadline_timer_);
+  event_free(reconnect_timer_);
+}
+
+void RedisGateway::start() { connect(); }
+
+// Drops the connection for good. hiredis answers every call in flight with
+// a NULL reply (we turn those into kUnavailable) before it returns.
+void RedisGateway::stop() {
+  stopping_ = true;
+  evtimer_del(reconnect_timer_);
+  if (ctx_ != nullptr) {
+    redisAsyncContext* c = ctx_;
+    ctx_ = nullptr;
+    connected_ = false;
+    redisAsyncFree(c);
+  }
+  assert(pending_.empty());
+}
+
+void RedisGateway::connect() {
+  if (stopping_) return;
+  const RedisEndpoint& ep = options_.endpoint;
+  redisAsyncContext* c = ep.is_unix ? redisAsyncConnectUnix(ep.path.c_str())
+                                    : redisAsyncConnect(ep.host.c_str(), ep.port);
+  if (c == nullptr || c->err) {
+    spdlog::warn("redis: cannot connect to {}: {}", ep.describe(), c ? c->errstr : "out of memory");
+    if (c) redisAsyncFree(c);
+    schedule_reconnect();
+    return;
+  }
+  c->data = this;
+  redisLibeventAttach(c, base_);
+  redisAsyncSetConnectCallback(c, &RedisGateway::on_connect);
+  redisAsyncSetDisconnectCallback(c, &RedisGateway::on_disconnect);
+  ctx_ = c;
+  scripts_loaded_ = 0;
+
+  // Queued in hiredis until the socket connects, and ahead of any request.
+  int64_t deadline = now_ms() + options_.timeout_ms;
+  auto log_failure = [](const char* what) {
+    return [what](ScriptReply&& r) {
+      if (r.fault == Fault::kError) spdlog::error("redis: {} failed: {}", what, r.detail);
+    };
+  };
+  if (!ep.password.empty()) send({"AUTH", ep.password}, {log_failure("AUTH"), deadline, nullptr, 0, {}});
+  if (ep.db != 0) {
+    std::string db = std::to_string(ep.db);
+    send({"SELECT", db}, {log_failure("SELECT"), deadline, nullptr, 0, {}});
+  }
+  for (const Script* s : scripts().all()) {
+    send({"SCRIPT", "LOAD", s->body},
+         {[this, s, gen = c](ScriptReply&& r) {
+            if (r.fault != Fault::kNone) return;
+            if (r.value.type == RedisValue::Type::kError) {
+              spdlog::error("redis: SCRIPT LOAD {} failed: {}", s->name, r.value.str);
+            } else if (r.value.str != s->sha1) {
+              spdlog::error("redis: SCRIPT LOAD {} returned sha {}, expected {}", s->name,
+                            r.value.str, s->sha1);
+            } else if (ctx_ == gen) {
+              ++scripts_loaded_;
+              if (ready()) spdlog::info("redis: ready on {}", options_.endpoint.describe());
+            }
+          },
+          deadline, nullptr, 0, {}});
+  }
+}
+
+void RedisGateway::schedule_reconnect() {
+  if (stopping_) return;
+  int64_t delay = options_.backoff_min_ms << std::min(attempts_, 16);
+  delay = std::min(delay, options_.backoff_max_ms);
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  delay = delay / 2 + std::uniform_int_distribution<int64_t>(0, delay / 2)(rng);  // jitter
+  ++attempts_;
+  timeval tv{static_cast<time_t>(delay / 1000), static_cast<suseconds_t>((delay % 1000) * 1000)};
+  evtimer_add(reconnect_timer_, &tv);
+}
+
+void RedisGateway::on_reconnect_timer(int, short, void* arg) {
+  static_cast<RedisGateway*>(arg)->connect();
+}
+
+void RedisGateway::on_connect(const redisAsyncContext* c, int status) {
+  auto* self = static_cast<RedisGateway*>(c->data);
+  if (status != REDIS_OK) {
+    // hiredis frees the context after this returns and fails its queued calls.
+    if (self->attempts_ == 0 || self->attempts_ % 20 == 0)
+      spdlog::warn("redis: connect to {} failed: {}", self->options_.endpoint.describe(), c->errstr);
+    self->ctx_ = nullptr;
+    self->schedule_reconnect();
+    return;
+  }
+  if (c->c.flags & REDIS_CONNECTED && !self->options_.endpoint.is_unix)
+    redisEnableKeepAlive(const_cast<redisContext*>(&c->c));
+  self->connected_ = true;
+  self->attempts_ = 0;
+  spdlog::info("redis: connected to {}", self->options_.endpoint.describe());
+}
+
+void RedisGateway::on_disconnect(const redisAsyncContext* c, int status) {
+  auto* self = static_cast<RedisGateway*>(c->data);
+  // Calls in flight were already answered (NULL replies); the context is
+  // freed by hiredis after this returns.
+  if (self->ctx_ == c) self->ctx_ = nullptr;
+  self->connected_ = false;
+  self->scripts_loaded_ = 0;
+  if (self->stopping_) return;
+  spdlog::warn("redis: connection to {} lost: {}", self->options_.endpoint.describe(),
+               status == REDIS_OK ? "closed" : c->errstr);
+  self->schedule_reconnect();
+}
+
+// ------------------------------------------------------------------- calls --
+
+void RedisGateway::run(const Script& script, int numkeys, std::vector<std::string> argv,
+                       ReplyCallback cb) {
+  send_script(script, /*by_sha=*/true, numkeys, std::move(argv), std::move(cb),
+              now_ms() + options_.timeout_ms);
+}
+
+void RedisGateway::ping(ReplyCallback cb) {
+  send({"PING"}, {std::move(cb), now_ms() + options_.timeout_ms, nullptr, 0, {}});
+}
+
+void RedisGateway::send_script(const Script& script, bool by_sha, int numkeys,
+                               std::vector<std::string> argv, ReplyCallback cb,
+                               int64_t deadline_ms) {
+  std::string nk = std::to_string(numkeys);
+  std::vector<std::string_view> words;
+  words.reserve(argv.size() + 3);
+  words.push_back(by_sha ? "EVALSHA" : "EVAL");
+  words.push_back(by_sha ? std::string_view(script.sha1) : std::string_view(script.body));
+  words.push_back(nk);
+  for (const auto& a : argv) words.push_back(a);
+  // Only a call by sha can meet NOSCRIPT, so only it keeps its arguments.
+  send(std::move(words), {std::move(cb), deadline_ms, by_sha ? &script : nullptr, numkeys,
+                          by_sha ? std::move(argv) : std::vector<std::string>{}});
+}
+
+// Hands one command to hiredis, or answers at once when that cannot be done.
+// The callback may run before send() returns; nothing here touches state
+// after it.
+void RedisGateway::send(std::vector<std::string_view> words, Pending p) {
+  if (ctx_ == nullptr) {
+    p.cb(fault(Fault::kUnavailable, "redis is not connected"));
+    return;
+  }
+  if (pending_.size() >= options_.max_inflight) {
+    p.cb(fault(Fault::kOverloaded, "too many redis calls in flight"));
+    return;
+  }
+  std::vector<const char*> argv(words.size());
+  std::vector<size_t> lens(words.size());
+  for (size_t i = 0; i < words.size(); ++i) {
+    argv[i] = words[i].data();
+    lens[i] = words[i].size();
+  }
+  pending_.push_back(std::move(p));
+  if (redisAsyncCommandArgv(ctx_, &RedisGateway::on_reply, this, static_cast<int>(argv.size()),
+                            argv.data(), lens.data()) != REDIS_OK) {
+    // The context is disconnecting: hiredis did not take the command.
+    ReplyCallback cb = std::move(pending_.back().cb);
+    pending_.pop_back();
+    cb(fault(Fault::kUnavailable, "redis connection is closing"));
+    return;
+  }
+  arm_timer();
+}
+
+void RedisGateway::on_reply(redisAsyncContext* c, void* r, void* privdata) {
+  auto* self = static_cast<RedisGateway*>(privdata);
+  auto* reply = static_cast<redisReply*>(r);
+  assert(!self->pending_.empty());
+  Pending p = std::move(self->pending_.front());
+  self->pending_.pop_front();
+  if (self->expired_ > 0) {  // already answered with a timeout
+    --self->expired_;
+    return;
+  }
+  if (reply == nullptr) {
+    p.cb(fault(Fault::kUnavailable, "redis connection lost"));
+    return;
+  }
+  if (reply->type == REDIS_REPLY_ERROR && p.script != nullptr &&
+      std::string_view(reply->str, reply->len).starts_with("NOSCRIPT")) {
+    spdlog::warn("redis: script {} missing from the script cache, resending it", p.script->name);
+    self->send_script(*p.script, /*by_sha=*/false, p.numkeys, std::move(p.argv), std::move(p.cb),
+                      p.deadline_ms);
+    return;
+  }
+  ScriptReply out;
+  out.value = convert(reply);
+  if (out.value.type == RedisValue::Type::kError) {
+    out.fault = Fault::kError;
+    out.detail = out.value.str;
+    if (p.script != nullptr) spdlog::error("redis: script {} failed: {}", p.script->name, out.detail);
+  }
+  p.cb(std::move(out));
+}
+
+// ---------------------------------------------------------------- deadlines --
+
+void RedisGateway::arm_timer() {
+  if (timer_armed_ || expired_ >= pending_.size()) return;
+  int64_t wait = std::max<int64_t>(0, pending_[expired_].deadline_ms - now_ms());
+  timeval tv{static_cast<time_t>(wait / 1000), static_cast<suseconds_t>((wait % 1000) * 1000)};
+  evtimer_add(deadline_timer_, &tv);
+  timer_armed_ = true;
+}
+
+// Answers every call whose deadline passed. The call stays in the FIFO so its
+// late reply, if any, is matched and dropped.
+void RedisGateway::on_timer(int, short, void* arg) {
+  auto* self = static_cast<RedisGateway*>(arg);
+  self->timer_armed_ = false;
+  int64_t now = now_ms();
+  while (self->expired_ < self->pending_.size() &&
+         self->pending_[self->expired_].deadline_ms <= now) {
+    Pending& p = self->pending_[self->expired_++];
+    ReplyCallback cb = std::move(p.cb);
+    p.argv.clear();
+    cb(fault(Fault::kTimeout, "redis did not answer within the deadline"));
+  }
+  self->arm_timer();
+}
+
+}  // namespace ticketq

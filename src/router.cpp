@@ -1,0 +1,157 @@
+#include "ticketq/router.h"
+
+#include <array>
+#include <vector>
+
+#include "ticketq/validate.h"
+
+namespace ticketq {
+
+const char* const kDefaultEvent = "default";
+
+namespace {
+
+// The route table. ":event" and ":user" capture one path segment.
+struct RouteSpec {
+  const char* method;
+  const char* pattern;
+  Op op;
+  bool admin;
+};
+
+constexpr RouteSpec kRoutes[] = {
+    {"POST", "/reserve", Op::kReserve, false},
+    {"GET", "/status/:user", Op::kStatus, false},
+    {"POST", "/process_queue", Op::kProcessQueue, true},
+    {"POST", "/admin/reset", Op::kReset, true},
+    {"GET", "/health", Op::kHealth, false},
+    {"GET", "/ready", Op::kReady, false},
+    {"POST", "/v1/events/:event/reserve", Op::kReserve, false},
+    {"GET", "/v1/events/:event/status/:user", Op::kStatus, false},
+    {"POST", "/v1/events/:event/process_queue", Op::kProcessQueue, true},
+    {"POST", "/v1/events/:event/reset", Op::kReset, true},
+    {"PUT", "/v1/events/:event", Op::kEventPut, true},
+    {"GET", "/v1/events/:event", Op::kEventGet, true},
+};
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> out;
+  if (path.empty() || path.front() != '/') return out;
+  path.remove_prefix(1);
+  while (true) {
+    size_t slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+// Matches one pattern; fills captures (still encoded) on success.
+bool match_pattern(const char* pattern, const std::vector<std::string_view>& segs,
+                   std::string_view* event, std::string_view* user) {
+  auto pat = split_path(pattern);
+  if (pat.size() != segs.size()) return false;
+  for (size_t i = 0; i < pat.size(); ++i) {
+    if (pat[i] == ":event")
+      *event = segs[i];
+    else if (pat[i] == ":user")
+      *user = segs[i];
+    else if (pat[i] != segs[i])
+      return false;
+  }
+  return true;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;
+    int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    char c = static_cast<char>(hi * 16 + lo);
+    if (c == '\0') return std::nullopt;
+    out += c;
+    i += 2;
+  }
+  return out;
+}
+
+RouteResult match_route(std::string_view method, std::string_view path) {
+  if (method == "HEAD") method = "GET";
+  auto segs = split_path(path);
+  RouteResult result;
+  for (const RouteSpec& spec : kRoutes) {
+    std::string_view event = kDefaultEvent, user;
+    if (!match_pattern(spec.pattern, segs, &event, &user)) continue;
+    if (method != spec.method) {
+      if (!result.allow.empty()) result.allow += ", ";
+      result.allow += spec.method;
+      result.kind = RouteResult::Kind::kMethodNotAllowed;
+      continue;
+    }
+    result.kind = RouteResult::Kind::kMatch;
+    result.allow.clear();
+    Route& r = result.route;
+    r.op = spec.op;
+    r.admin = spec.admin;
+    auto ev = percent_decode(event);
+    if (!ev || !valid_event(*ev)) {
+      r.bad_param = "event must be 1-64 characters of A-Z a-z 0-9 . _ -";
+      return result;
+    }
+    r.event = std::move(*ev);
+    if (spec.op == Op::kStatus) {
+      auto u = percent_decode(user);
+      if (!u || !valid_user_id(*u)) {
+        r.bad_param = "user_id must be 1-64 characters of A-Z a-z 0-9 . _ : @ -";
+        return result;
+      }
+      r.user_id = std::move(*u);
+    }
+    return result;
+  }
+  if (result.kind == RouteResult::Kind::kMethodNotAllowed && result.allow.find("GET") != std::string::npos)
+    result.allow += ", HEAD";
+  return result;
+}
+
+std::optional<std::string> query_param(std::string_view query, std::string_view name,
+                                       std::string* error) {
+  std::optional<std::string> found;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    size_t eq = pair.find('=');
+    auto key = percent_decode(pair.substr(0, eq));
+    if (!key || *key != name) continue;
+    if (found) {
+      *error = std::string(name) + " is given more than once";
+      return std::nullopt;
+    }
+    auto value = percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    if (!value) {
+      *error = std::string(name) + " is not properly encoded";
+      return std::nullopt;
+    }
+    found = std::move(*value);
+  }
+  return found;
+}
+
+}  // namespace ticketq

@@ -1,0 +1,158 @@
+#include "ticketq/server.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "ticketq/http_frontend.h"
+#include "ticketq/listener.h"
+#include "ticketq/queue_core.h"
+#include "ticketq/redis_gateway.h"
+
+namespace ticketq {
+
+namespace {
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+// One event loop and everything it owns.
+class Worker {
+ public:
+  Worker(const Config& cfg, const GatewayOptions& gw_opts, const QueueOptions& q_opts, int fd)
+      : cfg_(cfg), base_(event_base_new()) {
+    gateway_ = std::make_unique<RedisGateway>(base_, gw_opts);
+    core_ = std::make_unique<QueueCore>(*gateway_, q_opts);
+    http_ = std::make_unique<HttpFrontend>(base_, cfg, *core_, *gateway_);
+    http_->accept_on(fd);
+    stop_event_ = event_new(base_, -1, 0, &Worker::on_stop, this);
+    drain_timer_ = event_new(base_, -1, EV_PERSIST, &Worker::on_drain_tick, this);
+  }
+
+  ~Worker() {
+    http_.reset();  // closes client connections; every request was answered
+    core_.reset();
+    gateway_.reset();
+    event_free(stop_event_);
+    event_free(drain_timer_);
+    event_base_free(base_);
+  }
+
+  void start() {
+    thread_ = std::thread([this] {
+      gateway_->start();
+      event_base_dispatch(base_);
+    });
+  }
+
+  // Thread-safe (libevent is set up for threads in run_server).
+  void request_stop() { event_active(stop_event_, 0, 0); }
+  void join() { thread_.join(); }
+
+ private:
+  // Stop accepting, then let requests waiting for Redis finish until the
+  // shutdown deadline.
+  static void on_stop(int, short, void* arg) {
+    auto* self = static_cast<Worker*>(arg);
+    self->http_->stop_accepting();
+    self->drain_deadline_ = now_ms() + self->cfg_.shutdown_timeout_ms;
+    timeval tick{0, 10 * 1000};
+    event_add(self->drain_timer_, &tick);
+    on_drain_tick(-1, 0, self);
+  }
+
+  static void on_drain_tick(int, short, void* arg) {
+    auto* self = static_cast<Worker*>(arg);
+    if (self->http_->inflight() > 0 && now_ms() < self->drain_deadline_) return;
+    if (self->http_->inflight() > 0)
+      spdlog::warn("shutdown: {} requests still waiting for redis get 503", self->http_->inflight());
+    event_del(self->drain_timer_);
+    self->gateway_->stop();  // answers whatever is still waiting
+    timeval flush{0, 100 * 1000};  // let the last replies reach their sockets
+    event_base_loopexit(self->base_, &flush);
+  }
+
+  const Config& cfg_;
+  event_base* base_;
+  std::unique_ptr<RedisGateway> gateway_;
+  std::unique_ptr<QueueCore> core_;
+  std::unique_ptr<HttpFrontend> http_;
+  event* stop_event_ = nullptr;
+  event* drain_timer_ = nullptr;
+  int64_t drain_deadline_ = 0;
+  std::thread thread_;
+};
+
+void log_libevent(int severity, const char* msg) {
+  switch (severity) {
+    case EVENT_LOG_DEBUG: spdlog::debug("libevent: {}", msg); break;
+    case EVENT_LOG_MSG: spdlog::info("libevent: {}", msg); break;
+    case EVENT_LOG_WARN: spdlog::warn("libevent: {}", msg); break;
+    default: spdlog::error("libevent: {}", msg); break;
+  }
+}
+
+}  // namespace
+
+int run_server(const Config& cfg) {
+  auto endpoint = parse_redis_url(cfg.redis_url);
+  if (!endpoint.ok()) {
+    spdlog::critical("bad redis_url: {}", endpoint.error);
+    return 2;
+  }
+  evthread_use_pthreads();
+  event_set_log_callback(log_libevent);
+
+  // Signals are taken by the main thread alone (sigwait below); the workers
+  // never see them. A peer closing its socket must not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  int n = cfg.worker_count();
+  Listeners listeners = open_listeners(cfg.bind, static_cast<int>(cfg.port), n);
+  if (!listeners.error.empty()) {
+    spdlog::critical("{}", listeners.error);
+    return 1;
+  }
+
+  GatewayOptions gw_opts;
+  gw_opts.endpoint = *endpoint.value;
+  gw_opts.timeout_ms = cfg.request_timeout_ms;
+  gw_opts.max_inflight = static_cast<size_t>(cfg.max_inflight);
+  QueueOptions q_opts;
+  q_opts.key_prefix = cfg.key_prefix;
+  q_opts.default_settings = {cfg.capacity, cfg.queue_limit};
+
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int fd : listeners.fds) workers.push_back(std::make_unique<Worker>(cfg, gw_opts, q_opts, fd));
+  for (auto& w : workers) w->start();
+
+  std::string host = cfg.bind.find(':') != std::string::npos && cfg.bind.front() != '['
+                         ? "[" + cfg.bind + "]"
+                         : cfg.bind;
+  spdlog::info("ticketq-server {} listening on http://{}:{} ({} threads, redis {})",
+               TICKETQ_VERSION, host, listeners.port, n, gw_opts.endpoint.describe());
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  for (auto& w : workers) w->request_stop();
+  for (auto& w : workers) w->join();
+  workers.clear();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace ticketq

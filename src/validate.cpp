@@ -1,0 +1,129 @@
+#include "ticketq/validate.h"
+
+#include <openssl/rand.h>
+
+#include <cassert>
+#include <charconv>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <vector>
+
+namespace ticketq {
+
+namespace {
+
+bool id_chars(std::string_view s, bool allow_colon_at) {
+  if (s.empty() || s.size() > kMaxIdLength) return false;
+  for (unsigned char c : s) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || (allow_colon_at && (c == ':' || c == '@'));
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Parses a request body as one JSON object: no trailing bytes, no duplicate
+// keys at any depth (which of two values a client meant is anyone's guess).
+Parsed<nlohmann::json> parse_object(std::string_view body) {
+  using nlohmann::json;
+  std::vector<std::set<std::string>> seen;
+  bool duplicate = false;
+  json::parser_callback_t cb = [&](int, json::parse_event_t ev, json& parsed) {
+    switch (ev) {
+      case json::parse_event_t::object_start:
+        seen.emplace_back();
+        break;
+      case json::parse_event_t::object_end:
+        seen.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!seen.back().insert(parsed.get<std::string>()).second) duplicate = true;
+        break;
+      default:
+        break;
+    }
+    return true;
+  };
+  json j = json::parse(body.begin(), body.end(), cb, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Parsed<json>::fail("body is not valid JSON");
+  if (duplicate) return Parsed<json>::fail("body has a duplicate key");
+  if (!j.is_object()) return Parsed<json>::fail("body must be a JSON object");
+  return {std::move(j), {}};
+}
+
+// Reads a non-negative integer member, refusing floats, strings and booleans.
+Parsed<int64_t> int_member(const nlohmann::json& obj, const char* name, int64_t max) {
+  auto it = obj.find(name);
+  if (it == obj.end()) return Parsed<int64_t>::fail(std::string("\"") + name + "\" is required");
+  if (!it->is_number_integer())
+    return Parsed<int64_t>::fail(std::string("\"") + name + "\" must be an integer");
+  if (it->is_number_unsigned() ? it->get<uint64_t>() > uint64_t(max)
+                               : (it->get<int64_t>() < 0 || it->get<int64_t>() > max))
+    return Parsed<int64_t>::fail(std::string("\"") + name + "\" must be between 0 and " +
+                                 std::to_string(max));
+  return {it->get<int64_t>(), {}};
+}
+
+}  // namespace
+
+bool valid_user_id(std::string_view id) { return id_chars(id, true); }
+bool valid_event(std::string_view event) { return id_chars(event, false); }
+
+Parsed<std::string> parse_reserve_body(std::string_view body) {
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return {std::string(), {}};
+  auto obj = parse_object(body);
+  if (!obj.ok()) return Parsed<std::string>::fail(obj.error);
+  auto it = obj.value->find("user_id");
+  if (it == obj.value->end() || it->is_null()) return {std::string(), {}};
+  if (!it->is_string()) return Parsed<std::string>::fail("\"user_id\" must be a string");
+  const auto& id = it->get_ref<const std::string&>();
+  if (!valid_user_id(id))
+    return Parsed<std::string>::fail("\"user_id\" must be 1-64 characters of A-Z a-z 0-9 . _ : @ -");
+  return {id, {}};
+}
+
+Parsed<EventSettings> parse_event_body(std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj.ok()) return Parsed<EventSettings>::fail(obj.error);
+  for (auto& [key, _] : obj.value->items())
+    if (key != "capacity" && key != "queue_limit")
+      return Parsed<EventSettings>::fail("unknown field \"" + key + "\"");
+  auto cap = int_member(*obj.value, "capacity", kMaxEventSize);
+  if (!cap.ok()) return Parsed<EventSettings>::fail(cap.error);
+  auto limit = int_member(*obj.value, "queue_limit", kMaxEventSize);
+  if (!limit.ok()) return Parsed<EventSettings>::fail(limit.error);
+  return {EventSettings{*cap.value, *limit.value}, {}};
+}
+
+Parsed<int64_t> parse_promote_limit(std::optional<std::string_view> text) {
+  if (!text) return {kMaxPromoteLimit, {}};
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+  if (text->empty() || ec == std::errc::result_out_of_range) {
+    if (ec == std::errc::result_out_of_range && text->front() != '-') return {kMaxPromoteLimit, {}};
+    return Parsed<int64_t>::fail("limit must be a positive integer");
+  }
+  if (ec != std::errc() || end != text->data() + text->size() || v < 1)
+    return Parsed<int64_t>::fail("limit must be a positive integer");
+  return {std::min(v, kMaxPromoteLimit), {}};
+}
+
+std::string make_uuid_v4() {
+  unsigned char b[16];
+  int ok = RAND_bytes(b, sizeof b);
+  assert(ok == 1);
+  (void)ok;
+  b[6] = (b[6] & 0x0f) | 0x40;  // version 4
+  b[8] = (b[8] & 0x3f) | 0x80;  // RFC 4122 variant
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += hex[b[i] >> 4];
+    out += hex[b[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace ticketq
