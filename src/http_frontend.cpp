@@ -38,15 +38,24 @@ void reply_error(evhttp_request* req, int code, const std::string& why) {
 
 const char* method_name(evhttp_cmd_type cmd) {
   switch (cmd) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_TRACE: return "TRACE";
-    case EVHTTP_REQ_CONNECT: return "CONNECT";
-    case EVHTTP_REQ_PATCH: return "PATCH";
+    case EVHTTP_REQ_GET:
+      return "GET";
+    case EVHTTP_REQ_POST:
+      return "POST";
+    case EVHTTP_REQ_HEAD:
+      return "HEAD";
+    case EVHTTP_REQ_PUT:
+      return "PUT";
+    case EVHTTP_REQ_DELETE:
+      return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+      return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+      return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+      return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+      return "PATCH";
   }
   return "UNKNOWN";
 }
@@ -69,7 +78,8 @@ const char* framing_error(evhttp_request* req) {
   for (evkeyval* h = headers->tqh_first; h != nullptr; h = h->next.tqe_next) {
     if (strcasecmp(h->key, "Transfer-Encoding") == 0) has_te = true;
     if (strcasecmp(h->key, "Content-Length") != 0) continue;
-    if (length != nullptr && strcmp(length, h->value) != 0) return "conflicting Content-Length headers";
+    if (length != nullptr && strcmp(length, h->value) != 0)
+      return "conflicting Content-Length headers";
     length = h->value;
   }
   if (length != nullptr && has_te) return "Content-Length together with Transfer-Encoding";
@@ -96,7 +106,7 @@ bool authorized(evhttp_request* req, const std::string& expected) {
 
 HttpFrontend::HttpFrontend(event_base* base, const Config& cfg, QueueCore& core,
                            ScriptRunner& redis)
-    : http_(evhttp_new(base)), cfg_(cfg), core_(core), redis_(redis) {
+    : http_(evhttp_new(base)), cfg_(cfg), core_(core), coalescer_(base, core), redis_(redis) {
   // libevent's defaults are unsafe (no size limits); set every limit.
   evhttp_set_max_headers_size(http_, cfg.max_header_bytes);
   evhttp_set_max_body_size(http_, cfg.max_body_bytes);
@@ -109,7 +119,9 @@ HttpFrontend::HttpFrontend(event_base* base, const Config& cfg, QueueCore& core,
   evhttp_set_gencb(http_, &HttpFrontend::on_request, this);
 }
 
-HttpFrontend::~HttpFrontend() { evhttp_free(http_); }
+HttpFrontend::~HttpFrontend() {
+  evhttp_free(http_);
+}
 
 bool HttpFrontend::accept_on(int fd) {
   listener_ = evhttp_accept_socket_with_handle(http_, fd);
@@ -127,7 +139,11 @@ void HttpFrontend::stop_accepting() {
 void HttpFrontend::on_request(evhttp_request* req, void* arg) {
   auto* self = static_cast<HttpFrontend*>(arg);
   const char* method = method_name(evhttp_request_get_command(req));
-  if (const char* why = framing_error(req)) return reply_error(req, 400, why);
+  if (const char* why = framing_error(req)) {
+    // The rest of the stream cannot be trusted to be framed as we read it.
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    return reply_error(req, 400, why);
+  }
 
   const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
   const char* path = uri != nullptr ? evhttp_uri_get_path(uri) : nullptr;
@@ -146,13 +162,20 @@ void HttpFrontend::on_request(evhttp_request* req, void* arg) {
 
 void HttpFrontend::dispatch(evhttp_request* req, const Route& route) {
   switch (route.op) {
-    case Op::kReserve: return do_reserve(req, route);
-    case Op::kStatus: return do_status(req, route);
-    case Op::kProcessQueue: return do_promote(req, route);
-    case Op::kReset: return do_reset(req, route);
-    case Op::kEventPut: return do_put_event(req, route);
-    case Op::kEventGet: return do_get_event(req, route);
-    case Op::kHealth: return do_health(req);
+    case Op::kReserve:
+      return do_reserve(req, route);
+    case Op::kStatus:
+      return do_status(req, route);
+    case Op::kProcessQueue:
+      return do_promote(req, route);
+    case Op::kReset:
+      return do_reset(req, route);
+    case Op::kEventPut:
+      return do_put_event(req, route);
+    case Op::kEventGet:
+      return do_get_event(req, route);
+    case Op::kHealth:
+      return do_health(req);
     case Op::kReady:
       if (redis_.ready()) return reply(req, 200, Json{{"status", "ready"}});
       return reply(req, 503, Json{{"status", "not_ready"}});
@@ -180,14 +203,18 @@ void HttpFrontend::do_reserve(evhttp_request* req, const Route& route) {
   if (!parsed.ok()) return reply_error(req, 400, parsed.error);
   std::string user = parsed.value->empty() ? make_uuid_v4() : std::move(*parsed.value);
   ++inflight_;
-  core_.reserve(route.event, user, [this, req, user, event = route.event](ReserveResult r) {
+  coalescer_.reserve(route.event, user, [this, req, user, event = route.event](ReserveResult r) {
     --inflight_;
     if (reply_failure(req, r, event)) return;
     Json body{{"status", ""}, {"user_id", user}};
     int code = 200;
     switch (r.status) {
-      case ReserveStatus::kReserved: body["status"] = "reserved"; break;
-      case ReserveStatus::kAlreadyReserved: body["status"] = "already_reserved"; break;
+      case ReserveStatus::kReserved:
+        body["status"] = "reserved";
+        break;
+      case ReserveStatus::kAlreadyReserved:
+        body["status"] = "already_reserved";
+        break;
       case ReserveStatus::kQueued:
         body["status"] = "queued";
         body["position"] = r.position;
@@ -207,21 +234,21 @@ void HttpFrontend::do_reserve(evhttp_request* req, const Route& route) {
 
 void HttpFrontend::do_status(evhttp_request* req, const Route& route) {
   ++inflight_;
-  core_.status(route.event, route.user_id,
-               [this, req, user = route.user_id, event = route.event](StatusResult r) {
-                 --inflight_;
-                 if (reply_failure(req, r, event)) return;
-                 switch (r.status) {
-                   case UserStatus::kReserved:
-                     return reply(req, 200, Json{{"status", "reserved"}, {"user_id", user}});
-                   case UserStatus::kInQueue:
-                     return reply(req, 200, Json{{"status", "in_queue"},
-                                                 {"user_id", user},
-                                                 {"position", r.position}});
-                   case UserStatus::kNotFound:
-                     return reply(req, 404, Json{{"status", "not_found"}, {"user_id", user}});
-                 }
-               });
+  coalescer_.status(
+      route.event, route.user_id,
+      [this, req, user = route.user_id, event = route.event](StatusResult r) {
+        --inflight_;
+        if (reply_failure(req, r, event)) return;
+        switch (r.status) {
+          case UserStatus::kReserved:
+            return reply(req, 200, Json{{"status", "reserved"}, {"user_id", user}});
+          case UserStatus::kInQueue:
+            return reply(req, 200,
+                         Json{{"status", "in_queue"}, {"user_id", user}, {"position", r.position}});
+          case UserStatus::kNotFound:
+            return reply(req, 404, Json{{"status", "not_found"}, {"user_id", user}});
+        }
+      });
 }
 
 void HttpFrontend::do_promote(evhttp_request* req, const Route& route) {

@@ -8,8 +8,10 @@ namespace {
 
 // Checks the reply of a script and its leading status code. Returns the
 // reply's elements when the call succeeded; otherwise fills `out` (fault or
-// no_event) and returns nullptr. `min_size` is the shortest valid reply.
-const std::vector<RedisValue>* unwrap(ScriptReply& reply, Outcome& out, size_t min_size) {
+// no_event) and returns nullptr. `min_size` is the shortest valid reply; its
+// first `int_count` elements must be integers and any further ones strings.
+const std::vector<RedisValue>* unwrap(ScriptReply& reply, Outcome& out, size_t min_size,
+                                      size_t int_count = SIZE_MAX) {
   if (reply.fault != Fault::kNone) {
     out.fault = reply.fault;
     out.detail = std::move(reply.detail);
@@ -27,7 +29,11 @@ const std::vector<RedisValue>* unwrap(ScriptReply& reply, Outcome& out, size_t m
     out.no_event = true;
     return nullptr;
   }
-  if (v.elements[0].integer != code::kOk || v.elements.size() < min_size) {
+  bool well_typed = v.elements[0].integer == code::kOk && v.elements.size() >= min_size;
+  for (size_t i = 0; well_typed && i < v.elements.size(); ++i)
+    well_typed = v.elements[i].type ==
+                 (i < int_count ? RedisValue::Type::kInteger : RedisValue::Type::kString);
+  if (!well_typed) {
     out.fault = Fault::kError;
     out.detail = "malformed script reply";
     spdlog::error("queue: script reply code {} with {} elements", v.elements[0].integer,
@@ -37,7 +43,9 @@ const std::vector<RedisValue>* unwrap(ScriptReply& reply, Outcome& out, size_t m
   return &v.elements;
 }
 
-int64_t int_at(const std::vector<RedisValue>& e, size_t i) { return e[i].integer; }
+int64_t int_at(const std::vector<RedisValue>& e, size_t i) {
+  return e[i].integer;
+}
 
 }  // namespace
 
@@ -62,40 +70,70 @@ std::vector<std::string> QueueCore::script_argv(const std::string& event) const 
   return argv;
 }
 
+// Runs a per-user script (reserve or status) for many users. The reply is
+// {0, code1, pos1, code2, pos2, ...}; `fill` turns one pair into a result.
+template <typename Result, typename Fill>
+void run_per_user(ScriptRunner& runner, const Script& script, std::vector<std::string> argv,
+                  size_t users, std::function<void(std::vector<Result>)> cb, Fill fill) {
+  runner.run(script, kScriptKeyCount, std::move(argv),
+             [users, cb = std::move(cb), fill](ScriptReply&& reply) {
+               Result failed;
+               std::vector<Result> results;
+               if (auto* e = unwrap(reply, failed, 1 + 2 * users)) {
+                 results.resize(users);
+                 for (size_t i = 0; i < users; ++i) {
+                   if (!fill(int_at(*e, 1 + 2 * i), int_at(*e, 2 + 2 * i), results[i])) {
+                     failed.fault = Fault::kError;
+                     failed.detail = "unexpected code in script reply";
+                     results.clear();
+                     break;
+                   }
+                 }
+               }
+               if (results.empty()) results.assign(users, failed);
+               cb(std::move(results));
+             });
+}
+
+void QueueCore::reserve_many(const std::string& event, std::vector<std::string> users,
+                             std::function<void(std::vector<ReserveResult>)> cb) {
+  auto argv = script_argv(event);
+  size_t n = users.size();
+  for (auto& u : users) argv.push_back(std::move(u));
+  run_per_user<ReserveResult>(runner_, scripts().reserve, std::move(argv), n, std::move(cb),
+                              [](int64_t c, int64_t pos, ReserveResult& r) {
+                                if (c < code::kReserved || c > code::kSoldOut) return false;
+                                r.status = static_cast<ReserveStatus>(c);
+                                r.position = pos;
+                                return true;
+                              });
+}
+
+void QueueCore::status_many(const std::string& event, std::vector<std::string> users,
+                            std::function<void(std::vector<StatusResult>)> cb) {
+  auto argv = script_argv(event);
+  size_t n = users.size();
+  for (auto& u : users) argv.push_back(std::move(u));
+  run_per_user<StatusResult>(runner_, scripts().status, std::move(argv), n, std::move(cb),
+                             [](int64_t c, int64_t pos, StatusResult& r) {
+                               if (c < code::kNotFound || c > code::kInQueue) return false;
+                               r.status = static_cast<UserStatus>(c);
+                               r.position = pos;
+                               return true;
+                             });
+}
+
+// Single-user forms: a batch of one.
 void QueueCore::reserve(const std::string& event, std::string user,
                         std::function<void(ReserveResult)> cb) {
-  auto argv = script_argv(event);
-  argv.push_back(std::move(user));
-  runner_.run(scripts().reserve, kScriptKeyCount, std::move(argv),
-              [cb = std::move(cb)](ScriptReply&& reply) {
-                ReserveResult r;
-                if (auto* e = unwrap(reply, r, 3)) {
-                  int c = static_cast<int>(int_at(*e, 1));
-                  if (c < code::kReserved || c > code::kSoldOut) {
-                    r.fault = Fault::kError;
-                    r.detail = "unexpected reserve code";
-                  } else {
-                    r.status = static_cast<ReserveStatus>(c);
-                    r.position = int_at(*e, 2);
-                  }
-                }
-                cb(std::move(r));
-              });
+  reserve_many(event, {std::move(user)},
+               [cb = std::move(cb)](std::vector<ReserveResult> r) { cb(std::move(r[0])); });
 }
 
 void QueueCore::status(const std::string& event, std::string user,
                        std::function<void(StatusResult)> cb) {
-  auto argv = script_argv(event);
-  argv.push_back(std::move(user));
-  runner_.run(scripts().status, kScriptKeyCount, std::move(argv),
-              [cb = std::move(cb)](ScriptReply&& reply) {
-                StatusResult r;
-                if (auto* e = unwrap(reply, r, 3)) {
-                  r.status = static_cast<UserStatus>(int_at(*e, 1));
-                  r.position = int_at(*e, 2);
-                }
-                cb(std::move(r));
-              });
+  status_many(event, {std::move(user)},
+              [cb = std::move(cb)](std::vector<StatusResult> r) { cb(std::move(r[0])); });
 }
 
 void QueueCore::promote(const std::string& event, int64_t limit,
@@ -105,7 +143,7 @@ void QueueCore::promote(const std::string& event, int64_t limit,
   runner_.run(scripts().promote, kScriptKeyCount, std::move(argv),
               [cb = std::move(cb)](ScriptReply&& reply) {
                 PromoteResult r;
-                if (auto* e = unwrap(reply, r, 2)) {
+                if (auto* e = unwrap(reply, r, 2, 2)) {
                   r.remaining = int_at(*e, 1);
                   for (size_t i = 2; i < e->size(); ++i) r.promoted.push_back((*e)[i].str);
                 }

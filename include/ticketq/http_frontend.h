@@ -4,6 +4,7 @@
 //   client connection (evhttp, limits set here)
 //     -> on_request: framing checks, route (router.h), admin token (auth.h)
 //     -> handler: body and query validation (validate.h)
+//     -> Coalescer (reserve, status: one script call per loop turn and event)
 //     -> QueueCore operation -> RedisGateway -> one Lua script in Redis
 //     -> callback on this same loop -> JSON reply, sent exactly once.
 //
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <string>
 
+#include "ticketq/coalescer.h"
 #include "ticketq/config.h"
 #include "ticketq/queue_core.h"
 #include "ticketq/router.h"
@@ -59,6 +61,7 @@ class HttpFrontend {
   evhttp* http_;
   const Config& cfg_;
   QueueCore& core_;
+  Coalescer coalescer_;
   ScriptRunner& redis_;
   evhttp_bound_socket* listener_ = nullptr;
   int64_t inflight_ = 0;

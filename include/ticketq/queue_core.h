@@ -67,6 +67,12 @@ class QueueCore {
 
   void reserve(const std::string& event, std::string user, std::function<void(ReserveResult)> cb);
   void status(const std::string& event, std::string user, std::function<void(StatusResult)> cb);
+  // The same for many users in one script call; results in the order of
+  // `users` (which, for reserve, is their order in line).
+  void reserve_many(const std::string& event, std::vector<std::string> users,
+                    std::function<void(std::vector<ReserveResult>)> cb);
+  void status_many(const std::string& event, std::vector<std::string> users,
+                   std::function<void(std::vector<StatusResult>)> cb);
   void promote(const std::string& event, int64_t limit, std::function<void(PromoteResult)> cb);
   void reset(const std::string& event, std::function<void(ResetResult)> cb);
   void put_event(const std::string& event, EventSettings s, std::function<void(PutEventResult)> cb);
