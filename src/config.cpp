@@ -1,5 +1,7 @@
 #include "ticketq/config.h"
 
+#include <toml++/toml.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
@@ -7,9 +9,9 @@
 #include <cstdlib>
 #include <sstream>
 #include <thread>
-#include <toml++/toml.h>
 
 #include "ticketq/auth.h"
+#include "ticketq/redis_gateway.h"
 
 namespace ticketq {
 
@@ -109,7 +111,9 @@ int Config::worker_count() const {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-std::span<const Setting> settings_table() { return kSettings; }
+std::span<const Setting> settings_table() {
+  return kSettings;
+}
 
 std::string apply_setting(Config& cfg, const Setting& s, const std::string& value) {
   if (s.kind == SettingKind::kInt) {
@@ -130,6 +134,10 @@ std::string apply_setting(Config& cfg, const Setting& s, const std::string& valu
       (value.empty() || value.find_first_of("{} \t\r\n") != std::string::npos))
     return "key_prefix: must be non-empty without braces or spaces";
   if (std::string_view(s.name) == "bind" && value.empty()) return "bind: must not be empty";
+  if (std::string_view(s.name) == "redis") {
+    auto ep = parse_redis_url(value);
+    if (!ep.ok()) return "redis: " + ep.error;
+  }
   cfg.*s.str_field = value;
   return {};
 }
@@ -138,7 +146,8 @@ LoadResult load_config(int argc, const char* const* argv, EnvLookup env) {
   if (env == nullptr) env = system_env;
   LoadResult out;
 
-  CLI::App app{"ticketq-server: a fair first-come-first-served queue for ticket rushes, over Redis"};
+  CLI::App app{
+      "ticketq-server: a fair first-come-first-served queue for ticket rushes, over Redis"};
   app.set_version_flag("--version", std::string("ticketq-server ") + TICKETQ_VERSION);
   std::string config_path;
   app.add_option("--config", config_path, "TOML config file (env TICKETQ_CONFIG)");
@@ -209,9 +218,16 @@ std::string describe(const Config& cfg) {
   std::ostringstream os;
   for (const Setting& s : kSettings) {
     os << s.name << " = ";
-    if (s.secret)
+    if (s.secret) {
       os << "\"(redacted)\"";
-    else if (s.kind == SettingKind::kInt)
+    } else if (std::string_view(s.name) == "redis") {
+      // Show where, never the password: redis://:***@host:port.
+      std::string url = cfg.redis_url;
+      size_t scheme = url.find("://"), at = url.rfind('@');
+      if (scheme != std::string::npos && at != std::string::npos && at > scheme)
+        url.replace(scheme + 3, at - scheme - 3, ":***");
+      os << '"' << url << '"';
+    } else if (s.kind == SettingKind::kInt)
       os << cfg.*s.int_field;
     else
       os << '"' << cfg.*s.str_field << '"';

@@ -42,7 +42,8 @@ Listeners open_listeners(const std::string& bind_addr, int port, int count) {
   hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
   addrinfo* res = nullptr;
   std::string host = bind_addr;
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
   if (rc != 0) {
     out.error = "bad bind address '" + bind_addr + "': " + gai_strerror(rc);

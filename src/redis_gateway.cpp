@@ -79,10 +79,12 @@ Parsed<RedisEndpoint> parse_redis_url(std::string_view url) {
     std::string_view rest = url.substr(7);
     size_t q = rest.find("?db=");
     if (q != std::string_view::npos) {
-      if (!parse_int(rest.substr(q + 4), 0, 1 << 20, &ep.db)) return P::fail("bad db in " + std::string(url));
+      if (!parse_int(rest.substr(q + 4), 0, 1 << 20, &ep.db))
+        return P::fail("bad db in " + std::string(url));
       rest = rest.substr(0, q);
     }
-    if (rest.empty() || rest.front() != '/') return P::fail("unix:// needs an absolute socket path");
+    if (rest.empty() || rest.front() != '/')
+      return P::fail("unix:// needs an absolute socket path");
     ep.is_unix = true;
     ep.path = rest;
     return {ep, {}};
@@ -101,7 +103,8 @@ Parsed<RedisEndpoint> parse_redis_url(std::string_view url) {
   size_t slash = rest.find('/');
   if (slash != std::string_view::npos) {
     std::string_view db = rest.substr(slash + 1);
-    if (!db.empty() && !parse_int(db, 0, 1 << 20, &ep.db)) return P::fail("bad db number in redis URL");
+    if (!db.empty() && !parse_int(db, 0, 1 << 20, &ep.db))
+      return P::fail("bad db number in redis URL");
     rest = rest.substr(0, slash);
   }
   std::string_view host = rest, port;
@@ -119,7 +122,8 @@ Parsed<RedisEndpoint> parse_redis_url(std::string_view url) {
   }
   if (host.empty()) return P::fail("redis URL has no host");
   ep.host = host;
-  if (!port.empty() && !parse_int(port, 1, 65535, &ep.port)) return P::fail("bad port in redis URL");
+  if (!port.empty() && !parse_int(port, 1, 65535, &ep.port))
+    return P::fail("bad port in redis URL");
   return {ep, {}};
 }
 
@@ -137,7 +141,9 @@ RedisGateway::~RedisGateway() {
   event_free(reconnect_timer_);
 }
 
-void RedisGateway::start() { connect(); }
+void RedisGateway::start() {
+  connect();
+}
 
 // Drops the connection for good. hiredis answers every call in flight with
 // a NULL reply (we turn those into kUnavailable) before it returns.
@@ -178,7 +184,8 @@ void RedisGateway::connect() {
       if (r.fault == Fault::kError) spdlog::error("redis: {} failed: {}", what, r.detail);
     };
   };
-  if (!ep.password.empty()) send({"AUTH", ep.password}, {log_failure("AUTH"), deadline, nullptr, 0, {}});
+  if (!ep.password.empty())
+    send({"AUTH", ep.password}, {log_failure("AUTH"), deadline, nullptr, 0, {}});
   if (ep.db != 0) {
     std::string db = std::to_string(ep.db);
     send({"SELECT", db}, {log_failure("SELECT"), deadline, nullptr, 0, {}});
@@ -197,7 +204,10 @@ void RedisGateway::connect() {
               if (ready()) spdlog::info("redis: ready on {}", options_.endpoint.describe());
             }
           },
-          deadline, nullptr, 0, {}});
+          deadline,
+          nullptr,
+          0,
+          {}});
   }
 }
 
@@ -221,7 +231,8 @@ void RedisGateway::on_connect(const redisAsyncContext* c, int status) {
   if (status != REDIS_OK) {
     // hiredis frees the context after this returns and fails its queued calls.
     if (self->attempts_ == 0 || self->attempts_ % 20 == 0)
-      spdlog::warn("redis: connect to {} failed: {}", self->options_.endpoint.describe(), c->errstr);
+      spdlog::warn("redis: connect to {} failed: {}", self->options_.endpoint.describe(),
+                   c->errstr);
     self->ctx_ = nullptr;
     self->schedule_reconnect();
     return;
@@ -329,7 +340,8 @@ void RedisGateway::on_reply(redisAsyncContext* c, void* r, void* privdata) {
   if (out.value.type == RedisValue::Type::kError) {
     out.fault = Fault::kError;
     out.detail = out.value.str;
-    if (p.script != nullptr) spdlog::error("redis: script {} failed: {}", p.script->name, out.detail);
+    if (p.script != nullptr)
+      spdlog::error("redis: script {} failed: {}", p.script->name, out.detail);
   }
   p.cb(std::move(out));
 }

@@ -125,7 +125,8 @@ RouteResult match_route(std::string_view method, std::string_view path) {
     }
     return result;
   }
-  if (result.kind == RouteResult::Kind::kMethodNotAllowed && result.allow.find("GET") != std::string::npos)
+  if (result.kind == RouteResult::Kind::kMethodNotAllowed &&
+      result.allow.find("GET") != std::string::npos)
     result.allow += ", HEAD";
   return result;
 }

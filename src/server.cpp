@@ -4,8 +4,8 @@
 #include <event2/thread.h>
 #include <spdlog/spdlog.h>
 
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -73,9 +73,10 @@ class Worker {
     auto* self = static_cast<Worker*>(arg);
     if (self->http_->inflight() > 0 && now_ms() < self->drain_deadline_) return;
     if (self->http_->inflight() > 0)
-      spdlog::warn("shutdown: {} requests still waiting for redis get 503", self->http_->inflight());
+      spdlog::warn("shutdown: {} requests still waiting for redis get 503",
+                   self->http_->inflight());
     event_del(self->drain_timer_);
-    self->gateway_->stop();  // answers whatever is still waiting
+    self->gateway_->stop();        // answers whatever is still waiting
     timeval flush{0, 100 * 1000};  // let the last replies reach their sockets
     event_base_loopexit(self->base_, &flush);
   }
@@ -93,10 +94,18 @@ class Worker {
 
 void log_libevent(int severity, const char* msg) {
   switch (severity) {
-    case EVENT_LOG_DEBUG: spdlog::debug("libevent: {}", msg); break;
-    case EVENT_LOG_MSG: spdlog::info("libevent: {}", msg); break;
-    case EVENT_LOG_WARN: spdlog::warn("libevent: {}", msg); break;
-    default: spdlog::error("libevent: {}", msg); break;
+    case EVENT_LOG_DEBUG:
+      spdlog::debug("libevent: {}", msg);
+      break;
+    case EVENT_LOG_MSG:
+      spdlog::info("libevent: {}", msg);
+      break;
+    case EVENT_LOG_WARN:
+      spdlog::warn("libevent: {}", msg);
+      break;
+    default:
+      spdlog::error("libevent: {}", msg);
+      break;
   }
 }
 
@@ -136,7 +145,8 @@ int run_server(const Config& cfg) {
   q_opts.default_settings = {cfg.capacity, cfg.queue_limit};
 
   std::vector<std::unique_ptr<Worker>> workers;
-  for (int fd : listeners.fds) workers.push_back(std::make_unique<Worker>(cfg, gw_opts, q_opts, fd));
+  for (int fd : listeners.fds)
+    workers.push_back(std::make_unique<Worker>(cfg, gw_opts, q_opts, fd));
   for (auto& w : workers) w->start();
 
   std::string host = cfg.bind.find(':') != std::string::npos && cfg.bind.front() != '['

@@ -44,6 +44,9 @@ Parsed<nlohmann::json> parse_object(std::string_view body) {
     }
     return true;
   };
+  // The parser would stop at a NUL and ignore what follows it.
+  if (body.find('\0') != std::string_view::npos)
+    return Parsed<json>::fail("body is not valid JSON");
   json j = json::parse(body.begin(), body.end(), cb, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Parsed<json>::fail("body is not valid JSON");
   if (duplicate) return Parsed<json>::fail("body has a duplicate key");
@@ -66,8 +69,12 @@ Parsed<int64_t> int_member(const nlohmann::json& obj, const char* name, int64_t 
 
 }  // namespace
 
-bool valid_user_id(std::string_view id) { return id_chars(id, true); }
-bool valid_event(std::string_view event) { return id_chars(event, false); }
+bool valid_user_id(std::string_view id) {
+  return id_chars(id, true);
+}
+bool valid_event(std::string_view event) {
+  return id_chars(event, false);
+}
 
 Parsed<std::string> parse_reserve_body(std::string_view body) {
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return {std::string(), {}};
@@ -78,7 +85,8 @@ Parsed<std::string> parse_reserve_body(std::string_view body) {
   if (!it->is_string()) return Parsed<std::string>::fail("\"user_id\" must be a string");
   const auto& id = it->get_ref<const std::string&>();
   if (!valid_user_id(id))
-    return Parsed<std::string>::fail("\"user_id\" must be 1-64 characters of A-Z a-z 0-9 . _ : @ -");
+    return Parsed<std::string>::fail(
+        "\"user_id\" must be 1-64 characters of A-Z a-z 0-9 . _ : @ -");
   return {id, {}};
 }
 
@@ -97,14 +105,12 @@ Parsed<EventSettings> parse_event_body(std::string_view body) {
 
 Parsed<int64_t> parse_promote_limit(std::optional<std::string_view> text) {
   if (!text) return {kMaxPromoteLimit, {}};
-  int64_t v = 0;
-  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
-  if (text->empty() || ec == std::errc::result_out_of_range) {
-    if (ec == std::errc::result_out_of_range && text->front() != '-') return {kMaxPromoteLimit, {}};
+  if (text->empty() || text->find_first_not_of("0123456789") != std::string_view::npos)
     return Parsed<int64_t>::fail("limit must be a positive integer");
-  }
-  if (ec != std::errc() || end != text->data() + text->size() || v < 1)
-    return Parsed<int64_t>::fail("limit must be a positive integer");
+  // Digits only: anything too long to parse is far above the cap.
+  int64_t v = kMaxPromoteLimit;
+  if (text->size() < 10) std::from_chars(text->data(), text->data() + text->size(), v);
+  if (v < 1) return Parsed<int64_t>::fail("limit must be a positive integer");
   return {std::min(v, kMaxPromoteLimit), {}};
 }
 

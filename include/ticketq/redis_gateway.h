@@ -71,7 +71,7 @@ class RedisGateway final : public ScriptRunner {
   struct Pending {
     ReplyCallback cb;  // empty once answered by the deadline timer
     int64_t deadline_ms;
-    const Script* script;           // set for EVALSHA calls, for the NOSCRIPT retry
+    const Script* script;  // set for EVALSHA calls, for the NOSCRIPT retry
     int numkeys;
     std::vector<std::string> argv;  // kept only for script calls
   };

@@ -23,10 +23,10 @@ enum class Op {
 
 struct Route {
   Op op = Op::kHealth;
-  bool admin = false;      // needs X-Token
-  std::string event;       // decoded; the default event for seed routes
-  std::string user_id;     // decoded; for status
-  std::string bad_param;   // non-empty: a path parameter is invalid (400)
+  bool admin = false;     // needs X-Token
+  std::string event;      // decoded; the default event for seed routes
+  std::string user_id;    // decoded; for status
+  std::string bad_param;  // non-empty: a path parameter is invalid (400)
 };
 
 struct RouteResult {

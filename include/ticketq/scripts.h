@@ -53,7 +53,9 @@ struct Scripts {
   Script put;      // ARGV[3], ARGV[4]: capacity, queue_limit -> {0, created} | {-2, reserved}
   Script get;      // -> {0, capacity, queue_limit, reserved, waiting, promoted}
 
-  std::array<const Script*, 6> all() const { return {&reserve, &status, &promote, &reset, &put, &get}; }
+  std::array<const Script*, 6> all() const {
+    return {&reserve, &status, &promote, &reset, &put, &get};
+  }
 };
 
 const Scripts& scripts();
