@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what ticketq needs to build, run and test, from Debian 12 packages.
+# Idempotent: installs only what is missing. Needs root or sudo for apt-get.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config ca-certificates curl
+  libevent-dev libhiredis-dev nlohmann-json3-dev libspdlog-dev
+  libcli11-dev libtomlplusplus-dev libssl-dev
+  libgtest-dev redis-server
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
