@@ -106,7 +106,7 @@ bool authorized(evhttp_request* req, const std::string& expected) {
 
 HttpFrontend::HttpFrontend(event_base* base, const Config& cfg, QueueCore& core,
                            ScriptRunner& redis)
-    : http_(evhttp_new(base)), cfg_(cfg), core_(core), coalescer_(base, core), redis_(redis) {
+    : http_(evhttp_new(base)), cfg_(cfg), core_(core), coalescer_(base, core, static_cast<size_t>(cfg.batch_max)), redis_(redis) {
   // libevent's defaults are unsafe (no size limits); set every limit.
   evhttp_set_max_headers_size(http_, cfg.max_header_bytes);
   evhttp_set_max_body_size(http_, cfg.max_body_bytes);

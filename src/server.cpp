@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <sys/resource.h>
+
 #include <csignal>
 #include <memory>
 #include <thread>
@@ -128,6 +130,13 @@ int run_server(const Config& cfg) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  // A rush means many sockets: use all the descriptors we are allowed.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   int n = cfg.worker_count();
   Listeners listeners = open_listeners(cfg.bind, static_cast<int>(cfg.port), n);

@@ -23,7 +23,7 @@ namespace ticketq {
 
 class Coalescer {
  public:
-  Coalescer(event_base* base, QueueCore& core, size_t max_batch = 256);
+  Coalescer(event_base* base, QueueCore& core, size_t max_batch);
   ~Coalescer();
   Coalescer(const Coalescer&) = delete;
   Coalescer& operator=(const Coalescer&) = delete;
