@@ -98,7 +98,9 @@ TEST_F(CoalescerTest, EventsAndOperationsAreSentSeparately) {
       ++reserve_default;
       EXPECT_EQ(call.users, (std::vector<std::string>{"a", "d"}));
     }
-    if (call.script == "status") EXPECT_EQ(call.users, (std::vector<std::string>{"c"}));
+    if (call.script == "status") {
+      EXPECT_EQ(call.users, (std::vector<std::string>{"c"}));
+    }
   }
   EXPECT_EQ(reserve_default, 1);
 }
