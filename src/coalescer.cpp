@@ -6,8 +6,11 @@
 
 namespace ticketq {
 
-Coalescer::Coalescer(event_base* base, QueueCore& core, size_t max_batch)
-    : core_(core), max_batch_(max_batch), flush_event_(event_new(base, -1, 0, &on_flush, this)) {}
+Coalescer::Coalescer(event_base* base, QueueCore& core, size_t max_batch, LoopMetrics* metrics)
+    : core_(core),
+      max_batch_(max_batch),
+      metrics_(metrics),
+      flush_event_(event_new(base, -1, 0, &on_flush, this)) {}
 
 // The owner drains the loop before destroying us, so nothing is pending.
 Coalescer::~Coalescer() {
@@ -56,6 +59,7 @@ void Coalescer::send_batches(std::map<std::string, Batch<Result>>& pending, Send
       std::vector<std::function<void(Result)>> cbs(
           std::make_move_iterator(batch.callbacks.begin() + start),
           std::make_move_iterator(batch.callbacks.begin() + end));
+      if (metrics_ != nullptr) metrics_->batch(users.size());
       send(event, std::move(users), [cbs = std::move(cbs)](std::vector<Result> results) {
         assert(results.size() == cbs.size());
         for (size_t i = 0; i < cbs.size(); ++i) cbs[i](std::move(results[i]));

@@ -50,6 +50,8 @@ const Setting kSettings[] = {
      nullptr, 1, 3600, "close client connections idle this long", false},
     {"max_inflight", "TICKETQ_MAX_INFLIGHT", SettingKind::kInt, &Config::max_inflight, nullptr, 1,
      1000000, "Redis commands in flight per connection before new requests get 503", false},
+    {"access_log", "TICKETQ_ACCESS_LOG", SettingKind::kInt, &Config::access_log, nullptr, 0, 1,
+     "1 = log one line per request (method, path, status, duration, request id)", false},
     {"batch_max", "TICKETQ_BATCH_MAX", SettingKind::kInt, &Config::batch_max, nullptr, 1, 1000,
      "most users per coalesced reserve/status script call (1 = no coalescing)", false},
     {"shutdown_timeout_ms", "TICKETQ_SHUTDOWN_TIMEOUT_MS", SettingKind::kInt,

@@ -7,9 +7,11 @@
 #include <spdlog/spdlog.h>
 #include <strings.h>
 
-#include <nlohmann/json.hpp>
+#include <chrono>
+#include <memory>
 
 #include "ticketq/auth.h"
+#include "ticketq/openapi.h"
 #include "ticketq/validate.h"
 
 namespace ticketq {
@@ -18,22 +20,9 @@ using Json = nlohmann::ordered_json;
 
 namespace {
 
-// ------------------------------------------------------------------ replies --
-
-void reply(evhttp_request* req, int code, const Json& body) {
-  evkeyvalq* out = evhttp_request_get_output_headers(req);
-  evhttp_add_header(out, "Content-Type", "application/json");
-  if (code == 503) evhttp_add_header(out, "Retry-After", "1");
-  std::string text = body.dump(-1, ' ', false, Json::error_handler_t::replace);
-  text += '\n';
-  evbuffer* buf = evbuffer_new();
-  evbuffer_add(buf, text.data(), text.size());
-  evhttp_send_reply(req, code, nullptr, buf);
-  evbuffer_free(buf);
-}
-
-void reply_error(evhttp_request* req, int code, const std::string& why) {
-  reply(req, code, Json{{"error", why}});
+int64_t now_us() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
 const char* method_name(evhttp_cmd_type cmd) {
@@ -100,13 +89,29 @@ bool authorized(evhttp_request* req, const std::string& expected) {
   return count == 1 && token_matches(token, expected);
 }
 
+// A request id we can echo and log safely: 1-128 chars, no spaces or controls.
+bool usable_request_id(const char* id) {
+  size_t n = 0;
+  for (; id[n] != '\0'; ++n) {
+    unsigned char c = static_cast<unsigned char>(id[n]);
+    if (n >= 128 || c <= 0x20 || c >= 0x7f || c == '"' || c == '\\') return false;
+  }
+  return n > 0;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- lifecycle --
 
 HttpFrontend::HttpFrontend(event_base* base, const Config& cfg, QueueCore& core,
-                           ScriptRunner& redis)
-    : http_(evhttp_new(base)), cfg_(cfg), core_(core), coalescer_(base, core, static_cast<size_t>(cfg.batch_max)), redis_(redis) {
+                           ScriptRunner& redis, LoopMetrics& metrics)
+    : http_(evhttp_new(base)),
+      cfg_(cfg),
+      core_(core),
+      metrics_(metrics),
+      coalescer_(base, core, static_cast<size_t>(cfg.batch_max), &metrics),
+      redis_(redis),
+      id_prefix_(generate_token().substr(0, 8)) {
   // libevent's defaults are unsafe (no size limits); set every limit.
   evhttp_set_max_headers_size(http_, cfg.max_header_bytes);
   evhttp_set_max_body_size(http_, cfg.max_body_bytes);
@@ -134,179 +139,234 @@ void HttpFrontend::stop_accepting() {
   listener_ = nullptr;
 }
 
+// ------------------------------------------------------------------ replies --
+
+void HttpFrontend::finish(const Call& call, int code, const std::string& body,
+                          const char* content_type) {
+  evhttp_request* req = call.req;
+  evkeyvalq* out = evhttp_request_get_output_headers(req);
+  evhttp_add_header(out, "Content-Type", content_type);
+  evhttp_add_header(out, "X-Request-Id", call.id.c_str());
+  if (code == 503) evhttp_add_header(out, "Retry-After", "1");
+  double seconds = static_cast<double>(now_us() - call.start_us) / 1e6;
+  metrics_.request(call.route, code, seconds);
+  if (cfg_.access_log) {
+    const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
+    const char* path = uri != nullptr ? evhttp_uri_get_path(uri) : nullptr;
+    spdlog::info("access id={} method={} path={} status={} duration_ms={:.3f} route={}", call.id,
+                 method_name(evhttp_request_get_command(req)), path ? path : "-", code,
+                 seconds * 1e3, call.route);
+  }
+  evbuffer* buf = evbuffer_new();
+  evbuffer_add(buf, body.data(), body.size());
+  evhttp_send_reply(req, code, nullptr, buf);
+  evbuffer_free(buf);
+}
+
+void HttpFrontend::reply(const Call& call, int code, const Json& body) {
+  std::string text = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  text += '\n';
+  finish(call, code, text);
+}
+
+void HttpFrontend::reply_error(const Call& call, int code, const std::string& why) {
+  reply(call, code, Json{{"error", why}});
+}
+
+bool HttpFrontend::reply_failure(const Call& call, const Outcome& o, const std::string& event) {
+  if (o.fault != Fault::kNone) {
+    reply_error(call, 503, "redis unavailable: " + o.detail);
+    return true;
+  }
+  if (o.no_event) {
+    reply_error(call, 404, "event '" + event + "' does not exist");
+    return true;
+  }
+  return false;
+}
+
+std::string HttpFrontend::request_id(evhttp_request* req) {
+  const char* given = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Request-Id");
+  if (given != nullptr && usable_request_id(given)) return given;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%s-%llx", id_prefix_.c_str(),
+                static_cast<unsigned long long>(++id_counter_));
+  return buf;
+}
+
 // ------------------------------------------------------------------ routing --
 
 void HttpFrontend::on_request(evhttp_request* req, void* arg) {
   auto* self = static_cast<HttpFrontend*>(arg);
+  Call call{req, "unmatched", now_us(), self->request_id(req)};
   const char* method = method_name(evhttp_request_get_command(req));
   if (const char* why = framing_error(req)) {
     // The rest of the stream cannot be trusted to be framed as we read it.
     evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-    return reply_error(req, 400, why);
+    return self->reply_error(call, 400, why);
   }
 
   const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
   const char* path = uri != nullptr ? evhttp_uri_get_path(uri) : nullptr;
   if (path == nullptr || *path == '\0') path = "/";
   RouteResult rr = match_route(method, path);
-  if (rr.kind == RouteResult::Kind::kNotFound) return reply_error(req, 404, "no such route");
+  if (rr.kind == RouteResult::Kind::kNotFound) return self->reply_error(call, 404, "no such route");
   if (rr.kind == RouteResult::Kind::kMethodNotAllowed) {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", rr.allow.c_str());
-    return reply_error(req, 405, std::string("method ") + method + " not allowed here");
+    return self->reply_error(call, 405, std::string("method ") + method + " not allowed here");
   }
+  call.route = op_name(rr.route.op);
   if (rr.route.admin && !authorized(req, self->cfg_.admin_token))
-    return reply(req, 401, Json{{"error", "unauthorized"}});
-  if (!rr.route.bad_param.empty()) return reply_error(req, 400, rr.route.bad_param);
-  self->dispatch(req, rr.route);
+    return self->reply(call, 401, Json{{"error", "unauthorized"}});
+  if (!rr.route.bad_param.empty()) return self->reply_error(call, 400, rr.route.bad_param);
+  self->dispatch(std::move(call), rr.route);
 }
 
-void HttpFrontend::dispatch(evhttp_request* req, const Route& route) {
+void HttpFrontend::dispatch(Call call, const Route& route) {
   switch (route.op) {
     case Op::kReserve:
-      return do_reserve(req, route);
+      return do_reserve(std::move(call), route);
     case Op::kStatus:
-      return do_status(req, route);
+      return do_status(std::move(call), route);
     case Op::kProcessQueue:
-      return do_promote(req, route);
+      return do_promote(std::move(call), route);
     case Op::kReset:
-      return do_reset(req, route);
+      return do_reset(std::move(call), route);
     case Op::kEventPut:
-      return do_put_event(req, route);
+      return do_put_event(std::move(call), route);
     case Op::kEventGet:
-      return do_get_event(req, route);
+      return do_get_event(std::move(call), route);
     case Op::kHealth:
-      return do_health(req);
+      return do_health(std::move(call));
+    case Op::kMetrics:
+      return do_metrics(std::move(call));
+    case Op::kOpenApi:
+      return finish(call, 200, std::string(openapi_yaml()), "application/yaml");
     case Op::kReady:
-      if (redis_.ready()) return reply(req, 200, Json{{"status", "ready"}});
-      return reply(req, 503, Json{{"status", "not_ready"}});
+      if (redis_.ready()) return reply(call, 200, Json{{"status", "ready"}});
+      return reply(call, 503, Json{{"status", "not_ready"}});
   }
-}
-
-bool HttpFrontend::reply_failure(evhttp_request* req, const Outcome& o, const std::string& event) {
-  if (o.fault != Fault::kNone) {
-    reply_error(req, 503, "redis unavailable: " + o.detail);
-    return true;
-  }
-  if (o.no_event) {
-    reply_error(req, 404, "event '" + event + "' does not exist");
-    return true;
-  }
-  return false;
 }
 
 // ----------------------------------------------------------------- handlers --
 // Each handler validates first, then makes one core call; its callback runs
 // on this loop and replies exactly once.
 
-void HttpFrontend::do_reserve(evhttp_request* req, const Route& route) {
-  auto parsed = parse_reserve_body(body_of(req));
-  if (!parsed.ok()) return reply_error(req, 400, parsed.error);
+void HttpFrontend::do_reserve(Call call, const Route& route) {
+  auto parsed = parse_reserve_body(body_of(call.req));
+  if (!parsed.ok()) return reply_error(call, 400, parsed.error);
   std::string user = parsed.value->empty() ? make_uuid_v4() : std::move(*parsed.value);
+  if (seen_events_.insert(route.event).second) metrics_.shared().note_event(route.event);
   ++inflight_;
-  coalescer_.reserve(route.event, user, [this, req, user, event = route.event](ReserveResult r) {
-    --inflight_;
-    if (reply_failure(req, r, event)) return;
-    Json body{{"status", ""}, {"user_id", user}};
-    int code = 200;
-    switch (r.status) {
-      case ReserveStatus::kReserved:
-        body["status"] = "reserved";
-        break;
-      case ReserveStatus::kAlreadyReserved:
-        body["status"] = "already_reserved";
-        break;
-      case ReserveStatus::kQueued:
-        body["status"] = "queued";
-        body["position"] = r.position;
-        break;
-      case ReserveStatus::kAlreadyInQueue:
-        body["status"] = "already_in_queue";
-        body["position"] = r.position;
-        break;
-      case ReserveStatus::kSoldOut:
-        body["status"] = "sold_out";
-        code = 409;
-        break;
-    }
-    reply(req, code, body);
-  });
+  coalescer_.reserve(route.event, user,
+                     [this, call = std::move(call), user, event = route.event](ReserveResult r) {
+                       --inflight_;
+                       if (reply_failure(call, r, event)) return;
+                       Json body{{"status", ""}, {"user_id", user}};
+                       int code = 200;
+                       switch (r.status) {
+                         case ReserveStatus::kReserved:
+                           body["status"] = "reserved";
+                           break;
+                         case ReserveStatus::kAlreadyReserved:
+                           body["status"] = "already_reserved";
+                           break;
+                         case ReserveStatus::kQueued:
+                           body["status"] = "queued";
+                           body["position"] = r.position;
+                           break;
+                         case ReserveStatus::kAlreadyInQueue:
+                           body["status"] = "already_in_queue";
+                           body["position"] = r.position;
+                           break;
+                         case ReserveStatus::kSoldOut:
+                           body["status"] = "sold_out";
+                           code = 409;
+                           break;
+                       }
+                       reply(call, code, body);
+                     });
 }
 
-void HttpFrontend::do_status(evhttp_request* req, const Route& route) {
+void HttpFrontend::do_status(Call call, const Route& route) {
   ++inflight_;
   coalescer_.status(
       route.event, route.user_id,
-      [this, req, user = route.user_id, event = route.event](StatusResult r) {
+      [this, call = std::move(call), user = route.user_id, event = route.event](StatusResult r) {
         --inflight_;
-        if (reply_failure(req, r, event)) return;
+        if (reply_failure(call, r, event)) return;
         switch (r.status) {
           case UserStatus::kReserved:
-            return reply(req, 200, Json{{"status", "reserved"}, {"user_id", user}});
+            return reply(call, 200, Json{{"status", "reserved"}, {"user_id", user}});
           case UserStatus::kInQueue:
-            return reply(req, 200,
+            return reply(call, 200,
                          Json{{"status", "in_queue"}, {"user_id", user}, {"position", r.position}});
           case UserStatus::kNotFound:
-            return reply(req, 404, Json{{"status", "not_found"}, {"user_id", user}});
+            return reply(call, 404, Json{{"status", "not_found"}, {"user_id", user}});
         }
       });
 }
 
-void HttpFrontend::do_promote(evhttp_request* req, const Route& route) {
-  const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
+void HttpFrontend::do_promote(Call call, const Route& route) {
+  const evhttp_uri* uri = evhttp_request_get_evhttp_uri(call.req);
   const char* query = uri != nullptr ? evhttp_uri_get_query(uri) : nullptr;
   std::string error;
   auto text = query_param(query != nullptr ? query : "", "limit", &error);
-  if (!error.empty()) return reply_error(req, 400, error);
+  if (!error.empty()) return reply_error(call, 400, error);
   auto limit = parse_promote_limit(text ? std::optional<std::string_view>(*text) : std::nullopt);
-  if (!limit.ok()) return reply_error(req, 400, limit.error);
+  if (!limit.ok()) return reply_error(call, 400, limit.error);
   ++inflight_;
-  core_.promote(route.event, *limit.value, [this, req, event = route.event](PromoteResult r) {
+  core_.promote(route.event, *limit.value,
+                [this, call = std::move(call), event = route.event](PromoteResult r) {
+                  --inflight_;
+                  if (reply_failure(call, r, event)) return;
+                  size_t count = r.promoted.size();
+                  if (count > 0) metrics_.promoted(event, count);
+                  reply(call, 200,
+                        Json{{"status", "queue_processed"},
+                             {"promoted_users", std::move(r.promoted)},
+                             {"promoted_count", count},
+                             {"remaining", r.remaining}});
+                });
+}
+
+void HttpFrontend::do_reset(Call call, const Route& route) {
+  ++inflight_;
+  core_.reset(route.event, [this, call = std::move(call), event = route.event](ResetResult r) {
     --inflight_;
-    if (reply_failure(req, r, event)) return;
-    size_t count = r.promoted.size();
-    reply(req, 200,
-          Json{{"status", "queue_processed"},
-               {"promoted_users", std::move(r.promoted)},
-               {"promoted_count", count},
-               {"remaining", r.remaining}});
+    if (reply_failure(call, r, event)) return;
+    reply(call, 200, Json{{"status", "reset_done"}});
   });
 }
 
-void HttpFrontend::do_reset(evhttp_request* req, const Route& route) {
-  ++inflight_;
-  core_.reset(route.event, [this, req, event = route.event](ResetResult r) {
-    --inflight_;
-    if (reply_failure(req, r, event)) return;
-    reply(req, 200, Json{{"status", "reset_done"}});
-  });
-}
-
-void HttpFrontend::do_put_event(evhttp_request* req, const Route& route) {
-  auto parsed = parse_event_body(body_of(req));
-  if (!parsed.ok()) return reply_error(req, 400, parsed.error);
+void HttpFrontend::do_put_event(Call call, const Route& route) {
+  auto parsed = parse_event_body(body_of(call.req));
+  if (!parsed.ok()) return reply_error(call, 400, parsed.error);
   EventSettings s = *parsed.value;
+  if (seen_events_.insert(route.event).second) metrics_.shared().note_event(route.event);
   ++inflight_;
-  core_.put_event(route.event, s, [this, req, s, event = route.event](PutEventResult r) {
-    --inflight_;
-    if (r.below_reserved)
-      return reply_error(req, 409,
-                         "capacity " + std::to_string(s.capacity) + " is below the " +
-                             std::to_string(r.reserved) + " seats already reserved");
-    if (reply_failure(req, r, event)) return;
-    reply(req, r.created ? 201 : 200,
-          Json{{"status", r.created ? "created" : "updated"},
-               {"event", event},
-               {"capacity", s.capacity},
-               {"queue_limit", s.queue_limit}});
-  });
+  core_.put_event(
+      route.event, s, [this, call = std::move(call), s, event = route.event](PutEventResult r) {
+        --inflight_;
+        if (r.below_reserved)
+          return reply_error(call, 409,
+                             "capacity " + std::to_string(s.capacity) + " is below the " +
+                                 std::to_string(r.reserved) + " seats already reserved");
+        if (reply_failure(call, r, event)) return;
+        reply(call, r.created ? 201 : 200,
+              Json{{"status", r.created ? "created" : "updated"},
+                   {"event", event},
+                   {"capacity", s.capacity},
+                   {"queue_limit", s.queue_limit}});
+      });
 }
 
-void HttpFrontend::do_get_event(evhttp_request* req, const Route& route) {
+void HttpFrontend::do_get_event(Call call, const Route& route) {
   ++inflight_;
-  core_.get_event(route.event, [this, req, event = route.event](EventInfo r) {
+  core_.get_event(route.event, [this, call = std::move(call), event = route.event](EventInfo r) {
     --inflight_;
-    if (reply_failure(req, r, event)) return;
-    reply(req, 200,
+    if (reply_failure(call, r, event)) return;
+    reply(call, 200,
           Json{{"event", event},
                {"capacity", r.settings.capacity},
                {"queue_limit", r.settings.queue_limit},
@@ -316,13 +376,35 @@ void HttpFrontend::do_get_event(evhttp_request* req, const Route& route) {
   });
 }
 
-void HttpFrontend::do_health(evhttp_request* req) {
+void HttpFrontend::do_health(Call call) {
   ++inflight_;
-  redis_.ping([this, req](ScriptReply&& r) {
+  redis_.ping([this, call = std::move(call)](ScriptReply&& r) {
     --inflight_;
-    if (r.fault == Fault::kNone) return reply(req, 200, Json{{"status", "healthy"}});
-    reply(req, 503, Json{{"status", "unhealthy"}, {"error", r.detail}});
+    if (r.fault == Fault::kNone) return reply(call, 200, Json{{"status", "healthy"}});
+    reply(call, 503, Json{{"status", "unhealthy"}, {"error", r.detail}});
   });
+}
+
+// Reads the live counts of every event served so far from Redis (one script
+// call each, all pipelined), then renders. Counts of events Redis could not
+// answer for keep their last value.
+void HttpFrontend::do_metrics(Call call) {
+  std::set<std::string> events = metrics_.shared().events();
+  events.insert(kDefaultEvent);
+  auto pending = std::make_shared<size_t>(events.size());
+  auto call_ptr = std::make_shared<Call>(std::move(call));
+  ++inflight_;
+  for (const std::string& event : events) {
+    core_.get_event(event, [this, pending, call_ptr, event](EventInfo r) {
+      if (r.ok()) {
+        metrics_.shared().event_reserved.Add({{"event", event}}).Set(double(r.reserved));
+        metrics_.shared().event_waiting.Add({{"event", event}}).Set(double(r.waiting));
+      }
+      if (--*pending > 0) return;
+      --inflight_;
+      finish(*call_ptr, 200, metrics_.shared().render(), "text/plain; version=0.0.4");
+    });
+  }
 }
 
 }  // namespace ticketq

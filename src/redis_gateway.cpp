@@ -15,9 +15,29 @@ namespace ticketq {
 
 namespace {
 
-int64_t now_ms() {
+int64_t now_us() {
   using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+int64_t now_ms() {
+  return now_us() / 1000;
+}
+
+const char* fault_kind(Fault f) {
+  switch (f) {
+    case Fault::kTimeout:
+      return "timeout";
+    case Fault::kUnavailable:
+      return "unavailable";
+    case Fault::kOverloaded:
+      return "overloaded";
+    case Fault::kError:
+      return "error";
+    case Fault::kNone:
+      break;
+  }
+  return "none";
 }
 
 RedisValue convert(const redisReply* r) {
@@ -240,6 +260,11 @@ void RedisGateway::on_connect(const redisAsyncContext* c, int status) {
   if (c->c.flags & REDIS_CONNECTED && !self->options_.endpoint.is_unix)
     redisEnableKeepAlive(const_cast<redisContext*>(&c->c));
   self->connected_ = true;
+  if (self->options_.metrics != nullptr) {
+    self->options_.metrics->set_connected(true);
+    if (self->ever_connected_) self->options_.metrics->reconnect();
+  }
+  self->ever_connected_ = true;
   self->attempts_ = 0;
   spdlog::info("redis: connected to {}", self->options_.endpoint.describe());
 }
@@ -251,6 +276,7 @@ void RedisGateway::on_disconnect(const redisAsyncContext* c, int status) {
   if (self->ctx_ == c) self->ctx_ = nullptr;
   self->connected_ = false;
   self->scripts_loaded_ = 0;
+  if (self->options_.metrics != nullptr) self->options_.metrics->set_connected(false);
   if (self->stopping_) return;
   spdlog::warn("redis: connection to {} lost: {}", self->options_.endpoint.describe(),
                status == REDIS_OK ? "closed" : c->errstr);
@@ -288,14 +314,10 @@ void RedisGateway::send_script(const Script& script, bool by_sha, int numkeys,
 // The callback may run before send() returns; nothing here touches state
 // after it.
 void RedisGateway::send(std::vector<std::string_view> words, Pending p) {
-  if (ctx_ == nullptr) {
-    p.cb(fault(Fault::kUnavailable, "redis is not connected"));
-    return;
-  }
-  if (pending_.size() >= options_.max_inflight) {
-    p.cb(fault(Fault::kOverloaded, "too many redis calls in flight"));
-    return;
-  }
+  if (ctx_ == nullptr) return fail(p.cb, Fault::kUnavailable, "redis is not connected");
+  if (pending_.size() >= options_.max_inflight)
+    return fail(p.cb, Fault::kOverloaded, "too many redis calls in flight");
+  p.sent_us = now_us();
   std::vector<const char*> argv(words.size());
   std::vector<size_t> lens(words.size());
   for (size_t i = 0; i < words.size(); ++i) {
@@ -308,9 +330,9 @@ void RedisGateway::send(std::vector<std::string_view> words, Pending p) {
     // The context is disconnecting: hiredis did not take the command.
     ReplyCallback cb = std::move(pending_.back().cb);
     pending_.pop_back();
-    cb(fault(Fault::kUnavailable, "redis connection is closing"));
-    return;
+    return fail(cb, Fault::kUnavailable, "redis connection is closing");
   }
+  if (options_.metrics != nullptr) options_.metrics->set_inflight(pending_.size());
   arm_timer();
 }
 
@@ -320,14 +342,14 @@ void RedisGateway::on_reply(redisAsyncContext* c, void* r, void* privdata) {
   assert(!self->pending_.empty());
   Pending p = std::move(self->pending_.front());
   self->pending_.pop_front();
+  LoopMetrics* metrics = self->options_.metrics;
+  if (metrics != nullptr) metrics->set_inflight(self->pending_.size());
   if (self->expired_ > 0) {  // already answered with a timeout
     --self->expired_;
     return;
   }
-  if (reply == nullptr) {
-    p.cb(fault(Fault::kUnavailable, "redis connection lost"));
-    return;
-  }
+  if (reply == nullptr) return self->fail(p.cb, Fault::kUnavailable, "redis connection lost");
+  if (metrics != nullptr) metrics->redis_call(static_cast<double>(now_us() - p.sent_us) / 1e6);
   if (reply->type == REDIS_REPLY_ERROR && p.script != nullptr &&
       std::string_view(reply->str, reply->len).starts_with("NOSCRIPT")) {
     spdlog::warn("redis: script {} missing from the script cache, resending it", p.script->name);
@@ -340,10 +362,16 @@ void RedisGateway::on_reply(redisAsyncContext* c, void* r, void* privdata) {
   if (out.value.type == RedisValue::Type::kError) {
     out.fault = Fault::kError;
     out.detail = out.value.str;
+    if (metrics != nullptr) metrics->redis_error(fault_kind(Fault::kError));
     if (p.script != nullptr)
       spdlog::error("redis: script {} failed: {}", p.script->name, out.detail);
   }
   p.cb(std::move(out));
+}
+
+void RedisGateway::fail(ReplyCallback& cb, Fault f, const char* detail) {
+  if (options_.metrics != nullptr) options_.metrics->redis_error(fault_kind(f));
+  cb(fault(f, detail));
 }
 
 // ---------------------------------------------------------------- deadlines --
@@ -367,7 +395,7 @@ void RedisGateway::on_timer(int, short, void* arg) {
     Pending& p = self->pending_[self->expired_++];
     ReplyCallback cb = std::move(p.cb);
     p.argv.clear();
-    cb(fault(Fault::kTimeout, "redis did not answer within the deadline"));
+    self->fail(cb, Fault::kTimeout, "redis did not answer within the deadline");
   }
   self->arm_timer();
 }

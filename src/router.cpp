@@ -26,6 +26,8 @@ constexpr RouteSpec kRoutes[] = {
     {"POST", "/admin/reset", Op::kReset, true},
     {"GET", "/health", Op::kHealth, false},
     {"GET", "/ready", Op::kReady, false},
+    {"GET", "/metrics", Op::kMetrics, false},
+    {"GET", "/openapi.yaml", Op::kOpenApi, false},
     {"POST", "/v1/events/:event/reserve", Op::kReserve, false},
     {"GET", "/v1/events/:event/status/:user", Op::kStatus, false},
     {"POST", "/v1/events/:event/process_queue", Op::kProcessQueue, true},
@@ -71,6 +73,32 @@ int hex_value(char c) {
 }
 
 }  // namespace
+
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::kReserve:
+      return "reserve";
+    case Op::kStatus:
+      return "status";
+    case Op::kProcessQueue:
+      return "process_queue";
+    case Op::kReset:
+      return "reset";
+    case Op::kEventPut:
+      return "event_put";
+    case Op::kEventGet:
+      return "event_get";
+    case Op::kHealth:
+      return "health";
+    case Op::kReady:
+      return "ready";
+    case Op::kMetrics:
+      return "metrics";
+    case Op::kOpenApi:
+      return "openapi";
+  }
+  return "unknown";
+}
 
 std::optional<std::string> percent_decode(std::string_view s) {
   std::string out;

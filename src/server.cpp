@@ -3,10 +3,9 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <spdlog/spdlog.h>
-
-#include <chrono>
 #include <sys/resource.h>
 
+#include <chrono>
 #include <csignal>
 #include <memory>
 #include <thread>
@@ -29,11 +28,13 @@ int64_t now_ms() {
 // One event loop and everything it owns.
 class Worker {
  public:
-  Worker(const Config& cfg, const GatewayOptions& gw_opts, const QueueOptions& q_opts, int fd)
-      : cfg_(cfg), base_(event_base_new()) {
+  Worker(const Config& cfg, GatewayOptions gw_opts, const QueueOptions& q_opts, Metrics& metrics,
+         int index, int fd)
+      : cfg_(cfg), base_(event_base_new()), metrics_(metrics, index) {
+    gw_opts.metrics = &metrics_;
     gateway_ = std::make_unique<RedisGateway>(base_, gw_opts);
     core_ = std::make_unique<QueueCore>(*gateway_, q_opts);
-    http_ = std::make_unique<HttpFrontend>(base_, cfg, *core_, *gateway_);
+    http_ = std::make_unique<HttpFrontend>(base_, cfg, *core_, *gateway_, metrics_);
     http_->accept_on(fd);
     stop_event_ = event_new(base_, -1, 0, &Worker::on_stop, this);
     drain_timer_ = event_new(base_, -1, EV_PERSIST, &Worker::on_drain_tick, this);
@@ -85,6 +86,7 @@ class Worker {
 
   const Config& cfg_;
   event_base* base_;
+  LoopMetrics metrics_;
   std::unique_ptr<RedisGateway> gateway_;
   std::unique_ptr<QueueCore> core_;
   std::unique_ptr<HttpFrontend> http_;
@@ -153,9 +155,11 @@ int run_server(const Config& cfg) {
   q_opts.key_prefix = cfg.key_prefix;
   q_opts.default_settings = {cfg.capacity, cfg.queue_limit};
 
+  Metrics metrics;
   std::vector<std::unique_ptr<Worker>> workers;
-  for (int fd : listeners.fds)
-    workers.push_back(std::make_unique<Worker>(cfg, gw_opts, q_opts, fd));
+  for (size_t i = 0; i < listeners.fds.size(); ++i)
+    workers.push_back(std::make_unique<Worker>(cfg, gw_opts, q_opts, metrics, static_cast<int>(i),
+                                               listeners.fds[i]));
   for (auto& w : workers) w->start();
 
   std::string host = cfg.bind.find(':') != std::string::npos && cfg.bind.front() != '['

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "ticketq/metrics.h"
 #include "ticketq/queue_core.h"
 
 struct event_base;
@@ -23,7 +24,8 @@ namespace ticketq {
 
 class Coalescer {
  public:
-  Coalescer(event_base* base, QueueCore& core, size_t max_batch);
+  // `metrics` (optional) records the size of every batch sent.
+  Coalescer(event_base* base, QueueCore& core, size_t max_batch, LoopMetrics* metrics = nullptr);
   ~Coalescer();
   Coalescer(const Coalescer&) = delete;
   Coalescer& operator=(const Coalescer&) = delete;
@@ -47,6 +49,7 @@ class Coalescer {
 
   QueueCore& core_;
   size_t max_batch_;
+  LoopMetrics* metrics_;
   event* flush_event_;
   bool scheduled_ = false;
   std::map<std::string, Batch<ReserveResult>> reserves_;  // by event

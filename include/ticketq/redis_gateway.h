@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "ticketq/metrics.h"
 #include "ticketq/script_runner.h"
 #include "ticketq/validate.h"
 
@@ -47,6 +48,7 @@ struct GatewayOptions {
   size_t max_inflight = 10000;
   int64_t backoff_min_ms = 50;
   int64_t backoff_max_ms = 2000;
+  LoopMetrics* metrics = nullptr;  // optional
 };
 
 class RedisGateway final : public ScriptRunner {
@@ -74,6 +76,7 @@ class RedisGateway final : public ScriptRunner {
     const Script* script;  // set for EVALSHA calls, for the NOSCRIPT retry
     int numkeys;
     std::vector<std::string> argv;  // kept only for script calls
+    int64_t sent_us = 0;
   };
 
   void connect();
@@ -82,6 +85,8 @@ class RedisGateway final : public ScriptRunner {
   void send_script(const Script& script, bool by_sha, int numkeys, std::vector<std::string> argv,
                    ReplyCallback cb, int64_t deadline_ms);
   void arm_timer();
+  // Answers a call that Redis did not answer, and counts it.
+  void fail(ReplyCallback& cb, Fault f, const char* detail);
 
   static void on_reply(redisAsyncContext* c, void* reply, void* privdata);
   static void on_connect(const redisAsyncContext* c, int status);
@@ -93,6 +98,7 @@ class RedisGateway final : public ScriptRunner {
   GatewayOptions options_;
   redisAsyncContext* ctx_ = nullptr;
   bool connected_ = false;
+  bool ever_connected_ = false;
   bool stopping_ = false;
   size_t scripts_loaded_ = 0;
   int attempts_ = 0;  // failed connection attempts in a row

@@ -19,7 +19,12 @@ enum class Op {
   kEventGet,
   kHealth,
   kReady,
+  kMetrics,
+  kOpenApi,
 };
+
+// The label of an operation in metrics and logs ("reserve", "status", ...).
+const char* op_name(Op op);
 
 struct Route {
   Op op = Op::kHealth;

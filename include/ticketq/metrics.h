@@ -1,0 +1,85 @@
+// Prometheus metrics (prometheus-cpp core registry and text serializer,
+// served by our own evhttp at GET /metrics). One Metrics object is shared by
+// every event loop; prometheus-cpp's counters and histograms are thread-safe.
+// Each loop caches its labelled series (LoopMetrics) so the hot path never
+// looks a label set up twice.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+
+namespace ticketq {
+
+class Metrics {
+  // Declared first: the families below are registered in it.
+  std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
+
+ public:
+  Metrics();
+
+  // Prometheus text exposition format, version 0.0.4.
+  std::string render() const;
+
+  // Events this process has served, for the per-event gauges (bounded).
+  void note_event(const std::string& event);
+  std::set<std::string> events() const;
+  static constexpr size_t kMaxTrackedEvents = 200;
+
+  // The families; series are created through LoopMetrics.
+  prometheus::Family<prometheus::Counter>& requests;
+  prometheus::Family<prometheus::Histogram>& request_seconds;
+  prometheus::Family<prometheus::Histogram>& redis_seconds;
+  prometheus::Family<prometheus::Counter>& redis_errors;
+  prometheus::Family<prometheus::Counter>& redis_reconnects;
+  prometheus::Family<prometheus::Gauge>& redis_inflight;
+  prometheus::Family<prometheus::Gauge>& redis_connected;
+  prometheus::Family<prometheus::Histogram>& batch_size;
+  prometheus::Family<prometheus::Counter>& promoted;
+  prometheus::Family<prometheus::Gauge>& event_reserved;
+  prometheus::Family<prometheus::Gauge>& event_waiting;
+
+ private:
+  mutable std::mutex events_mutex_;
+  std::set<std::string> events_;
+};
+
+// One loop's handles on the shared metrics. Not thread-safe: one per loop.
+class LoopMetrics {
+ public:
+  LoopMetrics(Metrics& m, int loop);
+
+  void request(const char* route, int code, double seconds);
+  void redis_call(double seconds);
+  void redis_error(const char* kind);
+  void reconnect() { reconnects_.Increment(); }
+  void set_inflight(size_t n) { inflight_.Set(static_cast<double>(n)); }
+  void set_connected(bool up) { connected_.Set(up ? 1 : 0); }
+  void batch(size_t users) { batch_size_.Observe(static_cast<double>(users)); }
+  void promoted(const std::string& event, size_t n);
+
+  Metrics& shared() { return m_; }
+
+ private:
+  Metrics& m_;
+  std::map<std::pair<const char*, int>, prometheus::Counter*> requests_;
+  std::map<const char*, prometheus::Histogram*> request_seconds_;
+  std::map<std::string, prometheus::Counter*> errors_;
+  std::map<std::string, prometheus::Counter*> promoted_;
+  prometheus::Histogram& redis_seconds_;
+  prometheus::Counter& reconnects_;
+  prometheus::Gauge& inflight_;
+  prometheus::Gauge& connected_;
+  prometheus::Histogram& batch_size_;
+};
+
+}  // namespace ticketq

@@ -1,0 +1,127 @@
+#include "ticketq/metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+namespace ticketq {
+
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using prometheus::Histogram;
+
+// Latency buckets, in seconds: 50 µs to 2.5 s.
+const Histogram::BucketBoundaries& latency_buckets() {
+  static const Histogram::BucketBoundaries b{0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+                                             0.0025,  0.005,  0.01,    0.025,  0.05,
+                                             0.1,     0.25,   0.5,     1.0,    2.5};
+  return b;
+}
+
+const Histogram::BucketBoundaries& batch_buckets() {
+  static const Histogram::BucketBoundaries b{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000};
+  return b;
+}
+
+}  // namespace
+
+// The metric table: every family, its name and its help, in one place.
+Metrics::Metrics()
+    : requests(BuildCounter()
+                   .Name("ticketq_http_requests_total")
+                   .Help("HTTP requests answered, by route and status code")
+                   .Register(*registry_)),
+      request_seconds(BuildHistogram()
+                          .Name("ticketq_http_request_duration_seconds")
+                          .Help("Time from a request's arrival to its reply, by route")
+                          .Register(*registry_)),
+      redis_seconds(BuildHistogram()
+                        .Name("ticketq_redis_roundtrip_seconds")
+                        .Help("Time from sending a Redis call to its reply")
+                        .Register(*registry_)),
+      redis_errors(BuildCounter()
+                       .Name("ticketq_redis_errors_total")
+                       .Help("Redis calls that failed, by kind (timeout, unavailable, "
+                             "overloaded, error)")
+                       .Register(*registry_)),
+      redis_reconnects(BuildCounter()
+                           .Name("ticketq_redis_reconnects_total")
+                           .Help("Redis connections re-established after a loss")
+                           .Register(*registry_)),
+      redis_inflight(BuildGauge()
+                         .Name("ticketq_redis_inflight")
+                         .Help("Redis calls waiting for a reply, by event loop")
+                         .Register(*registry_)),
+      redis_connected(BuildGauge()
+                          .Name("ticketq_redis_connected")
+                          .Help("1 when the event loop's Redis connection is up")
+                          .Register(*registry_)),
+      batch_size(BuildHistogram()
+                     .Name("ticketq_coalesced_batch_users")
+                     .Help("Users per coalesced reserve/status script call")
+                     .Register(*registry_)),
+      promoted(BuildCounter()
+                   .Name("ticketq_promoted_users_total")
+                   .Help("Users promoted from the line to a seat, by event")
+                   .Register(*registry_)),
+      event_reserved(BuildGauge()
+                         .Name("ticketq_event_reserved")
+                         .Help("Seats reserved, by event (read from Redis at scrape time)")
+                         .Register(*registry_)),
+      event_waiting(BuildGauge()
+                        .Name("ticketq_event_waiting")
+                        .Help("Users waiting in line, by event (read from Redis at scrape time)")
+                        .Register(*registry_)) {}
+
+std::string Metrics::render() const {
+  prometheus::TextSerializer serializer;
+  return serializer.Serialize(registry_->Collect());
+}
+
+void Metrics::note_event(const std::string& event) {
+  std::lock_guard<std::mutex> lock(events_mutex_);
+  if (events_.size() < kMaxTrackedEvents) events_.insert(event);
+}
+
+std::set<std::string> Metrics::events() const {
+  std::lock_guard<std::mutex> lock(events_mutex_);
+  return events_;
+}
+
+LoopMetrics::LoopMetrics(Metrics& m, int loop)
+    : m_(m),
+      redis_seconds_(m.redis_seconds.Add({}, latency_buckets())),
+      reconnects_(m.redis_reconnects.Add({})),
+      inflight_(m.redis_inflight.Add({{"loop", std::to_string(loop)}})),
+      connected_(m.redis_connected.Add({{"loop", std::to_string(loop)}})),
+      batch_size_(m.batch_size.Add({}, batch_buckets())) {}
+
+// `route` is one of a fixed set of string literals, so its address is a key.
+void LoopMetrics::request(const char* route, int code, double seconds) {
+  auto& counter = requests_[{route, code}];
+  if (counter == nullptr)
+    counter = &m_.requests.Add({{"route", route}, {"code", std::to_string(code)}});
+  counter->Increment();
+  auto& hist = request_seconds_[route];
+  if (hist == nullptr) hist = &m_.request_seconds.Add({{"route", route}}, latency_buckets());
+  hist->Observe(seconds);
+}
+
+void LoopMetrics::redis_call(double seconds) {
+  redis_seconds_.Observe(seconds);
+}
+
+void LoopMetrics::redis_error(const char* kind) {
+  auto& counter = errors_[kind];
+  if (counter == nullptr) counter = &m_.redis_errors.Add({{"kind", kind}});
+  counter->Increment();
+}
+
+void LoopMetrics::promoted(const std::string& event, size_t n) {
+  auto& counter = promoted_[event];
+  if (counter == nullptr) counter = &m_.promoted.Add({{"event", event}});
+  counter->Increment(static_cast<double>(n));
+}
+
+}  // namespace ticketq
