@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config ca-certificates curl
   libevent-dev libhiredis-dev nlohmann-json3-dev libspdlog-dev
-  libcli11-dev libtomlplusplus-dev libssl-dev
+  libcli11-dev libtomlplusplus-dev libssl-dev prometheus-cpp-dev
   libgtest-dev redis-server
 )
 
