@@ -1,0 +1,128 @@
+// ticketq-bench: options, request building, scenarios and the rush check.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine.h"
+
+namespace tqbench {
+
+struct Options {
+  std::string url = "http://127.0.0.1:8000";
+  int connections = 32;
+  int threads = 1;
+  double duration = 0;    // seconds; 0 with requests == 0 means 10
+  int64_t requests = 0;   // total; 0 = no limit
+  double rate = 0;        // total requests/s; 0 = closed loop
+  std::string scenario = "reserve";
+  std::string event;      // empty: the seed routes (event "default")
+  std::string token;
+  bool json = false;
+  int64_t users = 1000;
+  uint64_t seed = 0;
+  bool seed_given = false;
+  std::string prefix;     // of user ids; default derived from the seed
+  double warmup = 0;
+  int mix = 20;           // mixed: percent of reserves
+  double timeout = 5;     // per request, seconds
+  double max_time = 0;    // hard limit for the whole run; 0 = derived
+  bool progress = true;
+  // rush
+  std::string redis = "redis://127.0.0.1:6379";
+  std::string key_prefix = "ticketq";
+  std::string check_event;  // check Redis under another event (to prove the check bites)
+  int64_t capacity = -1;
+  int64_t queue_limit = -1;
+  bool create_event = false;
+  bool reset = false;
+  int64_t grow = 0;
+  int poll_interval_ms = 20;
+  int retries = 5;
+};
+
+// 16-character user ids: prefix + zero-padded ordinal.
+class UserIds {
+ public:
+  static constexpr size_t kLen = 16;
+  explicit UserIds(std::string prefix);
+  void format(uint64_t ordinal, char* out) const;  // writes kLen chars
+  std::string id(uint64_t ordinal) const;
+  uint64_t capacity() const { return limit_; }  // ordinals available
+  const std::string& prefix() const { return prefix_; }
+
+ private:
+  std::string prefix_;
+  uint64_t limit_;
+};
+
+// The requests of one run, prebuilt so that only the user id changes.
+class Requests {
+ public:
+  Requests(const Target& t, const std::string& event, const std::string& token);
+  void reserve(std::string& out, std::string_view user) const;
+  void status(std::string& out, std::string_view user) const;
+  std::string process_queue(int limit) const;
+  std::string reset() const;
+  std::string get_event() const;
+  std::string put_event(int64_t capacity, int64_t queue_limit) const;
+  const std::string& event_name() const { return event_name_; }
+
+ private:
+  std::string admin(const char* method, const std::string& path, const std::string& body) const;
+  std::string host_, base_, event_path_, event_name_, token_;
+  std::string reserve_head_;  // up to the opening quote of the id
+  std::string status_head_, status_tail_;
+};
+
+// A blocking request on a fresh connection, for setup and admin calls.
+struct OnceResult {
+  int status = 0;  // 0: transport failure
+  std::string body;
+  std::string error;
+};
+OnceResult http_once(const Target& t, const std::string& request, double timeout_s);
+
+// Pulls "key":"value" or "key":number out of a flat JSON reply; enough for
+// ticketq's replies, which never escape the fields read here.
+std::string_view json_str(std::string_view body, std::string_view key);
+int64_t json_int(std::string_view body, std::string_view key, int64_t dflt = -1);
+
+// reserve / status / mixed: endless jobs; the worker's limits end them.
+std::unique_ptr<Source> make_load_source(const Options& o, const Requests& req, const UserIds& ids,
+                                         int thread, int threads);
+// Reserves ordinals thread, thread + threads, ... below users, once each.
+std::unique_ptr<Source> make_setup_source(const Requests& req, const UserIds& ids, int thread,
+                                          int threads, uint64_t users);
+
+// The rush: returns the process exit code.
+struct RunContext {
+  const Options& opt;
+  const Target& target;
+  const Requests& req;
+  const UserIds& ids;
+  std::vector<std::unique_ptr<Worker>>& workers;
+};
+int run_rush(RunContext& ctx);
+
+// Prints the figures of a measured phase, as text or as one JSON object
+// (with `extra` merged in). `extra_text` is printed after the text figures.
+void print_report(const Options& o, const Stats& s, int64_t elapsed_ns,
+                  const nlohmann::ordered_json& extra, const std::string& extra_text);
+// Replies that were answers (status below 500).
+uint64_t answered(const Stats& s);
+
+// Runs one phase on every worker (one thread each), with a progress line on
+// stderr once a second when `progress_label` is not null. Returns elapsed ns.
+int64_t run_phase(std::vector<std::unique_ptr<Worker>>& workers,
+                  const std::vector<std::unique_ptr<Source>>& sources,
+                  const std::vector<RunLimits>& limits, const char* progress_label,
+                  bool progress_always);
+
+}  // namespace tqbench

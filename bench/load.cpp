@@ -1,0 +1,326 @@
+// Request building, the blocking admin client, the load scenarios and the
+// phase runner of ticketq-bench.
+#include <poll.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "bench.h"
+
+namespace tqbench {
+
+// ------------------------------------------------------------------ user ids --
+
+UserIds::UserIds(std::string prefix) : prefix_(std::move(prefix)) {
+  limit_ = 1;
+  for (size_t i = prefix_.size(); i < kLen; ++i) limit_ *= 10;
+}
+
+void UserIds::format(uint64_t ordinal, char* out) const {
+  std::memcpy(out, prefix_.data(), prefix_.size());
+  for (size_t i = kLen; i-- > prefix_.size();) {
+    out[i] = static_cast<char>('0' + ordinal % 10);
+    ordinal /= 10;
+  }
+}
+
+std::string UserIds::id(uint64_t ordinal) const {
+  std::string s(kLen, '0');
+  format(ordinal, s.data());
+  return s;
+}
+
+// ------------------------------------------------------------------ requests --
+
+Requests::Requests(const Target& t, const std::string& event, const std::string& token)
+    : host_(t.host_header), base_(t.base_path), token_(token) {
+  event_name_ = event.empty() ? "default" : event;
+  event_path_ = event.empty() ? "" : "/v1/events/" + event;
+  std::string body_start = "{\"user_id\":\"";
+  size_t body_len = body_start.size() + UserIds::kLen + 2;
+  reserve_head_ = "POST " + base_ + event_path_ + "/reserve HTTP/1.1\r\nHost: " + host_ +
+                  "\r\nContent-Type: application/json\r\nContent-Length: " +
+                  std::to_string(body_len) + "\r\n\r\n" + body_start;
+  status_head_ = "GET " + base_ + event_path_ + "/status/";
+  status_tail_ = " HTTP/1.1\r\nHost: " + host_ + "\r\n\r\n";
+}
+
+void Requests::reserve(std::string& out, std::string_view user) const {
+  out += reserve_head_;
+  out += user;
+  out += "\"}";
+}
+
+void Requests::status(std::string& out, std::string_view user) const {
+  out += status_head_;
+  out += user;
+  out += status_tail_;
+}
+
+std::string Requests::admin(const char* method, const std::string& path,
+                            const std::string& body) const {
+  std::string r = std::string(method) + " " + base_ + path + " HTTP/1.1\r\nHost: " + host_ +
+                  "\r\nX-Token: " + token_ + "\r\n";
+  if (!body.empty() || std::strcmp(method, "GET") != 0)
+    r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  return r + "\r\n" + body;
+}
+
+std::string Requests::process_queue(int limit) const {
+  std::string path = event_path_.empty() ? "/process_queue" : event_path_ + "/process_queue";
+  return admin("POST", path + "?limit=" + std::to_string(limit), "");
+}
+
+std::string Requests::reset() const {
+  return admin("POST", event_path_.empty() ? "/admin/reset" : event_path_ + "/reset", "");
+}
+
+std::string Requests::get_event() const { return admin("GET", "/v1/events/" + event_name_, ""); }
+
+std::string Requests::put_event(int64_t capacity, int64_t queue_limit) const {
+  return admin("PUT", "/v1/events/" + event_name_,
+               "{\"capacity\":" + std::to_string(capacity) +
+                   ",\"queue_limit\":" + std::to_string(queue_limit) + "}");
+}
+
+// --------------------------------------------------------------- json bits --
+
+namespace {
+// Position just after `"key"` and the colon (spaces allowed), or npos.
+size_t after_key(std::string_view body, std::string_view key) {
+  std::string pat = "\"" + std::string(key) + "\"";
+  size_t p = body.find(pat);
+  if (p == std::string_view::npos) return p;
+  p += pat.size();
+  while (p < body.size() && body[p] == ' ') ++p;
+  if (p >= body.size() || body[p] != ':') return std::string_view::npos;
+  ++p;
+  while (p < body.size() && body[p] == ' ') ++p;
+  return p;
+}
+}  // namespace
+
+std::string_view json_str(std::string_view body, std::string_view key) {
+  size_t p = after_key(body, key);
+  if (p == std::string_view::npos || p >= body.size() || body[p] != '"') return {};
+  size_t end = body.find('"', p + 1);
+  if (end == std::string_view::npos) return {};
+  return body.substr(p + 1, end - p - 1);
+}
+
+int64_t json_int(std::string_view body, std::string_view key, int64_t dflt) {
+  size_t p = after_key(body, key);
+  if (p == std::string_view::npos || p >= body.size()) return dflt;
+  bool neg = body[p] == '-';
+  if (neg) ++p;
+  if (p >= body.size() || body[p] < '0' || body[p] > '9') return dflt;
+  int64_t v = 0;
+  while (p < body.size() && body[p] >= '0' && body[p] <= '9') v = v * 10 + (body[p++] - '0');
+  return neg ? -v : v;
+}
+
+// ---------------------------------------------------------------- http_once --
+
+OnceResult http_once(const Target& t, const std::string& request, double timeout_s) {
+  OnceResult r;
+  int64_t deadline = now_ns() + static_cast<int64_t>(timeout_s * 1e9);
+  auto wait_for = [&](int fd, short what) {
+    int64_t left = (deadline - now_ns()) / 1'000'000;
+    if (left <= 0) return false;
+    pollfd p{fd, what, 0};
+    return poll(&p, 1, static_cast<int>(left)) == 1;
+  };
+  int fd = socket(t.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return {0, {}, std::strerror(errno)};
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&t.addr), t.addrlen) != 0) {
+    if (errno != EINPROGRESS) return {0, {}, std::string("connect: ") + std::strerror(errno)};
+    if (!wait_for(fd, POLLOUT)) return {0, {}, "connect: timed out"};
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) return {0, {}, std::string("connect: ") + std::strerror(err)};
+  }
+  size_t off = 0;
+  while (off < request.size()) {
+    ssize_t n = send(fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
+    if (n > 0) {
+      off += static_cast<size_t>(n);
+    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      if (!wait_for(fd, POLLOUT)) return {0, {}, "send: timed out"};
+    } else {
+      return {0, {}, std::string("send: ") + std::strerror(errno)};
+    }
+  }
+  std::string in;
+  char buf[16384];
+  for (;;) {
+    size_t head_end = in.find("\r\n\r\n");
+    if (head_end != std::string::npos) {
+      if (in.size() < 12 || !in.starts_with("HTTP/1.")) return {0, {}, "bad reply"};
+      r.status = std::atoi(in.c_str() + 9);
+      size_t length = 0;
+      std::string head = in.substr(0, head_end);
+      for (size_t p = head.find("\r\n"); p != std::string::npos; p = head.find("\r\n", p + 2)) {
+        if (strncasecmp(head.c_str() + p + 2, "content-length:", 15) == 0)
+          length = std::strtoull(head.c_str() + p + 17, nullptr, 10);
+      }
+      if (in.size() >= head_end + 4 + length) {
+        r.body = in.substr(head_end + 4, length);
+        return r;
+      }
+    }
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n > 0) {
+      in.append(buf, static_cast<size_t>(n));
+    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      if (!wait_for(fd, POLLIN)) return {0, {}, "reply: timed out"};
+    } else {
+      return {0, {}, n == 0 ? "reply: connection closed" : std::string("recv: ") + std::strerror(errno)};
+    }
+  }
+}
+
+// ------------------------------------------------------------ load sources --
+
+namespace {
+
+class LoadSource final : public Source {
+ public:
+  LoadSource(const Options& o, const Requests& req, const UserIds& ids, int thread, int threads)
+      : req_(req), ids_(ids), thread_(thread), threads_(threads), mix_(o.mix) {
+    kind_ = o.scenario == "reserve" ? 0 : o.scenario == "status" ? 1 : 2;
+    users_ = static_cast<uint64_t>(o.users);
+    fresh_base_ = kind_ == 0 ? 0 : users_;  // status ids are 0..users-1
+    rng_ = (o.seed + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(thread + 1)) | 1;
+  }
+
+  bool next(int64_t, Job& job, std::string& out, int64_t* retry_at) override {
+    bool reserve = kind_ == 0 || (kind_ == 2 && rand() % 100 < static_cast<uint64_t>(mix_));
+    char id[UserIds::kLen];
+    if (reserve) {
+      uint64_t ord = fresh_base_ + static_cast<uint64_t>(thread_) + fresh_ * static_cast<uint64_t>(threads_);
+      if (ord >= ids_.capacity()) {  // out of distinct ids for this prefix
+        exhausted_ = true;
+        *retry_at = 0;
+        return false;
+      }
+      ++fresh_;
+      ids_.format(ord, id);
+      req_.reserve(out, std::string_view(id, sizeof id));
+      job.op = Op::kReserve;
+    } else {
+      ids_.format(rand() % users_, id);
+      req_.status(out, std::string_view(id, sizeof id));
+      job.op = Op::kStatus;
+    }
+    return true;
+  }
+  bool exhausted() const override { return exhausted_; }
+
+ private:
+  uint64_t rand() {  // xorshift64*
+    rng_ ^= rng_ >> 12;
+    rng_ ^= rng_ << 25;
+    rng_ ^= rng_ >> 27;
+    return rng_ * 0x2545F4914F6CDD1DULL;
+  }
+  const Requests& req_;
+  const UserIds& ids_;
+  int thread_, threads_, mix_;
+  int kind_;
+  uint64_t users_, fresh_base_, fresh_ = 0, rng_;
+  bool exhausted_ = false;
+};
+
+class SetupSource final : public Source {
+ public:
+  SetupSource(const Requests& req, const UserIds& ids, int thread, int threads, uint64_t users)
+      : req_(req), ids_(ids), next_(static_cast<uint64_t>(thread)),
+        step_(static_cast<uint64_t>(threads)), users_(users) {}
+  bool next(int64_t, Job& job, std::string& out, int64_t* retry_at) override {
+    if (next_ >= users_) {
+      *retry_at = 0;
+      return false;
+    }
+    char id[UserIds::kLen];
+    ids_.format(next_, id);
+    next_ += step_;
+    req_.reserve(out, std::string_view(id, sizeof id));
+    job.op = Op::kReserve;
+    return true;
+  }
+  bool exhausted() const override { return next_ >= users_; }
+
+ private:
+  const Requests& req_;
+  const UserIds& ids_;
+  uint64_t next_, step_, users_;
+};
+
+}  // namespace
+
+std::unique_ptr<Source> make_load_source(const Options& o, const Requests& req, const UserIds& ids,
+                                         int thread, int threads) {
+  return std::make_unique<LoadSource>(o, req, ids, thread, threads);
+}
+
+std::unique_ptr<Source> make_setup_source(const Requests& req, const UserIds& ids, int thread,
+                                          int threads, uint64_t users) {
+  return std::make_unique<SetupSource>(req, ids, thread, threads, users);
+}
+
+// --------------------------------------------------------------- the phase --
+
+int64_t run_phase(std::vector<std::unique_ptr<Worker>>& workers,
+                  const std::vector<std::unique_ptr<Source>>& sources,
+                  const std::vector<RunLimits>& limits, const char* progress_label,
+                  bool progress_always) {
+  std::atomic<int> running{static_cast<int>(workers.size())};
+  for (auto& w : workers) {
+    w->progress_done.store(0);
+    w->progress_errors.store(0);
+  }
+  int64_t t0 = now_ns();
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < workers.size(); ++i) {
+    threads.emplace_back([&, i] {
+      workers[i]->run(*sources[i], limits[i]);
+      running.fetch_sub(1);
+    });
+  }
+  uint64_t last_done = 0;
+  int64_t last_t = t0;
+  int tick = 0;
+  while (running.load() > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    int64_t now = now_ns();
+    if (now - t0 < static_cast<int64_t>(tick + 1) * 1'000'000'000) continue;
+    ++tick;
+    if (progress_label == nullptr || running.load() == 0) continue;
+    if (!progress_always && tick < 3) continue;  // not yet known to be longer than 2 s
+    uint64_t done = 0, errors = 0;
+    for (auto& w : workers) {
+      done += w->progress_done.load(std::memory_order_relaxed);
+      errors += w->progress_errors.load(std::memory_order_relaxed);
+    }
+    double rate = static_cast<double>(done - last_done) * 1e9 / static_cast<double>(now - last_t);
+    std::fprintf(stderr, "[%6.1fs] %s: %llu requests, %.0f req/s now, %llu errors\n",
+                 static_cast<double>(now - t0) / 1e9, progress_label,
+                 static_cast<unsigned long long>(done), rate, static_cast<unsigned long long>(errors));
+    last_done = done;
+    last_t = now;
+  }
+  for (auto& t : threads) t.join();
+  return now_ns() - t0;
+}
+
+}  // namespace tqbench
