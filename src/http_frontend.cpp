@@ -4,11 +4,16 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <spdlog/spdlog.h>
 #include <strings.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <memory>
+#include <mutex>
+#include <unordered_set>
 
 #include "ticketq/auth.h"
 #include "ticketq/openapi.h"
@@ -99,6 +104,38 @@ bool usable_request_id(const char* id) {
   return n > 0;
 }
 
+// ------------------------------------------------- accept errors (EMFILE) --
+// When the process runs out of file descriptors, accept() fails and the
+// listening socket stays readable: libevent would retry in a busy loop. We
+// pause the listener instead and try again a little later. Listeners are
+// looked up in a registry so a pause that outlives its listener is harmless.
+
+std::mutex g_listeners_mutex;
+std::unordered_set<evconnlistener*> g_listeners;
+
+void resume_listener(evutil_socket_t, short, void* arg) {
+  auto* lev = static_cast<evconnlistener*>(arg);
+  std::lock_guard<std::mutex> lock(g_listeners_mutex);
+  if (g_listeners.count(lev) != 0) evconnlistener_enable(lev);
+}
+
+void on_accept_error(evconnlistener* lev, void*) {
+  int err = errno;
+  if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+    spdlog::warn("accept failed: {}", std::strerror(err));
+    return;
+  }
+  thread_local int64_t last_log_us = 0;  // one warning per loop per 10 s
+  if (now_us() - last_log_us > 10'000'000) {
+    last_log_us = now_us();
+    spdlog::warn("accept failed: {}; pausing new connections for 100 ms at a time",
+                 std::strerror(err));
+  }
+  evconnlistener_disable(lev);
+  timeval pause{0, 100 * 1000};
+  event_base_once(evconnlistener_get_base(lev), -1, EV_TIMEOUT, resume_listener, lev, &pause);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- lifecycle --
@@ -125,16 +162,26 @@ HttpFrontend::HttpFrontend(event_base* base, const Config& cfg, QueueCore& core,
 }
 
 HttpFrontend::~HttpFrontend() {
+  stop_accepting();
   evhttp_free(http_);
 }
 
 bool HttpFrontend::accept_on(int fd) {
   listener_ = evhttp_accept_socket_with_handle(http_, fd);
-  return listener_ != nullptr;
+  if (listener_ == nullptr) return false;
+  evconnlistener* lev = evhttp_bound_socket_get_listener(listener_);
+  evconnlistener_set_error_cb(lev, on_accept_error);
+  std::lock_guard<std::mutex> lock(g_listeners_mutex);
+  g_listeners.insert(lev);
+  return true;
 }
 
 void HttpFrontend::stop_accepting() {
   if (listener_ == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(g_listeners_mutex);
+    g_listeners.erase(evhttp_bound_socket_get_listener(listener_));
+  }
   evhttp_del_accept_socket(http_, listener_);
   listener_ = nullptr;
 }
