@@ -1,0 +1,372 @@
+// Hostile and malformed requests, table-driven: each case is sent as raw
+// bytes on a fresh connection and must get exactly its expected status
+// (never a 5xx), and Redis must be exactly as before, byte for byte.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "support/stack.h"
+
+namespace ticketq::test {
+namespace {
+
+using nlohmann::json;
+
+enum class Body {
+  kJsonError,  // {"error": "<non-empty text>"} and nothing else
+  kJson,       // some JSON object (e.g. {"status":"not_found",...})
+  kAny,        // produced by libevent itself (HTML)
+};
+
+struct BadCase {
+  std::string name;     // test name suffix
+  std::string request;  // the raw bytes sent
+  std::set<int> statuses;
+  Body body = Body::kJsonError;
+  std::string allow;  // expected Allow header, when set
+  std::string why;    // shown on failure
+};
+
+void PrintTo(const BadCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+std::string req(const std::string& method, const std::string& target, const std::string& body = "",
+                const Headers& headers = {}) {
+  return build_request(method, target, body, headers);
+}
+std::string reserve_with(const std::string& body) {
+  return req("POST", "/reserve", body);
+}
+std::string admin_req(const std::string& method, const std::string& target,
+                      const std::string& body = "") {
+  return req(method, target, body, admin());
+}
+std::string limit(const std::string& query) {
+  return admin_req("POST", "/v1/events/concert/process_queue?" + query);
+}
+std::string put_concert(const std::string& body) {
+  return admin_req("PUT", "/v1/events/concert", body);
+}
+std::string raw_post(const std::string& headers, const std::string& body) {
+  return "POST /reserve HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n" + body;
+}
+
+const std::string k65(65, 'a');
+
+std::vector<BadCase> cases() {
+  std::vector<BadCase> c;
+  auto add = [&](std::string name, std::string request, std::set<int> statuses,
+                 Body body = Body::kJsonError, std::string allow = "", std::string why = "") {
+    c.push_back({std::move(name), std::move(request), std::move(statuses), body, std::move(allow),
+                 std::move(why)});
+  };
+
+  // ---- reserve bodies
+  add("body_truncated_json", reserve_with(R"({"user_id":)"), {400});
+  add("body_not_json", reserve_with("hello"), {400});
+  add("body_json_array", reserve_with(R"(["alice"])"), {400});
+  add("body_json_string", reserve_with(R"("alice")"), {400});
+  add("body_json_number", reserve_with("42"), {400});
+  add("body_json_null", reserve_with("null"), {400});
+  add("user_id_number", reserve_with(R"({"user_id":42})"), {400});
+  add("user_id_bool", reserve_with(R"({"user_id":true})"), {400});
+  add("user_id_array", reserve_with(R"({"user_id":["a"]})"), {400});
+  add("user_id_object", reserve_with(R"({"user_id":{"id":"a"}})"), {400});
+  add("user_id_empty", reserve_with(R"({"user_id":""})"), {400});
+  add("user_id_65_chars", reserve_with(json{{"user_id", k65}}.dump()), {400});
+  add("user_id_space", reserve_with(R"({"user_id":"a b"})"), {400});
+  add("user_id_slash", reserve_with(R"({"user_id":"a/b"})"), {400});
+  add("user_id_braces", reserve_with(R"({"user_id":"{x}"})"), {400});
+  add("user_id_star", reserve_with(R"({"user_id":"a*"})"), {400});
+  add("user_id_newline", reserve_with(R"({"user_id":"a\nb"})"), {400});
+  add("user_id_nul_escape", reserve_with(R"({"user_id":"a\u0000b"})"), {400});
+  add("user_id_non_ascii", reserve_with("{\"user_id\":\"caf\xc3\xa9\"}"), {400});
+  add("user_id_invalid_utf8", reserve_with("{\"user_id\":\"a\xff\"}"), {400});
+  add("other_field_invalid_utf8", reserve_with("{\"x\":\"\xc3\x28\",\"user_id\":\"zz\"}"), {400});
+  add("body_trailing_object", reserve_with(R"({"user_id":"zz"} {})"), {400});
+  add("body_trailing_garbage", reserve_with(R"({"user_id":"zz"}x)"), {400});
+  add("body_trailing_nul", reserve_with(std::string("{\"user_id\":\"zz\"}\0garbage", 24)), {400},
+      Body::kJsonError, "",
+      "trailing bytes after a NUL byte must be refused like any other trailing bytes");
+  add("body_duplicate_key", reserve_with(R"({"user_id":"zz","user_id":"yy"})"), {400});
+  add("body_duplicate_key_same_value", reserve_with(R"({"user_id":"zz","user_id":"zz"})"), {400});
+  add("body_nested_duplicate_key", reserve_with(R"({"user_id":"zz","m":{"a":1,"a":2}})"), {400});
+  add("body_over_4KiB", reserve_with(R"({"user_id":"zz","pad":")" + std::string(5000, 'p') + "\"}"),
+      {413}, Body::kAny);
+  {
+    std::string big = R"({"user_id":"zz","pad":")" + std::string(5000, 'p') + "\"}";
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx", big.size());
+    add("chunked_body_over_4KiB",
+        raw_post("Transfer-Encoding: chunked\r\n",
+                 std::string(size) + "\r\n" + big + "\r\n0\r\n\r\n"),
+        {413}, Body::kAny);
+  }
+
+  // ---- reserve and status of users already known, refusals: no writes
+  add("repeat_of_reserved_user", reserve_with(R"({"user_id":"alice"})"), {200}, Body::kJson);
+  add("repeat_of_queued_user", req("POST", "/v1/events/concert/reserve", R"({"user_id":"carol"})"),
+      {200}, Body::kJson);
+  add("sold_out", req("POST", "/v1/events/tiny/reserve", R"({"user_id":"zz"})"), {409},
+      Body::kJson);
+  add("status_not_found", req("GET", "/status/nobody"), {404}, Body::kJson);
+  add("status_reserved", req("GET", "/v1/events/concert/status/alice"), {200}, Body::kJson);
+
+  // ---- path parameters
+  add("event_space", req("POST", "/v1/events/a%20b/reserve"), {400});
+  add("event_65_chars", req("POST", "/v1/events/" + k65 + "/reserve"), {400});
+  add("event_braces", req("POST", "/v1/events/%7Bx%7D/reserve"), {400});
+  add("event_colon", req("POST", "/v1/events/a:b/reserve"), {400});
+  add("event_at", req("POST", "/v1/events/a@b/reserve"), {400});
+  add("event_bad_escape", req("POST", "/v1/events/%zz/reserve"), {400});
+  add("event_truncated_escape", req("POST", "/v1/events/a%2/reserve"), {400});
+  add("event_nul", req("POST", "/v1/events/a%00/reserve"), {400});
+  add("event_empty", req("POST", "/v1/events//reserve"), {400});
+  add("event_encoded_slash", req("POST", "/v1/events/a%2Fb/reserve"), {400});
+  add("event_never_created", req("POST", "/v1/events/nope/reserve", R"({"user_id":"zz"})"), {404});
+  add("event_never_created_status", req("GET", "/v1/events/nope/status/alice"), {404});
+  add("event_invalid_put",
+      admin_req("PUT", "/v1/events/a%20b", R"({"capacity":1,"queue_limit":1})"), {400});
+  add("status_user_65_chars", req("GET", "/status/" + k65), {400});
+  add("status_user_space", req("GET", "/status/a%20b"), {400});
+  add("status_user_slash", req("GET", "/status/a%2Fb"), {400});
+  add("status_user_nul", req("GET", "/status/a%00b"), {400});
+  add("status_user_bad_escape", req("GET", "/status/%zz"), {400});
+  add("status_user_empty", req("GET", "/status/"), {400});
+  add("status_user_non_ascii", req("GET", "/status/caf%C3%A9"), {400});
+  add("v1_status_user_invalid", req("GET", "/v1/events/concert/status/a%7Cb"), {400});
+
+  // ---- routes and methods
+  add("unknown_route", req("GET", "/nope"), {404});
+  add("root", req("GET", "/"), {404});
+  add("trailing_slash", req("POST", "/reserve/"), {404});
+  add("extra_segment", req("POST", "/v1/events/concert/reserve/x"), {404});
+  add("double_slash", req("GET", "//health"), {404});
+  add("GET_reserve", req("GET", "/reserve"), {405}, Body::kJsonError, "POST");
+  add("DELETE_event", admin_req("DELETE", "/v1/events/concert"), {405}, Body::kJsonError,
+      "PUT, GET, HEAD");
+  add("PUT_status", req("PUT", "/status/alice", "{}"), {405}, Body::kJsonError, "GET, HEAD");
+  add("GET_process_queue", admin_req("GET", "/process_queue"), {405}, Body::kJsonError, "POST");
+  add("POST_health", req("POST", "/health"), {405}, Body::kJsonError, "GET, HEAD");
+  add("PATCH_reset", admin_req("PATCH", "/admin/reset"), {405}, Body::kJsonError, "POST");
+  add("OPTIONS_reserve", req("OPTIONS", "/reserve"), {405}, Body::kJsonError, "POST");
+  add("TRACE_reserve", req("TRACE", "/reserve"), {405}, Body::kJsonError, "POST");
+  add("unknown_method", req("FOO", "/reserve"), {405}, Body::kJsonError, "POST",
+      "http_frontend.h: unknown methods are meant to get our 405 with Allow; no client "
+      "request may produce a 5xx other than 503");
+
+  // ---- the admin token (checked before anything else of an admin route)
+  add("admin_no_token", req("POST", "/process_queue"), {401});
+  add("admin_wrong_token", req("POST", "/process_queue", "", {{"X-Token", "wrong"}}), {401});
+  add("admin_empty_token", req("POST", "/process_queue", "", {{"X-Token", ""}}), {401});
+  add("admin_token_prefix",
+      req("POST", "/admin/reset", "",
+          {{"X-Token", std::string(kAdminToken).substr(0, std::string(kAdminToken).size() - 1)}}),
+      {401});
+  add("admin_token_longer",
+      req("POST", "/admin/reset", "", {{"X-Token", std::string(kAdminToken) + "0"}}), {401});
+  add("admin_token_twice",
+      req("POST", "/admin/reset", "", {{"X-Token", kAdminToken}, {"X-Token", kAdminToken}}), {401});
+  add("admin_token_twice_one_wrong",
+      req("POST", "/v1/events/concert/reset", "", {{"X-Token", "bad"}, {"x-token", kAdminToken}}),
+      {401});
+  add("admin_token_in_query", req("POST", std::string("/admin/reset?token=") + kAdminToken), {401});
+  add("admin_put_no_token", req("PUT", "/v1/events/concert", R"({"capacity":9,"queue_limit":9})"),
+      {401});
+  add("admin_get_wrong_token", req("GET", "/v1/events/concert", "", {{"X-Token", "x"}}), {401});
+  add("admin_bad_event_no_token", req("POST", "/v1/events/a%20b/reset"), {401});
+
+  // ---- ?limit of process_queue (admin; the event has free seats? no: it is
+  // full, but a valid limit would still be accepted with 200)
+  add("limit_zero", limit("limit=0"), {400});
+  add("limit_negative", limit("limit=-1"), {400});
+  add("limit_text", limit("limit=abc"), {400});
+  add("limit_twice", limit("limit=1&limit=2"), {400});
+  add("limit_twice_same", limit("limit=1&limit=1"), {400});
+  add("limit_empty", limit("limit="), {400});
+  add("limit_no_value", limit("limit"), {400});
+  add("limit_fraction", limit("limit=1.5"), {400});
+  add("limit_plus_sign", limit("limit=%2B1"), {400});
+  add("limit_leading_space", limit("limit=%201"), {400});
+  add("limit_suffix", limit("limit=1abc"), {400});
+  add("limit_hex", limit("limit=0x10"), {400});
+  add("limit_bad_escape", limit("limit=%zz"), {400});
+  add("limit_huge_negative", limit("limit=-99999999999999999999"), {400});
+  add("limit_on_seed_route", admin_req("POST", "/process_queue?limit=0"), {400});
+
+  // ---- PUT /v1/events/{event} bodies
+  add("put_negative_capacity", put_concert(R"({"capacity":-1,"queue_limit":5})"), {400});
+  add("put_fraction_capacity", put_concert(R"({"capacity":2.5,"queue_limit":5})"), {400});
+  add("put_string_capacity", put_concert(R"({"capacity":"5","queue_limit":5})"), {400});
+  add("put_bool_capacity", put_concert(R"({"capacity":true,"queue_limit":5})"), {400});
+  add("put_null_capacity", put_concert(R"({"capacity":null,"queue_limit":5})"), {400});
+  add("put_missing_queue_limit", put_concert(R"({"capacity":5})"), {400});
+  add("put_missing_capacity", put_concert(R"({"queue_limit":5})"), {400});
+  add("put_unknown_field", put_concert(R"({"capacity":5,"queue_limit":5,"x":1})"), {400});
+  add("put_capacity_over_2p40", put_concert(R"({"capacity":1099511627777,"queue_limit":5})"),
+      {400});
+  add("put_capacity_over_int64",
+      put_concert(R"({"capacity":18446744073709551616,"queue_limit":5})"), {400});
+  add("put_not_json", put_concert("capacity=5"), {400});
+  add("put_empty_body", put_concert(""), {400});
+  add("put_array", put_concert("[5,5]"), {400});
+  add("put_duplicate_key", put_concert(R"({"capacity":5,"capacity":6,"queue_limit":5})"), {400});
+  add("put_trailing_bytes", put_concert(R"({"capacity":5,"queue_limit":5}})"), {400});
+  add("put_capacity_below_reserved", put_concert(R"({"capacity":1,"queue_limit":5})"), {409});
+
+  // ---- framing and the protocol
+  add("content_length_conflict", raw_post("Content-Length: 2\r\nContent-Length: 3\r\n", "{}"),
+      {400});
+  add("content_length_and_chunked",
+      raw_post("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "2\r\n{}\r\n0\r\n\r\n"),
+      {400}, Body::kAny);
+  add("chunked_and_content_length",
+      raw_post("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", "2\r\n{}\r\n0\r\n\r\n"),
+      {400}, Body::kAny);
+  add("transfer_encoding_not_chunked",
+      raw_post("Transfer-Encoding: gzip\r\n", R"({"user_id":"zz"})"), {400}, Body::kAny, "",
+      "RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked MUST get 400 "
+      "(the body length cannot be determined; request smuggling)");
+  add("space_before_colon", raw_post("Content-Length : 16\r\n", R"({"user_id":"zz"})"), {400},
+      Body::kAny, "",
+      "RFC 9112 5.1: whitespace between a field name and the colon MUST get 400 (smuggling)");
+  add("content_length_plus_sign", raw_post("Content-Length: +16\r\n", R"({"user_id":"zz"})"), {400},
+      Body::kAny, "", "RFC 9112 6.3: an invalid Content-Length MUST get 400");
+  add("content_length_negative", raw_post("Content-Length: -1\r\n", "{}"), {400}, Body::kAny);
+  add("content_length_text", raw_post("Content-Length: abc\r\n", "{}"), {400}, Body::kAny);
+  add("content_length_list", raw_post("Content-Length: 2, 3\r\n", "{}"), {400}, Body::kAny);
+  add("content_length_huge", raw_post("Content-Length: 99999999999999999999999\r\n", "{}"),
+      {400, 413}, Body::kAny);
+  add("chunked_twice",
+      raw_post("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+               "2\r\n{}\r\n0\r\n\r\n"),
+      {400}, Body::kAny);
+  // libevent answers a malformed chunk size with 413; either is a client error.
+  add("bad_chunk_size", raw_post("Transfer-Encoding: chunked\r\n", "zz\r\n{}\r\n0\r\n\r\n"),
+      {400, 413}, Body::kAny);
+  add("header_over_8KiB", req("GET", "/health", "", {{"X-Big", std::string(9000, 'h')}}),
+      {400, 431}, Body::kAny);
+  {
+    Headers many;
+    for (int i = 0; i < 100; ++i)
+      many.emplace_back("X-H" + std::to_string(i), std::string(100, 'h'));
+    add("headers_over_8KiB_in_all", req("POST", "/reserve", "{}", many), {400, 431}, Body::kAny);
+  }
+  add("request_line_over_8KiB", req("GET", "/status/" + std::string(9000, 'u')), {400, 414, 431},
+      Body::kAny);
+  add("garbage_request_line", "HELLO\r\n\r\n", {400}, Body::kAny);
+  add("http_0_9", "GET /health\r\n\r\n", {400}, Body::kAny);
+  add("http_version_2", "GET /health HTTP/2.0\r\nHost: x\r\n\r\n", {400, 505}, Body::kAny);
+  add("nul_in_path", std::string("GET /status/a\0b HTTP/1.1\r\nHost: x\r\n\r\n", 38), {400},
+      Body::kAny);
+  add("header_without_colon", "GET /health HTTP/1.1\r\nHost: x\r\nBadHeader\r\n\r\n", {400},
+      Body::kAny);
+  return c;
+}
+
+class BadInputTest : public ::testing::TestWithParam<BadCase> {
+ protected:
+  static void SetUpTestSuite() {
+    stack_ = new Stack();
+    ServerOptions o;
+    o.extra_args = {"--capacity", "5", "--queue-limit", "5"};
+    start_error_ = new std::string(stack_->start(o));
+  }
+  static void TearDownTestSuite() {
+    delete stack_;
+    delete start_error_;
+    stack_ = nullptr;
+  }
+
+  // Fresh state for every case: concert (2 seats, both taken, carol waits),
+  // tiny (1 seat, taken, no line) and the default event with one seat taken.
+  void SetUp() override {
+    ASSERT_EQ(*start_error_, "");
+    stack_->db().flushall();
+    HttpClient c(stack_->server().port());
+    auto put = [&](const std::string& e, int cap, int limit) {
+      auto r =
+          c.put("/v1/events/" + e, json{{"capacity", cap}, {"queue_limit", limit}}.dump(), admin());
+      ASSERT_EQ(r.status, 201) << r.describe();
+    };
+    auto reserve = [&](const std::string& e, const std::string& u, const std::string& want) {
+      auto r = c.post("/v1/events/" + e + "/reserve", user_body(u));
+      ASSERT_EQ(r.json["status"], want) << r.describe();
+    };
+    put("concert", 2, 5);
+    put("tiny", 1, 0);
+    reserve("concert", "alice", "reserved");
+    reserve("concert", "bob", "reserved");
+    reserve("concert", "carol", "queued");
+    reserve("tiny", "solo", "reserved");
+    reserve("default", "alice", "reserved");
+  }
+
+  static Stack* stack_;
+  static std::string* start_error_;
+};
+
+Stack* BadInputTest::stack_ = nullptr;
+std::string* BadInputTest::start_error_ = nullptr;
+
+TEST_P(BadInputTest, IsRefusedAndWritesNothing) {
+  const BadCase& bc = GetParam();
+  if (!bc.why.empty()) RecordProperty("why", bc.why);
+  Snapshot before = stack_->db().snapshot("");
+  ASSERT_FALSE(before.empty());
+
+  RawResult r = raw_exchange(stack_->server().port(), bc.request, Millis(3000));
+  ASSERT_TRUE(r.first.has_value())
+      << "no parseable response; got: " << r.data << (r.timed_out ? " (timed out)" : "") << "\n"
+      << bc.why;
+  const HttpResponse& resp = *r.first;
+  EXPECT_TRUE(bc.statuses.count(resp.status) == 1)
+      << "status " << resp.status << " not in " << ::testing::PrintToString(bc.statuses) << "\n"
+      << resp.describe() << "\n"
+      << bc.why;
+  EXPECT_LT(resp.status, 500) << resp.describe();
+  if (bc.body == Body::kJsonError) {
+    EXPECT_TRUE(resp.json.is_object() && resp.json.size() == 1 && resp.json.contains("error") &&
+                resp.json["error"].is_string() && !resp.json["error"].get<std::string>().empty())
+        << resp.describe();
+  } else if (bc.body == Body::kJson) {
+    EXPECT_TRUE(resp.json.is_object()) << resp.describe();
+  }
+  if (!bc.allow.empty()) {
+    EXPECT_EQ(resp.header("Allow").value_or("(none)"), bc.allow);
+  }
+
+  EXPECT_EQ(diff(before, stack_->db().snapshot("")), "") << "Redis changed; " << bc.why;
+  // The server is unharmed.
+  ASSERT_TRUE(stack_->server().running());
+  HttpClient c(stack_->server().port());
+  EXPECT_EQ(c.get("/health").status, 200);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, BadInputTest, ::testing::ValuesIn(cases()),
+                         [](const ::testing::TestParamInfo<BadCase>& info) {
+                           return info.param.name;
+                         });
+
+// A response must be framed so a kept-alive client finds its end: with
+// Content-Length, chunked, or by closing the connection. libevent parses the
+// target of CONNECT as an authority, so the route is "/" (404).
+TEST(BadInputFraming, ConnectGetsAFramedClientError) {
+  Stack stack;
+  ASSERT_EQ(stack.start(), "");
+  RawResult r = raw_exchange(stack.server().port(), "CONNECT /reserve HTTP/1.1\r\nHost: x\r\n\r\n",
+                             Millis(800), /*stop_after_first=*/false);
+  ASSERT_TRUE(r.first.has_value()) << r.data;
+  EXPECT_GE(r.first->status, 400);
+  EXPECT_LT(r.first->status, 500);
+  bool framed = r.first->header("Content-Length").has_value() ||
+                r.first->header("Transfer-Encoding").has_value();
+  EXPECT_TRUE(framed || r.peer_closed)
+      << "neither Content-Length nor chunked, and the connection stayed open: the client cannot "
+         "tell where the body ends.\n"
+      << r.data;
+}
+
+}  // namespace
+}  // namespace ticketq::test
