@@ -63,21 +63,41 @@ std::string body_of(evhttp_request* req) {
 }
 
 // Refuses framings that two HTTP parsers could read differently (request
-// smuggling): Content-Length given with Transfer-Encoding, or given twice
-// with different values.
+// smuggling): a header name with white space in it, a Content-Length that is
+// not all digits or given twice with different values, a Transfer-Encoding
+// other than plain "chunked", or Content-Length together with it.
 const char* framing_error(evhttp_request* req) {
   const char* length = nullptr;
   bool has_te = false;
   evkeyvalq* headers = evhttp_request_get_input_headers(req);
   for (evkeyval* h = headers->tqh_first; h != nullptr; h = h->next.tqe_next) {
-    if (strcasecmp(h->key, "Transfer-Encoding") == 0) has_te = true;
+    if (std::strpbrk(h->key, " \t") != nullptr) return "white space in a header name";
+    if (strcasecmp(h->key, "Transfer-Encoding") == 0) {
+      if (has_te || strcasecmp(h->value, "chunked") != 0)
+        return "unsupported Transfer-Encoding (only a single \"chunked\" is accepted)";
+      has_te = true;
+    }
     if (strcasecmp(h->key, "Content-Length") != 0) continue;
+    if (*h->value == '\0' || std::strspn(h->value, "0123456789") != std::strlen(h->value))
+      return "Content-Length must be digits only";
     if (length != nullptr && strcmp(length, h->value) != 0)
       return "conflicting Content-Length headers";
     length = h->value;
   }
   if (length != nullptr && has_te) return "Content-Length together with Transfer-Encoding";
   return nullptr;
+}
+
+// What a client is told when Redis could not serve it; details go to the log.
+const char* fault_text(Fault f) {
+  switch (f) {
+    case Fault::kTimeout: return "redis did not answer in time";
+    case Fault::kOverloaded: return "too many requests waiting for redis";
+    case Fault::kError: return "redis could not run the request";
+    case Fault::kUnavailable:
+    case Fault::kNone: break;
+  }
+  return "redis is unavailable";
 }
 
 // The admin token: exactly one X-Token header that matches.
@@ -204,8 +224,13 @@ void HttpFrontend::finish(const Call& call, int code, const std::string& body,
                  method_name(evhttp_request_get_command(req)), path ? path : "-", code,
                  seconds * 1e3, call.route);
   }
+  evhttp_cmd_type method = evhttp_request_get_command(req);
+  if (method == EVHTTP_REQ_CONNECT) evhttp_add_header(out, "Connection", "close");
+  // Framed by us: libevent 2.1 leaves CONNECT replies unframed and would send
+  // a body after HEAD, which only announces it.
+  evhttp_add_header(out, "Content-Length", std::to_string(body.size()).c_str());
   evbuffer* buf = evbuffer_new();
-  evbuffer_add(buf, body.data(), body.size());
+  if (method != EVHTTP_REQ_HEAD) evbuffer_add(buf, body.data(), body.size());
   evhttp_send_reply(req, code, nullptr, buf);
   evbuffer_free(buf);
 }
@@ -222,7 +247,8 @@ void HttpFrontend::reply_error(const Call& call, int code, const std::string& wh
 
 bool HttpFrontend::reply_failure(const Call& call, const Outcome& o, const std::string& event) {
   if (o.fault != Fault::kNone) {
-    reply_error(call, 503, "redis unavailable: " + o.detail);
+    spdlog::debug("request {}: 503: {}", call.id, o.detail);
+    reply_error(call, 503, fault_text(o.fault));
     return true;
   }
   if (o.no_event) {
@@ -428,7 +454,7 @@ void HttpFrontend::do_health(Call call) {
   redis_.ping([this, call = std::move(call)](ScriptReply&& r) {
     --inflight_;
     if (r.fault == Fault::kNone) return reply(call, 200, Json{{"status", "healthy"}});
-    reply(call, 503, Json{{"status", "unhealthy"}, {"error", r.detail}});
+    reply(call, 503, Json{{"status", "unhealthy"}, {"error", fault_text(r.fault)}});
   });
 }
 

@@ -153,12 +153,14 @@ RedisGateway::RedisGateway(event_base* base, GatewayOptions options)
     : base_(base), options_(std::move(options)) {
   deadline_timer_ = evtimer_new(base_, &RedisGateway::on_timer, this);
   reconnect_timer_ = evtimer_new(base_, &RedisGateway::on_reconnect_timer, this);
+  script_retry_timer_ = evtimer_new(base_, &RedisGateway::on_script_retry, this);
 }
 
 RedisGateway::~RedisGateway() {
   stop();
   event_free(deadline_timer_);
   event_free(reconnect_timer_);
+  event_free(script_retry_timer_);
 }
 
 void RedisGateway::start() {
@@ -170,6 +172,7 @@ void RedisGateway::start() {
 void RedisGateway::stop() {
   stopping_ = true;
   evtimer_del(reconnect_timer_);
+  evtimer_del(script_retry_timer_);
   if (ctx_ != nullptr) {
     redisAsyncContext* c = ctx_;
     ctx_ = nullptr;
@@ -195,7 +198,7 @@ void RedisGateway::connect() {
   redisAsyncSetConnectCallback(c, &RedisGateway::on_connect);
   redisAsyncSetDisconnectCallback(c, &RedisGateway::on_disconnect);
   ctx_ = c;
-  scripts_loaded_ = 0;
+  loaded_mask_ = 0;
 
   // Queued in hiredis until the socket connects, and ahead of any request.
   int64_t deadline = now_ms() + options_.timeout_ms;
@@ -205,30 +208,50 @@ void RedisGateway::connect() {
     };
   };
   if (!ep.password.empty())
-    send({"AUTH", ep.password}, {log_failure("AUTH"), deadline, nullptr, 0, {}});
+    send({"AUTH", ep.password}, {log_failure("AUTH"), deadline, nullptr, 0, {}, 0, true});
   if (ep.db != 0) {
     std::string db = std::to_string(ep.db);
-    send({"SELECT", db}, {log_failure("SELECT"), deadline, nullptr, 0, {}});
+    send({"SELECT", db}, {log_failure("SELECT"), deadline, nullptr, 0, {}, 0, true});
   }
-  for (const Script* s : scripts().all()) {
-    send({"SCRIPT", "LOAD", s->body},
-         {[this, s, gen = c](ScriptReply&& r) {
-            if (r.fault != Fault::kNone) return;
-            if (r.value.type == RedisValue::Type::kError) {
-              spdlog::error("redis: SCRIPT LOAD {} failed: {}", s->name, r.value.str);
-            } else if (r.value.str != s->sha1) {
-              spdlog::error("redis: SCRIPT LOAD {} returned sha {}, expected {}", s->name,
-                            r.value.str, s->sha1);
-            } else if (ctx_ == gen) {
-              ++scripts_loaded_;
-              if (ready()) spdlog::info("redis: ready on {}", options_.endpoint.describe());
-            }
-          },
-          deadline,
-          nullptr,
-          0,
-          {}});
+  load_scripts();
+}
+
+// Sends SCRIPT LOAD for every script not loaded yet on this connection. A
+// failure (Redis still loading its data set, a timeout) is retried shortly,
+// for as long as the connection lasts.
+void RedisGateway::load_scripts() {
+  const auto all = scripts().all();
+  int64_t deadline = now_ms() + options_.timeout_ms;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (loaded_mask_ & (1u << i)) continue;
+    const Script* s = all[i];
+    redisAsyncContext* gen = ctx_;
+    auto done = [this, s, i, gen](ScriptReply&& r) {
+      if (ctx_ != gen || stopping_) return;  // an older connection's answer
+      if (r.fault == Fault::kNone && r.value.str == s->sha1) {
+        loaded_mask_ |= 1u << i;
+        if (ready()) spdlog::info("redis: ready on {}", options_.endpoint.describe());
+        return;
+      }
+      if (r.fault == Fault::kNone)
+        spdlog::error("redis: SCRIPT LOAD {} returned sha {}, expected {}", s->name, r.value.str,
+                      s->sha1);
+      else if (!script_retry_armed_)
+        spdlog::warn("redis: SCRIPT LOAD {} failed ({}); retrying", s->name, r.detail);
+      if (!script_retry_armed_) {
+        script_retry_armed_ = true;
+        timeval tv{0, 200 * 1000};
+        evtimer_add(script_retry_timer_, &tv);
+      }
+    };
+    send({"SCRIPT", "LOAD", s->body}, {std::move(done), deadline, nullptr, 0, {}, 0, true});
   }
+}
+
+void RedisGateway::on_script_retry(int, short, void* arg) {
+  auto* self = static_cast<RedisGateway*>(arg);
+  self->script_retry_armed_ = false;
+  if (self->ctx_ != nullptr) self->load_scripts();
 }
 
 void RedisGateway::schedule_reconnect() {
@@ -275,7 +298,7 @@ void RedisGateway::on_disconnect(const redisAsyncContext* c, int status) {
   // freed by hiredis after this returns.
   if (self->ctx_ == c) self->ctx_ = nullptr;
   self->connected_ = false;
-  self->scripts_loaded_ = 0;
+  self->loaded_mask_ = 0;
   if (self->options_.metrics != nullptr) self->options_.metrics->set_connected(false);
   if (self->stopping_) return;
   spdlog::warn("redis: connection to {} lost: {}", self->options_.endpoint.describe(),
@@ -315,7 +338,7 @@ void RedisGateway::send_script(const Script& script, bool by_sha, int numkeys,
 // after it.
 void RedisGateway::send(std::vector<std::string_view> words, Pending p) {
   if (ctx_ == nullptr) return fail(p.cb, Fault::kUnavailable, "redis is not connected");
-  if (pending_.size() >= options_.max_inflight)
+  if (!p.internal && pending_.size() >= options_.max_inflight)
     return fail(p.cb, Fault::kOverloaded, "too many redis calls in flight");
   p.sent_us = now_us();
   std::vector<const char*> argv(words.size());

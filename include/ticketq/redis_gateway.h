@@ -64,7 +64,11 @@ class RedisGateway final : public ScriptRunner {
   void run(const Script& script, int numkeys, std::vector<std::string> argv,
            ReplyCallback cb) override;
   void ping(ReplyCallback cb) override;
-  bool ready() const override { return connected_ && scripts_loaded_ == scripts().all().size(); }
+  // Connected, every script loaded, and no call overdue (a stalled Redis is
+  // not ready even while its socket stays open).
+  bool ready() const override {
+    return connected_ && loaded_mask_ == (1u << scripts().all().size()) - 1 && expired_ == 0;
+  }
 
   bool connected() const { return connected_; }
   size_t inflight() const { return pending_.size(); }
@@ -77,9 +81,11 @@ class RedisGateway final : public ScriptRunner {
     int numkeys;
     std::vector<std::string> argv;  // kept only for script calls
     int64_t sent_us = 0;
+    bool internal = false;  // connection setup: not subject to max_inflight
   };
 
   void connect();
+  void load_scripts();
   void schedule_reconnect();
   void send(std::vector<std::string_view> words, Pending p);
   void send_script(const Script& script, bool by_sha, int numkeys, std::vector<std::string> argv,
@@ -93,6 +99,7 @@ class RedisGateway final : public ScriptRunner {
   static void on_disconnect(const redisAsyncContext* c, int status);
   static void on_timer(int fd, short what, void* arg);
   static void on_reconnect_timer(int fd, short what, void* arg);
+  static void on_script_retry(int fd, short what, void* arg);
 
   event_base* base_;
   GatewayOptions options_;
@@ -100,13 +107,15 @@ class RedisGateway final : public ScriptRunner {
   bool connected_ = false;
   bool ever_connected_ = false;
   bool stopping_ = false;
-  size_t scripts_loaded_ = 0;
+  unsigned loaded_mask_ = 0;  // bit i: scripts().all()[i] is loaded on ctx_
   int attempts_ = 0;  // failed connection attempts in a row
   std::deque<Pending> pending_;
   size_t expired_ = 0;  // leading entries of pending_ already answered by the timer
   event* deadline_timer_ = nullptr;
   bool timer_armed_ = false;
   event* reconnect_timer_ = nullptr;
+  event* script_retry_timer_ = nullptr;
+  bool script_retry_armed_ = false;
 };
 
 }  // namespace ticketq
