@@ -19,11 +19,16 @@ end
 )lua";
 
 // Reserve a batch of users, in order of arrival. A user is reserved only
-// while seats are free and nobody waits, so nobody jumps the line. Decisions
-// are made in memory first; the writes follow in one go.
+// while seats are free and nobody waits, so nobody jumps the line. Two reads
+// answer "reserved?" and "ticket?" for the whole batch; decisions are made in
+// memory; the writes follow in one go.
 constexpr const char* kReserve = R"lua(
 local cap, limit = settings()
 if not cap then return {-1} end
+local users = {}
+for i = 3, #ARGV do users[#users + 1] = ARGV[i] end
+local is_reserved = redis.call('SMISMEMBER', KEYS[2], unpack(users))
+local ticket_of = redis.call('HMGET', KEYS[5], unpack(users))
 local nres = redis.call('SCARD', KEYS[2])
 local nwait = redis.call('LLEN', KEYS[4])
 local head = tonumber(redis.call('GET', KEYS[6]) or 0)
@@ -31,32 +36,29 @@ local tail = tonumber(redis.call('GET', KEYS[7]) or 0)
 local out, seen = {0}, {}
 local new_res, new_wait, tickets = {}, {}, {}
 local repeat_of = {3, 4, 3, 4, 5}
-for i = 3, #ARGV do
-  local u = ARGV[i]
+for i = 1, #users do
+  local u = users[i]
   local prev = seen[u]
   local code, pos = 0, 0
   if prev then
     code, pos = repeat_of[prev[1]], prev[2]
-  elseif redis.call('SISMEMBER', KEYS[2], u) == 1 then
+  elseif is_reserved[i] == 1 then
     code = 3
+  elseif ticket_of[i] then
+    code, pos = 4, tonumber(ticket_of[i]) - head
+  elseif nres < cap and nwait == 0 then
+    nres = nres + 1
+    new_res[#new_res + 1] = u
+    code = 1
+  elseif nwait < limit then
+    nwait = nwait + 1
+    tail = tail + 1
+    new_wait[#new_wait + 1] = u
+    tickets[#tickets + 1] = u
+    tickets[#tickets + 1] = tail
+    code, pos = 2, tail - head
   else
-    local t = redis.call('HGET', KEYS[5], u)
-    if t then
-      code, pos = 4, tonumber(t) - head
-    elseif nres < cap and nwait == 0 then
-      nres = nres + 1
-      new_res[#new_res + 1] = u
-      code = 1
-    elseif nwait < limit then
-      nwait = nwait + 1
-      tail = tail + 1
-      new_wait[#new_wait + 1] = u
-      tickets[#tickets + 1] = u
-      tickets[#tickets + 1] = tail
-      code, pos = 2, tail - head
-    else
-      code = 5
-    end
+    code = 5
   end
   seen[u] = {code, pos}
   out[#out + 1] = code
@@ -74,16 +76,18 @@ return out
 
 constexpr const char* kStatus = R"lua(
 if not settings() then return {-1} end
+local users = {}
+for i = 3, #ARGV do users[#users + 1] = ARGV[i] end
+local is_reserved = redis.call('SMISMEMBER', KEYS[2], unpack(users))
+local ticket_of = redis.call('HMGET', KEYS[5], unpack(users))
 local head = tonumber(redis.call('GET', KEYS[6]) or 0)
 local out = {0}
-for i = 3, #ARGV do
-  local u = ARGV[i]
+for i = 1, #users do
   local code, pos = 0, 0
-  if redis.call('SISMEMBER', KEYS[2], u) == 1 then
+  if is_reserved[i] == 1 then
     code = 1
-  else
-    local t = redis.call('HGET', KEYS[5], u)
-    if t then code, pos = 2, tonumber(t) - head end
+  elseif ticket_of[i] then
+    code, pos = 2, tonumber(ticket_of[i]) - head
   end
   out[#out + 1] = code
   out[#out + 1] = pos
