@@ -91,11 +91,15 @@ const char* framing_error(evhttp_request* req) {
 // What a client is told when Redis could not serve it; details go to the log.
 const char* fault_text(Fault f) {
   switch (f) {
-    case Fault::kTimeout: return "redis did not answer in time";
-    case Fault::kOverloaded: return "too many requests waiting for redis";
-    case Fault::kError: return "redis could not run the request";
+    case Fault::kTimeout:
+      return "redis did not answer in time";
+    case Fault::kOverloaded:
+      return "too many requests waiting for redis";
+    case Fault::kError:
+      return "redis could not run the request";
     case Fault::kUnavailable:
-    case Fault::kNone: break;
+    case Fault::kNone:
+      break;
   }
   return "redis is unavailable";
 }
@@ -163,6 +167,10 @@ void on_accept_error(evconnlistener* lev, void*) {
 HttpFrontend::HttpFrontend(event_base* base, const Config& cfg, QueueCore& core,
                            ScriptRunner& redis, LoopMetrics& metrics)
     : http_(evhttp_new(base)),
+      guard_(base, http_,
+             ConnectionLimits{cfg.max_connections, cfg.request_read_timeout_ms,
+                              cfg.max_requests_per_connection},
+             metrics.shared().open_connections, &metrics),
       cfg_(cfg),
       core_(core),
       metrics_(metrics),
@@ -272,6 +280,8 @@ std::string HttpFrontend::request_id(evhttp_request* req) {
 void HttpFrontend::on_request(evhttp_request* req, void* arg) {
   auto* self = static_cast<HttpFrontend*>(arg);
   Call call{req, "unmatched", now_us(), self->request_id(req)};
+  if (self->guard_.request_read(req))
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
   const char* method = method_name(evhttp_request_get_command(req));
   if (const char* why = framing_error(req)) {
     // The rest of the stream cannot be trusted to be framed as we read it.

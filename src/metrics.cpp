@@ -72,6 +72,19 @@ Metrics::Metrics()
       event_waiting(BuildGauge()
                         .Name("ticketq_event_waiting")
                         .Help("Users waiting in line, by event (read from Redis at scrape time)")
+                        .Register(*registry_)),
+      connections(BuildGauge()
+                      .Name("ticketq_http_connections")
+                      .Help("Open client connections")
+                      .Register(*registry_)),
+      connections_refused(BuildCounter()
+                              .Name("ticketq_http_connections_refused_total")
+                              .Help("Connections refused with 503 past max_connections")
+                              .Register(*registry_)),
+      slow_requests(BuildCounter()
+                        .Name("ticketq_http_slow_requests_total")
+                        .Help("Connections closed because a request did not arrive in full "
+                              "within request_read_timeout_ms")
                         .Register(*registry_)) {}
 
 std::string Metrics::render() const {
@@ -95,7 +108,10 @@ LoopMetrics::LoopMetrics(Metrics& m, int loop)
       reconnects_(m.redis_reconnects.Add({})),
       inflight_(m.redis_inflight.Add({{"loop", std::to_string(loop)}})),
       connected_(m.redis_connected.Add({{"loop", std::to_string(loop)}})),
-      batch_size_(m.batch_size.Add({}, batch_buckets())) {}
+      batch_size_(m.batch_size.Add({}, batch_buckets())),
+      connections_(m.connections.Add({{"loop", std::to_string(loop)}})),
+      refused_(m.connections_refused.Add({})),
+      slow_(m.slow_requests.Add({})) {}
 
 // `route` is one of a fixed set of string literals, so its address is a key.
 void LoopMetrics::request(const char* route, int code, double seconds) {

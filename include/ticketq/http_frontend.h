@@ -21,6 +21,7 @@
 
 #include "ticketq/coalescer.h"
 #include "ticketq/config.h"
+#include "ticketq/connection_guard.h"
 #include "ticketq/metrics.h"
 #include "ticketq/queue_core.h"
 #include "ticketq/router.h"
@@ -79,6 +80,7 @@ class HttpFrontend {
   std::string request_id(evhttp_request* req);
 
   evhttp* http_;
+  ConnectionGuard guard_;  // after http_: built on it, destroyed after evhttp_free
   const Config& cfg_;
   QueueCore& core_;
   LoopMetrics& metrics_;

@@ -11,6 +11,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,12 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& promoted;
   prometheus::Family<prometheus::Gauge>& event_reserved;
   prometheus::Family<prometheus::Gauge>& event_waiting;
+  prometheus::Family<prometheus::Gauge>& connections;
+  prometheus::Family<prometheus::Counter>& connections_refused;
+  prometheus::Family<prometheus::Counter>& slow_requests;
+
+  // Open client connections over all loops (the cap's count).
+  std::atomic<int64_t> open_connections{0};
 
  private:
   mutable std::mutex events_mutex_;
@@ -66,6 +73,10 @@ class LoopMetrics {
   void set_connected(bool up) { connected_.Set(up ? 1 : 0); }
   void batch(size_t users) { batch_size_.Observe(static_cast<double>(users)); }
   void promoted(const std::string& event, size_t n);
+  void connection_opened() { connections_.Increment(); }
+  void connection_closed() { connections_.Decrement(); }
+  void connection_refused() { refused_.Increment(); }
+  void slow_request() { slow_.Increment(); }
 
   Metrics& shared() { return m_; }
 
@@ -80,6 +91,9 @@ class LoopMetrics {
   prometheus::Gauge& inflight_;
   prometheus::Gauge& connected_;
   prometheus::Histogram& batch_size_;
+  prometheus::Gauge& connections_;
+  prometheus::Counter& refused_;
+  prometheus::Counter& slow_;
 };
 
 }  // namespace ticketq

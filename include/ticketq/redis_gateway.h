@@ -108,7 +108,7 @@ class RedisGateway final : public ScriptRunner {
   bool ever_connected_ = false;
   bool stopping_ = false;
   unsigned loaded_mask_ = 0;  // bit i: scripts().all()[i] is loaded on ctx_
-  int attempts_ = 0;  // failed connection attempts in a row
+  int attempts_ = 0;          // failed connection attempts in a row
   std::deque<Pending> pending_;
   size_t expired_ = 0;  // leading entries of pending_ already answered by the timer
   event* deadline_timer_ = nullptr;

@@ -496,6 +496,9 @@ TEST_F(ConfigTest, DescribeListsEverySettingInTableOrder) {
             "max_header_bytes = 8192\n"
             "idle_timeout_s = 60\n"
             "max_inflight = 10000\n"
+            "max_connections = 20000\n"
+            "request_read_timeout_ms = 10000\n"
+            "max_requests_per_connection = 10000\n"
             "access_log = 0\n"
             "batch_max = 256\n"
             "shutdown_timeout_ms = 5000\n");
@@ -531,11 +534,26 @@ TEST_F(ConfigTest, WorkerCount) {
 TEST(SettingsTable, HasEveryExpectedSettingOnce) {
   std::vector<std::string> names;
   for (const Setting& s : settings_table()) names.push_back(s.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"bind", "port", "redis", "threads", "capacity",
-                                             "queue_limit", "admin_token", "log_level",
-                                             "key_prefix", "request_timeout_ms", "max_body_bytes",
-                                             "max_header_bytes", "idle_timeout_s", "max_inflight",
-                                             "access_log", "batch_max", "shutdown_timeout_ms"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"bind",
+                                             "port",
+                                             "redis",
+                                             "threads",
+                                             "capacity",
+                                             "queue_limit",
+                                             "admin_token",
+                                             "log_level",
+                                             "key_prefix",
+                                             "request_timeout_ms",
+                                             "max_body_bytes",
+                                             "max_header_bytes",
+                                             "idle_timeout_s",
+                                             "max_inflight",
+                                             "max_connections",
+                                             "request_read_timeout_ms",
+                                             "max_requests_per_connection",
+                                             "access_log",
+                                             "batch_max",
+                                             "shutdown_timeout_ms"}));
 }
 
 TEST(SettingsTable, RowsAreConsistent) {
@@ -579,8 +597,10 @@ TEST(SettingsTable, BoundsMatchTheDocumentation) {
        {Row{"port", 0, 65535}, Row{"threads", 0, 256}, Row{"capacity", 0, INT64_C(1) << 40},
         Row{"queue_limit", 0, INT64_C(1) << 40}, Row{"request_timeout_ms", 1, 600000},
         Row{"max_body_bytes", 64, 1 << 20}, Row{"max_header_bytes", 1024, 1 << 20},
-        Row{"idle_timeout_s", 1, 3600}, Row{"max_inflight", 1, 1000000}, Row{"access_log", 0, 1}, Row{"batch_max", 1, 1000},
-        Row{"shutdown_timeout_ms", 0, 600000}}) {
+        Row{"idle_timeout_s", 1, 3600}, Row{"max_inflight", 1, 1000000},
+        Row{"max_connections", 1, 10000000}, Row{"request_read_timeout_ms", 100, 600000},
+        Row{"max_requests_per_connection", 1, 1000000000}, Row{"access_log", 0, 1},
+        Row{"batch_max", 1, 1000}, Row{"shutdown_timeout_ms", 0, 600000}}) {
     SCOPED_TRACE(row.name);
     const Setting& s = setting(row.name);
     EXPECT_EQ(s.kind, SettingKind::kInt);

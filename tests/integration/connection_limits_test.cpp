@@ -1,0 +1,134 @@
+// Limits the connection guard adds to evhttp: requests per connection, a
+// deadline for a whole request to arrive (slow-drip clients), and a cap on
+// open connections answered with 503.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/stack.h"
+
+namespace ticketq::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int connect_to(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{0, 200 * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+// Reads what arrives within `wait`; sets `closed` when the peer ended the stream.
+std::string read_for(int fd, std::chrono::milliseconds wait, bool* closed) {
+  std::string out;
+  *closed = false;
+  auto end = Clock::now() + wait;
+  char buf[4096];
+  while (Clock::now() < end) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n == 0) {
+      *closed = true;
+      break;
+    }
+    if (n > 0) out.append(buf, n);
+  }
+  return out;
+}
+
+class ConnectionLimitsTest : public ::testing::Test {
+ protected:
+  void start(std::vector<std::string> args) {
+    ServerOptions o;
+    o.threads = 1;
+    o.extra_args = std::move(args);
+    ASSERT_EQ(stack_.start(o), "");
+  }
+  Stack stack_;
+};
+
+TEST_F(ConnectionLimitsTest, LastAllowedRequestOfAConnectionClosesIt) {
+  start({"--max-requests-per-connection", "3"});
+  HttpClient c = stack_.client();
+  for (int i = 1; i <= 3; ++i) {
+    HttpResponse r = c.get("/health");
+    ASSERT_EQ(r.status, 200) << r.describe();
+    EXPECT_EQ(r.keep_alive, i < 3) << "request " << i << ": " << r.describe();
+  }
+  EXPECT_EQ(c.get("/health").status, 200);  // on a fresh connection
+  EXPECT_EQ(c.connections_opened(), 2);
+}
+
+TEST_F(ConnectionLimitsTest, ClientDrippingARequestIsCutAtTheDeadline) {
+  start({"--request-read-timeout-ms", "500"});
+  int fd = connect_to(stack_.server().port());
+  ASSERT_GE(fd, 0);
+  auto t0 = Clock::now();
+  std::string line = "GET /health HTTP/1.1\r\n";
+  ASSERT_EQ(send(fd, line.data(), line.size(), MSG_NOSIGNAL), ssize_t(line.size()));
+  bool closed = false;
+  // One header line every 100 ms: never idle long enough for the idle timeout.
+  for (int i = 0; i < 30 && !closed; ++i) {
+    std::string h = "X-Drip-" + std::to_string(i) + ": a\r\n";
+    if (send(fd, h.data(), h.size(), MSG_NOSIGNAL) < 0) closed = true;
+    if (!closed) read_for(fd, std::chrono::milliseconds(100), &closed);
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+  close(fd);
+  EXPECT_TRUE(closed) << "still open after " << ms << " ms";
+  EXPECT_GE(ms, 400);
+  EXPECT_LE(ms, 2000);
+  // The server goes on serving.
+  EXPECT_EQ(stack_.client().get("/health").status, 200);
+}
+
+TEST_F(ConnectionLimitsTest, IdleKeepAliveConnectionOutlivesTheRequestDeadline) {
+  start({"--request-read-timeout-ms", "300"});
+  HttpClient c = stack_.client();
+  ASSERT_EQ(c.get("/health").status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(900));
+  ASSERT_EQ(c.get("/health").status, 200);
+  EXPECT_EQ(c.connections_opened(), 1) << "an idle connection is not a slow request";
+}
+
+TEST_F(ConnectionLimitsTest, ConnectionsPastTheCapGet503AndAreClosed) {
+  start({"--max-connections", "4"});
+  std::vector<int> held;
+  for (int i = 0; i < 4; ++i) held.push_back(connect_to(stack_.server().port()));
+  int extra = connect_to(stack_.server().port());
+  ASSERT_GE(extra, 0);
+  bool closed = false;
+  std::string got = read_for(extra, std::chrono::milliseconds(1000), &closed);
+  EXPECT_EQ(got.rfind("HTTP/1.1 503", 0), 0u) << got;
+  EXPECT_NE(got.find("Retry-After: 1"), std::string::npos) << got;
+  EXPECT_NE(got.find("too many open connections"), std::string::npos) << got;
+  EXPECT_TRUE(closed);
+  close(extra);
+  // Held connections are served; once they close, new ones are admitted.
+  std::string req = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(send(held[0], req.data(), req.size(), MSG_NOSIGNAL), ssize_t(req.size()));
+  EXPECT_NE(read_for(held[0], std::chrono::milliseconds(500), &closed).find("200 OK"),
+            std::string::npos);
+  for (int fd : held) close(fd);
+  bool admitted = wait_until([&] { return stack_.client().get("/health").status == 200; },
+                             Millis(3000), Millis(50));
+  EXPECT_TRUE(admitted);
+}
+
+}  // namespace
+}  // namespace ticketq::test
