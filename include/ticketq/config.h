@@ -30,7 +30,7 @@ struct Config {
   int64_t max_inflight = 10000;
   int64_t max_connections = 20000;
   int64_t request_read_timeout_ms = 10000;
-  int64_t max_requests_per_connection = 10000;
+  int64_t max_requests_per_connection = 100000;
   int64_t access_log = 0;
   int64_t batch_max = 256;
   int64_t shutdown_timeout_ms = 5000;

@@ -35,7 +35,7 @@ class LoopMetrics;
 struct ConnectionLimits {
   int64_t max_connections = 20000;     // per process, over all loops
   int64_t request_timeout_ms = 10000;  // whole request, from its first byte
-  int64_t max_requests = 10000;        // per connection
+  int64_t max_requests = 100000;       // per connection
 };
 
 class ConnectionGuard {

@@ -35,7 +35,7 @@ std::string ServerProcess::start() {
                "--bind",
                "127.0.0.1",
                "--port",
-               "0",
+               std::to_string(options_.port),
                "--threads",
                std::to_string(options_.threads)};
   spec.argv.push_back("--redis");

@@ -28,6 +28,9 @@ struct ServerOptions {
   std::string redis_url;
   std::string admin_token = kAdminToken;  // "" = do not pass --admin-token
   int threads = 2;
+  // The port to listen on; 0 = a free one, read back from the log. A fixed
+  // port lets a test restart a server where its clients expect it.
+  int port = 0;
   std::vector<std::string> extra_args;  // appended to the standard ones
   EnvList env;                          // extra environment
   // Wait for every event loop to have loaded its scripts and for /ready

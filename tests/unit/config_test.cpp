@@ -498,7 +498,7 @@ TEST_F(ConfigTest, DescribeListsEverySettingInTableOrder) {
             "max_inflight = 10000\n"
             "max_connections = 20000\n"
             "request_read_timeout_ms = 10000\n"
-            "max_requests_per_connection = 10000\n"
+            "max_requests_per_connection = 100000\n"
             "access_log = 0\n"
             "batch_max = 256\n"
             "shutdown_timeout_ms = 5000\n");
