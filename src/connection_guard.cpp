@@ -10,16 +10,12 @@
 #include <chrono>
 #include <vector>
 
+#include "ticketq/clock.h"
 #include "ticketq/metrics.h"
 
 namespace ticketq {
 
 namespace {
-
-int64_t now_us() {
-  using namespace std::chrono;
-  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
-}
 
 constexpr char kRefusal[] =
     "HTTP/1.1 503 Service Unavailable\r\n"

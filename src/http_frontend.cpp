@@ -16,6 +16,7 @@
 #include <unordered_set>
 
 #include "ticketq/auth.h"
+#include "ticketq/clock.h"
 #include "ticketq/openapi.h"
 #include "ticketq/validate.h"
 
@@ -24,11 +25,6 @@ namespace ticketq {
 using Json = nlohmann::ordered_json;
 
 namespace {
-
-int64_t now_us() {
-  using namespace std::chrono;
-  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
-}
 
 const char* method_name(evhttp_cmd_type cmd) {
   switch (cmd) {

@@ -58,8 +58,10 @@ std::vector<std::string> QueueCore::keys(const std::string& event) const {
           base + "ticket", base + "head",     base + "tail"};
 }
 
-std::vector<std::string> QueueCore::script_argv(const std::string& event) const {
+std::vector<std::string> QueueCore::script_argv(const std::string& event,
+                                                std::vector<std::string> extra) const {
   std::vector<std::string> argv = keys(event);
+  argv.reserve(argv.size() + 2 + extra.size());
   if (event == options_.default_event) {
     argv.push_back(std::to_string(options_.default_settings.capacity));
     argv.push_back(std::to_string(options_.default_settings.queue_limit));
@@ -67,6 +69,7 @@ std::vector<std::string> QueueCore::script_argv(const std::string& event) const 
     argv.emplace_back();
     argv.emplace_back();
   }
+  for (auto& a : extra) argv.push_back(std::move(a));
   return argv;
 }
 
@@ -97,11 +100,9 @@ void run_per_user(ScriptRunner& runner, const Script& script, std::vector<std::s
 
 void QueueCore::reserve_many(const std::string& event, std::vector<std::string> users,
                              std::function<void(std::vector<ReserveResult>)> cb) {
-  auto argv = script_argv(event);
   size_t n = users.size();
-  for (auto& u : users) argv.push_back(std::move(u));
-  run_per_user<ReserveResult>(runner_, scripts().reserve, std::move(argv), n, std::move(cb),
-                              [](int64_t c, int64_t pos, ReserveResult& r) {
+  run_per_user<ReserveResult>(runner_, scripts().reserve, script_argv(event, std::move(users)), n,
+                              std::move(cb), [](int64_t c, int64_t pos, ReserveResult& r) {
                                 if (c < code::kReserved || c > code::kSoldOut) return false;
                                 r.status = static_cast<ReserveStatus>(c);
                                 r.position = pos;
@@ -111,11 +112,9 @@ void QueueCore::reserve_many(const std::string& event, std::vector<std::string> 
 
 void QueueCore::status_many(const std::string& event, std::vector<std::string> users,
                             std::function<void(std::vector<StatusResult>)> cb) {
-  auto argv = script_argv(event);
   size_t n = users.size();
-  for (auto& u : users) argv.push_back(std::move(u));
-  run_per_user<StatusResult>(runner_, scripts().status, std::move(argv), n, std::move(cb),
-                             [](int64_t c, int64_t pos, StatusResult& r) {
+  run_per_user<StatusResult>(runner_, scripts().status, script_argv(event, std::move(users)), n,
+                             std::move(cb), [](int64_t c, int64_t pos, StatusResult& r) {
                                if (c < code::kNotFound || c > code::kInQueue) return false;
                                r.status = static_cast<UserStatus>(c);
                                r.position = pos;
@@ -138,9 +137,7 @@ void QueueCore::status(const std::string& event, std::string user,
 
 void QueueCore::promote(const std::string& event, int64_t limit,
                         std::function<void(PromoteResult)> cb) {
-  auto argv = script_argv(event);
-  argv.push_back(std::to_string(limit));
-  runner_.run(scripts().promote, kScriptKeyCount, std::move(argv),
+  runner_.run(scripts().promote, kScriptKeyCount, script_argv(event, {std::to_string(limit)}),
               [cb = std::move(cb)](ScriptReply&& reply) {
                 PromoteResult r;
                 if (auto* e = unwrap(reply, r, 2, 2)) {
@@ -162,10 +159,8 @@ void QueueCore::reset(const std::string& event, std::function<void(ResetResult)>
 
 void QueueCore::put_event(const std::string& event, EventSettings s,
                           std::function<void(PutEventResult)> cb) {
-  auto argv = script_argv(event);
-  argv.push_back(std::to_string(s.capacity));
-  argv.push_back(std::to_string(s.queue_limit));
-  runner_.run(scripts().put, kScriptKeyCount, std::move(argv),
+  runner_.run(scripts().put, kScriptKeyCount,
+              script_argv(event, {std::to_string(s.capacity), std::to_string(s.queue_limit)}),
               [cb = std::move(cb)](ScriptReply&& reply) {
                 PutEventResult r;
                 const auto& v = reply.value;

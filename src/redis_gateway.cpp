@@ -11,18 +11,11 @@
 #include <chrono>
 #include <random>
 
+#include "ticketq/clock.h"
+
 namespace ticketq {
 
 namespace {
-
-int64_t now_us() {
-  using namespace std::chrono;
-  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-int64_t now_ms() {
-  return now_us() / 1000;
-}
 
 const char* fault_kind(Fault f) {
   switch (f) {

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "ticketq/clock.h"
 #include "ticketq/http_frontend.h"
 #include "ticketq/listener.h"
 #include "ticketq/queue_core.h"
@@ -19,11 +20,6 @@
 namespace ticketq {
 
 namespace {
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
 
 // One event loop and everything it owns.
 class Worker {

@@ -82,8 +82,10 @@ class QueueCore {
   std::vector<std::string> keys(const std::string& event) const;
 
  private:
-  // KEYS plus the two fallback-settings arguments every script starts with.
-  std::vector<std::string> script_argv(const std::string& event) const;
+  // KEYS, the two fallback-settings arguments every script starts with, then
+  // the script's own arguments.
+  std::vector<std::string> script_argv(const std::string& event,
+                                       std::vector<std::string> extra = {}) const;
 
   ScriptRunner& runner_;
   QueueOptions options_;
