@@ -111,7 +111,10 @@ LoopMetrics::LoopMetrics(Metrics& m, int loop)
       batch_size_(m.batch_size.Add({}, batch_buckets())),
       connections_(m.connections.Add({{"loop", std::to_string(loop)}})),
       refused_(m.connections_refused.Add({})),
-      slow_(m.slow_requests.Add({})) {}
+      slow_(m.slow_requests.Add({})) {
+  // Series that alerts watch exist from the start, at 0.
+  for (const char* kind : {"timeout", "unavailable", "overloaded", "error"}) redis_error_at(kind);
+}
 
 // `route` is one of a fixed set of string literals, so its address is a key.
 void LoopMetrics::request(const char* route, int code, double seconds) {
@@ -128,11 +131,13 @@ void LoopMetrics::redis_call(double seconds) {
   redis_seconds_.Observe(seconds);
 }
 
-void LoopMetrics::redis_error(const char* kind) {
+prometheus::Counter& LoopMetrics::redis_error_at(const char* kind) {
   auto& counter = errors_[kind];
   if (counter == nullptr) counter = &m_.redis_errors.Add({{"kind", kind}});
-  counter->Increment();
+  return *counter;
 }
+
+void LoopMetrics::redis_error(const char* kind) { redis_error_at(kind).Increment(); }
 
 void LoopMetrics::promoted(const std::string& event, size_t n) {
   auto& counter = promoted_[event];

@@ -1,9 +1,13 @@
 #include "ticketq/redis_gateway.h"
 
+#include <arpa/inet.h>
+#include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/util.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 
 #include <cassert>
@@ -154,6 +158,7 @@ RedisGateway::~RedisGateway() {
   event_free(deadline_timer_);
   event_free(reconnect_timer_);
   event_free(script_retry_timer_);
+  if (dns_ != nullptr) evdns_base_free(dns_, /*fail_requests=*/1);
 }
 
 void RedisGateway::start() {
@@ -165,6 +170,10 @@ void RedisGateway::start() {
 void RedisGateway::stop() {
   stopping_ = true;
   evtimer_del(reconnect_timer_);
+  if (dns_request_ != nullptr) {
+    evdns_getaddrinfo_cancel(dns_request_);  // its callback sees stopping_
+    dns_request_ = nullptr;
+  }
   evtimer_del(script_retry_timer_);
   if (ctx_ != nullptr) {
     redisAsyncContext* c = ctx_;
@@ -175,11 +184,61 @@ void RedisGateway::stop() {
   assert(pending_.empty());
 }
 
+// Host names are resolved with libevent's asynchronous resolver: hiredis
+// would call getaddrinfo() inside the loop, and a slow DNS server would
+// freeze every request of the loop, deadlines included.
 void RedisGateway::connect() {
   if (stopping_) return;
   const RedisEndpoint& ep = options_.endpoint;
+  unsigned char scratch[sizeof(in6_addr)];
+  if (ep.is_unix || inet_pton(AF_INET, ep.host.c_str(), scratch) == 1 ||
+      inet_pton(AF_INET6, ep.host.c_str(), scratch) == 1)
+    return open_connection(ep.host);
+  if (dns_ == nullptr)
+    dns_ =
+        evdns_base_new(base_, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+  if (dns_ == nullptr) {
+    spdlog::error("redis: cannot start the DNS resolver");
+    return schedule_reconnect();
+  }
+  evutil_addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  resolving_ = true;
+  dns_request_ = nullptr;
+  evdns_getaddrinfo_request* req =
+      evdns_getaddrinfo(dns_, ep.host.c_str(), nullptr, &hints, &RedisGateway::on_resolved, this);
+  if (resolving_) dns_request_ = req;  // else answered already, from /etc/hosts or a cache
+}
+
+void RedisGateway::on_resolved(int result, addrinfo* res, void* arg) {
+  auto* self = static_cast<RedisGateway*>(arg);
+  self->resolving_ = false;
+  self->dns_request_ = nullptr;
+  char ip[INET6_ADDRSTRLEN] = "";
+  if (result == 0 && res != nullptr) {
+    const void* addr =
+        res->ai_family == AF_INET6
+            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr)
+            : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr);
+    inet_ntop(res->ai_family, addr, ip, sizeof ip);
+  }
+  if (res != nullptr) evutil_freeaddrinfo(res);
+  if (self->stopping_) return;
+  if (ip[0] == '\0') {
+    if (self->attempts_ == 0 || self->attempts_ % 20 == 0)
+      spdlog::warn("redis: cannot resolve {}: {}", self->options_.endpoint.host,
+                   evutil_gai_strerror(result));
+    return self->schedule_reconnect();
+  }
+  self->open_connection(ip);
+}
+
+void RedisGateway::open_connection(const std::string& address) {
+  const RedisEndpoint& ep = options_.endpoint;
   redisAsyncContext* c = ep.is_unix ? redisAsyncConnectUnix(ep.path.c_str())
-                                    : redisAsyncConnect(ep.host.c_str(), ep.port);
+                                    : redisAsyncConnect(address.c_str(), ep.port);
   if (c == nullptr || c->err) {
     spdlog::warn("redis: cannot connect to {}: {}", ep.describe(), c ? c->errstr : "out of memory");
     if (c) redisAsyncFree(c);

@@ -81,6 +81,8 @@ class LoopMetrics {
   Metrics& shared() { return m_; }
 
  private:
+  prometheus::Counter& redis_error_at(const char* kind);
+
   Metrics& m_;
   std::map<std::pair<const char*, int>, prometheus::Counter*> requests_;
   std::map<const char*, prometheus::Histogram*> request_seconds_;

@@ -26,6 +26,9 @@ struct event_base;
 struct event;
 struct redisAsyncContext;
 struct redisReply;
+struct evdns_base;
+struct evdns_getaddrinfo_request;
+struct addrinfo;
 
 namespace ticketq {
 
@@ -85,6 +88,7 @@ class RedisGateway final : public ScriptRunner {
   };
 
   void connect();
+  void open_connection(const std::string& address);
   void load_scripts();
   void schedule_reconnect();
   void send(std::vector<std::string_view> words, Pending p);
@@ -100,6 +104,7 @@ class RedisGateway final : public ScriptRunner {
   static void on_timer(int fd, short what, void* arg);
   static void on_reconnect_timer(int fd, short what, void* arg);
   static void on_script_retry(int fd, short what, void* arg);
+  static void on_resolved(int result, addrinfo* res, void* arg);
 
   event_base* base_;
   GatewayOptions options_;
@@ -115,6 +120,9 @@ class RedisGateway final : public ScriptRunner {
   bool timer_armed_ = false;
   event* reconnect_timer_ = nullptr;
   event* script_retry_timer_ = nullptr;
+  evdns_base* dns_ = nullptr;  // created on first use, for host names
+  evdns_getaddrinfo_request* dns_request_ = nullptr;
+  bool resolving_ = false;
   bool script_retry_armed_ = false;
 };
 
