@@ -50,7 +50,7 @@ struct GatewayOptions {
   int64_t timeout_ms = 1000;
   size_t max_inflight = 10000;
   int64_t backoff_min_ms = 50;
-  int64_t backoff_max_ms = 2000;
+  int64_t backoff_max_ms = 1000;  // every loop is back within ~1 s of Redis
   LoopMetrics* metrics = nullptr;  // optional
 };
 
