@@ -33,15 +33,15 @@ local nres = redis.call('SCARD', KEYS[2])
 local nwait = redis.call('LLEN', KEYS[4])
 local head = tonumber(redis.call('GET', KEYS[6]) or 0)
 local tail = tonumber(redis.call('GET', KEYS[7]) or 0)
-local out, seen = {0}, {}
+local out, seen_code, seen_pos = {0}, {}, {}
 local new_res, new_wait, tickets = {}, {}, {}
 local repeat_of = {3, 4, 3, 4, 5}
 for i = 1, #users do
   local u = users[i]
-  local prev = seen[u]
+  local prev = seen_code[u]
   local code, pos = 0, 0
   if prev then
-    code, pos = repeat_of[prev[1]], prev[2]
+    code, pos = repeat_of[prev], seen_pos[u]
   elseif is_reserved[i] == 1 then
     code = 3
   elseif ticket_of[i] then
@@ -60,7 +60,7 @@ for i = 1, #users do
   else
     code = 5
   end
-  seen[u] = {code, pos}
+  seen_code[u], seen_pos[u] = code, pos
   out[#out + 1] = code
   out[#out + 1] = pos
 end
