@@ -139,6 +139,8 @@ std::string apply_setting(Config& cfg, const Setting& s, const std::string& valu
     cfg.*s.int_field = v;
     return {};
   }
+  for (unsigned char c : value)
+    if (c < 0x20 || c == 0x7f) return std::string(s.name) + ": control characters are not allowed";
   if (std::string_view(s.name) == "log_level" &&
       std::find(std::begin(kLogLevels), std::end(kLogLevels), value) == std::end(kLogLevels))
     return "log_level: '" + value + "' is not one of trace, debug, info, warn, error, off";

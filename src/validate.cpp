@@ -107,9 +107,12 @@ Parsed<int64_t> parse_promote_limit(std::optional<std::string_view> text) {
   if (!text) return {kMaxPromoteLimit, {}};
   if (text->empty() || text->find_first_not_of("0123456789") != std::string_view::npos)
     return Parsed<int64_t>::fail("limit must be a positive integer");
-  // Digits only: anything too long to parse is far above the cap.
-  int64_t v = kMaxPromoteLimit;
-  if (text->size() < 10) std::from_chars(text->data(), text->data() + text->size(), v);
+  // Digits only. Past its leading zeros, anything too long to parse is far
+  // above the cap.
+  std::string_view digits = text->substr(std::min(text->find_first_not_of('0'), text->size()));
+  int64_t v = digits.empty() ? 0 : kMaxPromoteLimit;
+  if (!digits.empty() && digits.size() < 10)
+    std::from_chars(digits.data(), digits.data() + digits.size(), v);
   if (v < 1) return Parsed<int64_t>::fail("limit must be a positive integer");
   return {std::min(v, kMaxPromoteLimit), {}};
 }

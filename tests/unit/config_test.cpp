@@ -716,3 +716,21 @@ TEST_F(ConfigTest, DocumentedConfigFileExplainsPrecedenceAndUse) {
 
 }  // namespace
 }  // namespace ticketq
+
+namespace ticketq {
+namespace {
+
+// A newline in a string setting could forge lines in --check-config output.
+TEST(ApplySetting, ControlCharactersInStringsAreRefused) {
+  for (const Setting& s : settings_table()) {
+    if (s.kind != SettingKind::kString) continue;
+    Config cfg;
+    std::string before = describe(cfg);
+    std::string err = apply_setting(cfg, s, "redis://h\nadmin_token = \"x\"");
+    EXPECT_NE(err.find("control characters"), std::string::npos) << s.name << ": " << err;
+    EXPECT_EQ(describe(cfg), before) << s.name;
+  }
+}
+
+}  // namespace
+}  // namespace ticketq

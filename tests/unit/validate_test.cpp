@@ -346,3 +346,19 @@ TEST(MakeUuidV4, CallsDiffer) {
 
 }  // namespace
 }  // namespace ticketq
+
+namespace ticketq {
+namespace {
+
+// Leading zeros neither hide a small limit nor make zero valid.
+TEST(ParsePromoteLimit, LeadingZerosAreReadAsTheNumberTheyPrefix) {
+  EXPECT_EQ(*parse_promote_limit("0000000001").value, 1);
+  EXPECT_EQ(*parse_promote_limit("00000000000000000000658").value, 658);
+  EXPECT_EQ(*parse_promote_limit("007").value, 7);
+  EXPECT_FALSE(parse_promote_limit("0000000000").ok());
+  EXPECT_FALSE(parse_promote_limit("00").ok());
+  EXPECT_EQ(*parse_promote_limit("000000000099999999999").value, kMaxPromoteLimit);
+}
+
+}  // namespace
+}  // namespace ticketq
