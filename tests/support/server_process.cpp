@@ -19,7 +19,32 @@ ServerProcess::ServerProcess(ServerOptions options)
 }
 
 ServerProcess::~ServerProcess() {
-  if (pid_ > 0) kill_and_reap(pid_);
+  if (pid_ > 0) {
+    // A server that ended on its own during the test crashed or hit a
+    // sanitizer report (ASan/UBSan exit 1 at once).
+    ExitStatus st;
+    if (try_reap(pid_, &st)) {
+      // (Neither exited nor signalled: the test reaped it itself and
+      // checked how it ended.)
+      if (st.exited || st.signal != 0)
+        ADD_FAILURE() << "ticketq-server " << st.describe() << " during the test";
+    } else {
+      // Stop it gracefully, so LeakSanitizer runs at exit and a report
+      // (exit 23) or anything but a clean exit fails the test.
+      st = terminate(Millis(15000));
+      if (!st.exited || st.code != 0)
+        ADD_FAILURE() << "ticketq-server " << st.describe() << " after SIGTERM at teardown";
+    }
+  }
+  // However it ended (also by the test's own kill9/terminate), a sanitizer
+  // report in its log fails the test.
+  {
+    std::string text = log();
+    for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                               "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer"})
+      if (text.find(marker) != std::string::npos)
+        ADD_FAILURE() << "sanitizer report (" << marker << ") in the ticketq-server log";
+  }
   // A failed test shows what the server said.
   if (::testing::Test::HasFailure()) {
     std::string text = log();
