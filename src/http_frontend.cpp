@@ -295,6 +295,11 @@ void HttpFrontend::on_request(evhttp_request* req, void* arg) {
     return self->reply_error(call, 405, std::string("method ") + method + " not allowed here");
   }
   call.route = op_name(rr.route.op);
+  // libevent merges chunked trailers into the request headers, so an admin
+  // call must not be chunked: its token may only come from the headers.
+  if (rr.route.admin && evhttp_find_header(evhttp_request_get_input_headers(req),
+                                           "Transfer-Encoding") != nullptr)
+    return self->reply_error(call, 400, "admin calls must not use a chunked body");
   if (rr.route.admin && !authorized(req, self->cfg_.admin_token))
     return self->reply(call, 401, Json{{"error", "unauthorized"}});
   if (!rr.route.bad_param.empty()) return self->reply_error(call, 400, rr.route.bad_param);
