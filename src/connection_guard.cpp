@@ -79,21 +79,26 @@ void ConnectionGuard::refuse(int, short, void* arg) {
   shutdown(fd, SHUT_RDWR);  // evhttp sees the end of the stream and frees it
 }
 
-// Bytes arriving while no request is in progress start one.
-void ConnectionGuard::on_input(evbuffer*, const evbuffer_cb_info* info, void* arg) {
+// Bytes arriving while no request is in progress start one. Every byte that
+// arrives is looked at once for a NUL.
+void ConnectionGuard::on_input(evbuffer* buf, const evbuffer_cb_info* info, void* arg) {
   auto* c = static_cast<Conn*>(arg);
-  if (info->n_added > 0 && c->request_started_us == 0) c->request_started_us = now_us();
+  if (info->n_added == 0) return;
+  if (c->request_started_us == 0) c->request_started_us = now_us();
+  evbuffer_ptr from;
+  if (!c->nul_byte && evbuffer_ptr_set(buf, &from, info->orig_size, EVBUFFER_PTR_SET) == 0)
+    c->nul_byte = evbuffer_search(buf, "", 1, &from).pos >= 0;
 }
 
-bool ConnectionGuard::request_read(evhttp_request* req) {
+ConnectionGuard::ReadVerdict ConnectionGuard::request_read(evhttp_request* req) {
   evhttp_connection* evcon = evhttp_request_get_connection(req);
-  if (evcon == nullptr) return false;
+  if (evcon == nullptr) return {};
   auto it = conns_.find(evhttp_connection_get_bufferevent(evcon));
-  if (it == conns_.end()) return false;
+  if (it == conns_.end()) return {};
   Conn& c = it->second;
   // A pipelined request may already be waiting in the buffer: its clock runs.
   c.request_started_us = evbuffer_get_length(bufferevent_get_input(c.bev)) > 0 ? now_us() : 0;
-  return ++c.requests >= limits_.max_requests;
+  return {++c.requests >= limits_.max_requests || c.nul_byte, c.nul_byte};
 }
 
 void ConnectionGuard::on_sweep(int, short, void* arg) {

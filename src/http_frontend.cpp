@@ -276,8 +276,10 @@ std::string HttpFrontend::request_id(evhttp_request* req) {
 void HttpFrontend::on_request(evhttp_request* req, void* arg) {
   auto* self = static_cast<HttpFrontend*>(arg);
   Call call{req, "unmatched", now_us(), self->request_id(req)};
-  if (self->guard_.request_read(req))
+  ConnectionGuard::ReadVerdict read = self->guard_.request_read(req);
+  if (read.close_after)
     evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+  if (read.nul_byte) return self->reply_error(call, 400, "NUL byte in the request");
   const char* method = method_name(evhttp_request_get_command(req));
   if (const char* why = framing_error(req)) {
     // The rest of the stream cannot be trusted to be framed as we read it.
@@ -297,8 +299,8 @@ void HttpFrontend::on_request(evhttp_request* req, void* arg) {
   call.route = op_name(rr.route.op);
   // libevent merges chunked trailers into the request headers, so an admin
   // call must not be chunked: its token may only come from the headers.
-  if (rr.route.admin && evhttp_find_header(evhttp_request_get_input_headers(req),
-                                           "Transfer-Encoding") != nullptr)
+  if (rr.route.admin &&
+      evhttp_find_header(evhttp_request_get_input_headers(req), "Transfer-Encoding") != nullptr)
     return self->reply_error(call, 400, "admin calls must not use a chunked body");
   if (rr.route.admin && !authorized(req, self->cfg_.admin_token))
     return self->reply(call, 401, Json{{"error", "unauthorized"}});

@@ -47,9 +47,15 @@ class ConnectionGuard {
   ConnectionGuard(const ConnectionGuard&) = delete;
   ConnectionGuard& operator=(const ConnectionGuard&) = delete;
 
-  // A request has been read in full. Returns true when its reply should
-  // close the connection (the connection's request cap is reached).
-  bool request_read(evhttp_request* req);
+  // A request has been read in full. Says whether its reply should close
+  // the connection (the connection's request cap is reached), and whether a
+  // NUL byte arrived on it: libevent cuts header values at a NUL, so the
+  // headers we see may not be the ones sent, and the request is refused.
+  struct ReadVerdict {
+    bool close_after = false;
+    bool nul_byte = false;
+  };
+  ReadVerdict request_read(evhttp_request* req);
 
   size_t tracked() const { return conns_.size(); }
 
@@ -59,6 +65,7 @@ class ConnectionGuard {
     bufferevent* bev;
     int64_t request_started_us = 0;  // 0: between requests
     int64_t requests = 0;
+    bool nul_byte = false;
   };
 
   static bufferevent* make_bufferevent(event_base* base, void* arg);
