@@ -8,10 +8,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "support/process_util.h"
 #include "support/stack.h"
 
 namespace ticketq::test {
@@ -128,6 +131,53 @@ TEST_F(ConnectionLimitsTest, ConnectionsPastTheCapGet503AndAreClosed) {
   bool admitted = wait_until([&] { return stack_.client().get("/health").status == 200; },
                              Millis(3000), Millis(50));
   EXPECT_TRUE(admitted);
+}
+
+}  // namespace
+}  // namespace ticketq::test
+
+namespace ticketq::test {
+namespace {
+
+// utime + stime of a process, in clock ticks.
+long cpu_ticks(pid_t pid) {
+  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  size_t close_paren = stat.rfind(')');
+  if (close_paren == std::string::npos) return -1;
+  std::istringstream in(stat.substr(close_paren + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) stime = std::stol(field);
+  }
+  return utime + stime;
+}
+
+// Out of file descriptors, accept() keeps failing while the listening socket
+// stays readable: the server must pause accepting, not spin, and recover.
+TEST(FdExhaustionTest, OutOfDescriptorsTheServerIdlesAndRecovers) {
+  Stack stack;
+  ServerOptions o;
+  o.threads = 1;
+  o.command_prefix = {"/usr/bin/prlimit", "--nofile=48:48", "--"};
+  ASSERT_EQ(stack.start(o), "");
+  std::vector<int> fds;
+  for (int i = 0; i < 80; ++i) {
+    int fd = connect_to(stack.server().port());  // the kernel queues them
+    if (fd >= 0) fds.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  long before = cpu_ticks(stack.server().pid());
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  long used = cpu_ticks(stack.server().pid()) - before;
+  long per_second = sysconf(_SC_CLK_TCK);
+  std::printf("FIGURE fd_exhaustion: cpu %ld of %ld ticks in 1 s with %zu connections\n", used,
+              per_second, fds.size());
+  EXPECT_LT(used, per_second / 5) << "the server spun while out of descriptors";
+  for (int fd : fds) close(fd);
+  EXPECT_TRUE(wait_until([&] { return stack.client().get("/health").status == 200; }, Millis(5000),
+                         Millis(100)));
 }
 
 }  // namespace

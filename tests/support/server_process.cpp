@@ -72,6 +72,8 @@ std::string ServerProcess::start() {
     spec.argv.push_back(options_.admin_token);
   }
   for (const auto& a : options_.extra_args) spec.argv.push_back(a);
+  spec.argv.insert(spec.argv.begin(), options_.command_prefix.begin(),
+                   options_.command_prefix.end());
   spec.env_overrides = options_.env;
   // The tests say everything on the command line; nothing leaks in from
   // the environment of whoever runs them.

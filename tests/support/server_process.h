@@ -32,6 +32,8 @@ struct ServerOptions {
   // port lets a test restart a server where its clients expect it.
   int port = 0;
   std::vector<std::string> extra_args;  // appended to the standard ones
+  // Runs the server through this command, e.g. {"/usr/bin/prlimit", "--nofile=64:64", "--"}.
+  std::vector<std::string> command_prefix;
   EnvList env;                          // extra environment
   // Wait for every event loop to have loaded its scripts and for /ready
   // to answer 200. Off when Redis is meant to be unreachable.
