@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what ticketq needs to build, run and test, from Debian 12 packages.
+# Installs what ticketq needs to build, run and test, from Debian 12 packages,
+# plus any packages named as arguments (scripts/fuzz.sh adds clang).
 # Idempotent: installs only what is missing. Needs root or sudo for apt-get.
 set -euo pipefail
 
@@ -8,6 +9,7 @@ PACKAGES=(
   libevent-dev libhiredis-dev nlohmann-json3-dev libspdlog-dev
   libcli11-dev libtomlplusplus-dev libssl-dev prometheus-cpp-dev
   libgtest-dev redis-server
+  "$@"
 )
 
 missing=()
