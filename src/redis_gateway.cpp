@@ -1,19 +1,20 @@
 #include "ticketq/redis_gateway.h"
 
 #include <arpa/inet.h>
-#include <event2/dns.h>
 #include <event2/event.h>
-#include <event2/util.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 
 #include <cassert>
 #include <charconv>
 #include <chrono>
+#include <mutex>
 #include <random>
+#include <thread>
 
 #include "ticketq/clock.h"
 
@@ -144,6 +145,18 @@ Parsed<RedisEndpoint> parse_redis_url(std::string_view url) {
   return {ep, {}};
 }
 
+// A name lookup on its own short-lived thread: getaddrinfo() blocks, and in
+// the loop a slow DNS server would freeze every request, deadlines included.
+// The answer comes back through an event of the loop; a lookup that outlives
+// its gateway finds itself cancelled and touches nothing.
+struct RedisGateway::Lookup {
+  std::mutex mutex;
+  bool cancelled = false;
+  event* wake = nullptr;
+  std::string ip;
+  std::string error;
+};
+
 // ---------------------------------------------------------------- lifecycle --
 
 RedisGateway::RedisGateway(event_base* base, GatewayOptions options)
@@ -151,6 +164,7 @@ RedisGateway::RedisGateway(event_base* base, GatewayOptions options)
   deadline_timer_ = evtimer_new(base_, &RedisGateway::on_timer, this);
   reconnect_timer_ = evtimer_new(base_, &RedisGateway::on_reconnect_timer, this);
   script_retry_timer_ = evtimer_new(base_, &RedisGateway::on_script_retry, this);
+  resolved_event_ = event_new(base_, -1, 0, &RedisGateway::on_resolved, this);
 }
 
 RedisGateway::~RedisGateway() {
@@ -158,7 +172,7 @@ RedisGateway::~RedisGateway() {
   event_free(deadline_timer_);
   event_free(reconnect_timer_);
   event_free(script_retry_timer_);
-  if (dns_ != nullptr) evdns_base_free(dns_, /*fail_requests=*/1);
+  event_free(resolved_event_);
 }
 
 void RedisGateway::start() {
@@ -170,10 +184,11 @@ void RedisGateway::start() {
 void RedisGateway::stop() {
   stopping_ = true;
   evtimer_del(reconnect_timer_);
-  if (dns_request_ != nullptr) {
-    evdns_getaddrinfo_cancel(dns_request_);  // its callback sees stopping_
-    dns_request_ = nullptr;
+  if (lookup_ != nullptr) {
+    std::lock_guard<std::mutex> lock(lookup_->mutex);
+    lookup_->cancelled = true;
   }
+  lookup_.reset();
   evtimer_del(script_retry_timer_);
   if (ctx_ != nullptr) {
     redisAsyncContext* c = ctx_;
@@ -184,9 +199,6 @@ void RedisGateway::stop() {
   assert(pending_.empty());
 }
 
-// Host names are resolved with libevent's asynchronous resolver: hiredis
-// would call getaddrinfo() inside the loop, and a slow DNS server would
-// freeze every request of the loop, deadlines included.
 void RedisGateway::connect() {
   if (stopping_) return;
   const RedisEndpoint& ep = options_.endpoint;
@@ -194,42 +206,44 @@ void RedisGateway::connect() {
   if (ep.is_unix || inet_pton(AF_INET, ep.host.c_str(), scratch) == 1 ||
       inet_pton(AF_INET6, ep.host.c_str(), scratch) == 1)
     return open_connection(ep.host);
-  if (dns_ == nullptr)
-    dns_ =
-        evdns_base_new(base_, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-  if (dns_ == nullptr) {
-    spdlog::error("redis: cannot start the DNS resolver");
-    return schedule_reconnect();
-  }
-  evutil_addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_protocol = IPPROTO_TCP;
-  resolving_ = true;
-  dns_request_ = nullptr;
-  evdns_getaddrinfo_request* req =
-      evdns_getaddrinfo(dns_, ep.host.c_str(), nullptr, &hints, &RedisGateway::on_resolved, this);
-  if (resolving_) dns_request_ = req;  // else answered already, from /etc/hosts or a cache
+  auto lookup = std::make_shared<Lookup>();
+  lookup->wake = resolved_event_;
+  lookup_ = lookup;
+  std::thread([lookup, host = ep.host] {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (rc == 0 && res != nullptr) {
+      const void* addr =
+          res->ai_family == AF_INET6
+              ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr)
+              : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr);
+      inet_ntop(res->ai_family, addr, ip, sizeof ip);
+    }
+    if (res != nullptr) freeaddrinfo(res);
+    std::lock_guard<std::mutex> lock(lookup->mutex);
+    lookup->ip = ip;
+    lookup->error = rc == 0 ? "no address" : gai_strerror(rc);
+    if (!lookup->cancelled) event_active(lookup->wake, 0, 0);
+  }).detach();
 }
 
-void RedisGateway::on_resolved(int result, addrinfo* res, void* arg) {
+void RedisGateway::on_resolved(int, short, void* arg) {
   auto* self = static_cast<RedisGateway*>(arg);
-  self->resolving_ = false;
-  self->dns_request_ = nullptr;
-  char ip[INET6_ADDRSTRLEN] = "";
-  if (result == 0 && res != nullptr) {
-    const void* addr =
-        res->ai_family == AF_INET6
-            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr)
-            : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr);
-    inet_ntop(res->ai_family, addr, ip, sizeof ip);
+  std::shared_ptr<Lookup> lookup = std::move(self->lookup_);
+  if (lookup == nullptr || self->stopping_) return;
+  std::string ip, error;
+  {
+    std::lock_guard<std::mutex> lock(lookup->mutex);
+    ip = lookup->ip;
+    error = lookup->error;
   }
-  if (res != nullptr) evutil_freeaddrinfo(res);
-  if (self->stopping_) return;
-  if (ip[0] == '\0') {
+  if (ip.empty()) {
     if (self->attempts_ == 0 || self->attempts_ % 20 == 0)
-      spdlog::warn("redis: cannot resolve {}: {}", self->options_.endpoint.host,
-                   evutil_gai_strerror(result));
+      spdlog::warn("redis: cannot resolve {}: {}", self->options_.endpoint.host, error);
     return self->schedule_reconnect();
   }
   self->open_connection(ip);

@@ -26,9 +26,6 @@ struct event_base;
 struct event;
 struct redisAsyncContext;
 struct redisReply;
-struct evdns_base;
-struct evdns_getaddrinfo_request;
-struct addrinfo;
 
 namespace ticketq {
 
@@ -50,7 +47,7 @@ struct GatewayOptions {
   int64_t timeout_ms = 1000;
   size_t max_inflight = 10000;
   int64_t backoff_min_ms = 50;
-  int64_t backoff_max_ms = 1000;  // every loop is back within ~1 s of Redis
+  int64_t backoff_max_ms = 1000;   // every loop is back within ~1 s of Redis
   LoopMetrics* metrics = nullptr;  // optional
 };
 
@@ -104,7 +101,7 @@ class RedisGateway final : public ScriptRunner {
   static void on_timer(int fd, short what, void* arg);
   static void on_reconnect_timer(int fd, short what, void* arg);
   static void on_script_retry(int fd, short what, void* arg);
-  static void on_resolved(int result, addrinfo* res, void* arg);
+  static void on_resolved(int fd, short what, void* arg);
 
   event_base* base_;
   GatewayOptions options_;
@@ -120,9 +117,9 @@ class RedisGateway final : public ScriptRunner {
   bool timer_armed_ = false;
   event* reconnect_timer_ = nullptr;
   event* script_retry_timer_ = nullptr;
-  evdns_base* dns_ = nullptr;  // created on first use, for host names
-  evdns_getaddrinfo_request* dns_request_ = nullptr;
-  bool resolving_ = false;
+  struct Lookup;  // a host name lookup in progress
+  std::shared_ptr<Lookup> lookup_;
+  event* resolved_event_ = nullptr;  // activated by the lookup's thread
   bool script_retry_armed_ = false;
 };
 
