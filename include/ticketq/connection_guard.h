@@ -57,7 +57,6 @@ class ConnectionGuard {
   };
   ReadVerdict request_read(evhttp_request* req);
 
-  size_t tracked() const { return conns_.size(); }
 
  private:
   struct Conn {

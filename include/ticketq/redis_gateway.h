@@ -70,8 +70,6 @@ class RedisGateway final : public ScriptRunner {
     return connected_ && loaded_mask_ == (1u << scripts().all().size()) - 1 && expired_ == 0;
   }
 
-  bool connected() const { return connected_; }
-  size_t inflight() const { return pending_.size(); }
 
  private:
   struct Pending {
