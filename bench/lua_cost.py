@@ -9,12 +9,8 @@ users in batches of B (32 calls pipelined), and prints EVALSHA usec per user
     bench/lua_cost.py                       # 200,000 users, batches 1,14,64
     bench/lua_cost.py -n 100000 --batches 1,16
 
-Variants (changes to try in src/scripts.cpp, measured here only):
-  current            the script as it is
-  smismember+hmget   one SMISMEMBER and one HMGET per batch instead of a
-                     SISMEMBER and an HGET per user
-  +no queued set     also no SADD to the `queued` set, which no script reads
-                     (the ticket hash already says who waits)
+The Lua locals every script starts with (key names, result codes) are built
+here the way src/scripts.cpp builds them, from src/scripts.h.
 """
 import argparse
 import os
@@ -29,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def scripts():
+    header = open(os.path.join(HERE, "..", "include", "ticketq", "scripts.h")).read()
     src = open(os.path.join(HERE, "..", "src", "scripts.cpp")).read()
 
     def lit(name):
@@ -37,26 +34,13 @@ def scripts():
             raise SystemExit("lua_cost.py: %s not found in src/scripts.cpp" % name)
         return m.group(1)
 
-    prologue, reserve = lit("kPrologue"), lit("kReserve")
-    v0 = prologue + reserve
-    v1 = v0.replace(
-        "local repeat_of = {3, 4, 3, 4, 5}\n",
-        "local repeat_of = {3, 4, 3, 4, 5}\n"
-        "local users = {}\n"
-        "for i = 3, #ARGV do users[#users + 1] = ARGV[i] end\n"
-        "local isres = redis.call('SMISMEMBER', KEYS[2], unpack(users))\n"
-        "local tick = redis.call('HMGET', KEYS[5], unpack(users))\n").replace(
-        "  elseif redis.call('SISMEMBER', KEYS[2], u) == 1 then\n", "  elseif isres[i - 2] == 1 then\n").replace(
-        "    local t = redis.call('HGET', KEYS[5], u)\n", "    local t = tick[i - 2]\n")
-    v2 = v1.replace("  redis.call('SADD', KEYS[3], unpack(new_wait))\n", "")
-    out = [("current", v0)]
-    if "SISMEMBER" not in v1 and "HGET'" not in v1:
-        out.append(("smismember+hmget", v1))
-        if v2 != v1:
-            out.append(("+no queued set", v2))
-    else:
-        print("note: the script changed; only `current` is measured")
-    return out
+    keys = re.findall(r'"(\w+)"', re.search(r"kEventKeys = \{(.*?)\};", header, re.S).group(1))
+    codes = dict(re.findall(r"constexpr int (k\w+) = (-?\d+);", header))
+    names = "\nlocal %s = %s\n" % (", ".join("K_" + k.upper() for k in keys),
+                                   ", ".join("KEYS[%d]" % (i + 1) for i in range(len(keys))))
+    for lua, cpp in re.findall(r'define\("(\w+)", code::(k\w+)\)', src):
+        names += "local %s = %s\n" % (lua, codes[cpp])
+    return [("current", names + lit("kPrologue") + lit("kReserve"))], keys
 
 
 class Redis:
@@ -124,11 +108,12 @@ def main():
             st = open("/proc/%d/stat" % proc.pid).read().rsplit(")", 1)[1].split()
             return int(st[11]) + int(st[12])
 
-        keys = ["ticketq:{x}:%s" % k for k in ("cfg", "reserved", "queued", "waiting", "ticket", "head", "tail")]
+        variants, names = scripts()
+        keys = ["ticketq:{x}:%s" % k for k in names]
         print("capacity 1000, queue_limit 10M, %d fresh 16-char users per run; load average %s"
               % (a.users, " ".join(open("/proc/loadavg").read().split()[:3])))
         for b in [int(x) for x in a.batches.split(",")]:
-            for name, body in scripts():
+            for name, body in variants:
                 r.cmd("FLUSHALL")
                 sha = r.cmd("SCRIPT", "LOAD", body).decode()
                 mem0 = int(r.info("memory", "used_memory"))
@@ -145,7 +130,7 @@ def main():
                 while u < a.users:
                     users = ["e%015d" % (u + k) for k in range(b)]
                     u += b
-                    buf.append(Redis.enc("EVALSHA", sha, 7, *keys, "1000", "10000000", *users))
+                    buf.append(Redis.enc("EVALSHA", sha, len(keys), *keys, "1000", "10000000", *users))
                     if len(buf) == 32:
                         flush()
                 if buf:

@@ -173,7 +173,7 @@ class RushSource final : public Source {
       } else {
         poll_q_.emplace_back(job.user, now + sh_.poll_ns);
       }
-    } else if (status == 404 && st == "not_found") {
+    } else if ((status == 404 || status == 200) && st == "not_found") {  // v1 / seed route
       finish(u, kFinNotFound);
     } else if (status == 503 && ++u.tries <= sh_.retries * 4) {
       ++c_.retries;
@@ -586,22 +586,21 @@ int run_rush(RunContext& ctx) {
   // ---- what Redis holds
   const std::string check_event = o.check_event.empty() ? event : o.check_event;
   const std::string base = o.key_prefix + ":{" + check_event + "}:";
-  std::vector<std::string> r_reserved, r_queued, r_waiting, r_ticket;
-  int64_t r_head = 0, r_tail = 0, r_cap = -1;
+  std::vector<std::string> r_reserved, r_waiting, r_ticket;
+  int64_t r_tail = 0, r_cap = -1;
   bool rok = redis.strings({"SMEMBERS", base + "reserved"}, &r_reserved) &&
-             redis.strings({"SMEMBERS", base + "queued"}, &r_queued) &&
              redis.strings({"LRANGE", base + "waiting", "0", "-1"}, &r_waiting) &&
              redis.strings({"HGETALL", base + "ticket"}, &r_ticket) &&
-             redis.integer({"GET", base + "head"}, &r_head) &&
              redis.integer({"GET", base + "tail"}, &r_tail) &&
              redis.integer({"HGET", base + "cfg", "capacity"}, &r_cap, -1);
+  // Promoted so far = tickets issued - users still waiting (src/scripts.h).
+  const int64_t r_head = r_tail - static_cast<int64_t>(r_waiting.size());
   int64_t lost = -1, phantom = -1;
   if (!rok) {
     ck.add("redis readable", false, redis.error);
   } else {
     if (r_cap < 0) r_cap = cap_after;  // no cfg hash: the server's fallback settings
     std::unordered_set<std::string> s_res(r_reserved.begin(), r_reserved.end());
-    std::unordered_set<std::string> s_q(r_queued.begin(), r_queued.end());
     std::unordered_set<std::string> s_wait(r_waiting.begin(), r_waiting.end());
     std::unordered_map<std::string, int64_t> tickets;
     for (size_t i = 0; i + 1 < r_ticket.size(); i += 2)
@@ -622,32 +621,31 @@ int run_rush(RunContext& ctx) {
         if (!s_res.count(id)) ++lost;
       } else if (u.answer == kQueued || u.answer == kAlreadyInQueue) {
         ours_wait.insert(id);
-        if (!s_q.count(id) || !s_wait.count(id)) ++lost;
+        if (!s_wait.count(id)) ++lost;
         auto t = tickets.find(id);
         if (u.final_state == kFinInQueue && (t == tickets.end() || t->second - r_head != u.final_pos))
           ++bad_pos;
       } else if (u.answer == kSoldOut) {
-        if (s_res.count(id) || s_q.count(id) || tickets.count(id)) ++sold_in_redis;
+        if (s_res.count(id) || s_wait.count(id) || tickets.count(id)) ++sold_in_redis;
       }
     }
     for (const auto& m : r_reserved)
       if (!ours_res.count(m)) ++phantom;
-    for (const auto& m : r_queued)
+    for (const auto& m : s_wait)
       if (!ours_wait.count(m)) ++phantom;
     ck.eq("lost: users answered reserved/queued missing from redis", lost, 0);
     ck.eq("phantoms: redis members nobody was told about", phantom, 0);
     ck.eq("duplicates in the waiting list", r_waiting.size() - s_wait.size(), 0);
-    ck.add("waiting list, queued set and tickets agree",
-           r_waiting.size() == r_queued.size() && r_queued.size() == tickets.size() &&
-               std::all_of(r_queued.begin(), r_queued.end(), [&](const std::string& m) { return s_wait.count(m) && tickets.count(m); }),
-           std::to_string(r_waiting.size()) + " / " + std::to_string(r_queued.size()) + " / " +
-               std::to_string(tickets.size()));
+    ck.add("waiting list and tickets agree",
+           r_waiting.size() == tickets.size() &&
+               std::all_of(r_waiting.begin(), r_waiting.end(), [&](const std::string& m) { return tickets.count(m) > 0; }),
+           std::to_string(r_waiting.size()) + " / " + std::to_string(tickets.size()));
     int64_t both = 0;
-    for (const auto& m : r_queued) both += s_res.count(m);
-    ck.eq("reserved and queued overlap", both, 0);
+    for (const auto& m : s_wait) both += s_res.count(m);
+    ck.eq("reserved and waiting overlap", both, 0);
     ck.eq("sold-out users present in redis", sold_in_redis, 0);
-    ck.eq("positions polled == ticket - head in redis", bad_pos, 0);
-    ck.eq("head (promoted so far) == promoted", r_head, sh.promoted.size());
+    ck.eq("positions polled == ticket - promoted in redis", bad_pos, 0);
+    ck.eq("tail - LLEN waiting (promoted so far) == promoted", r_head, sh.promoted.size());
     ck.eq("tail (tickets issued) == queued", r_tail, n_queued);
   }
 
@@ -669,8 +667,8 @@ int run_rush(RunContext& ctx) {
                  {"unresolved", f_unknown}};
   rj["polls"] = cnt.polls;
   rj["retries"] = cnt.retries;
-  rj["redis"] = {{"reserved", r_reserved.size()}, {"queued", r_queued.size()},
-                 {"waiting", r_waiting.size()}, {"head", r_head}, {"tail", r_tail},
+  rj["redis"] = {{"reserved", r_reserved.size()}, {"queued", r_waiting.size()},
+                 {"waiting", r_waiting.size()}, {"promoted", r_head}, {"tail", r_tail},
                  {"lost", lost}, {"phantom", phantom}};
   rj["seconds"] = {{"reserves_answered", secs(sh.t_reserves_done.load())},
                    {"processing_done", secs(sh.t_processing_done)},
@@ -695,9 +693,8 @@ int run_rush(RunContext& ctx) {
   std::snprintf(tl, sizeof tl, "             all reserves answered at %.3f s, line processed at %.3f s, done at %.3f s\n",
                 secs(sh.t_reserves_done.load()), secs(sh.t_processing_done),
                 static_cast<double>(elapsed) / 1e9);
-  text << tl << "  redis      " << base << "*: reserved " << r_reserved.size() << ", queued "
-       << r_queued.size() << ", waiting " << r_waiting.size() << ", head " << r_head << ", tail "
-       << r_tail << "\n";
+  text << tl << "  redis      " << base << "*: reserved " << r_reserved.size() << ", waiting "
+       << r_waiting.size() << ", promoted " << r_head << ", tail " << r_tail << "\n";
   for (const auto& [name, ok, detail] : ck.rows)
     text << "  " << (ok ? "ok   " : "FAIL ") << "     " << name << ": " << detail << "\n";
   for (const auto& s : cnt.samples) text << "  unexpected " << s << "\n";

@@ -5,49 +5,105 @@
 # is given (--redis URL or REDIS_URL), it first starts a private redis-server
 # on a unix socket with its data in ./var/redis (appendonly, fsync always).
 # Arguments are passed to ticketq-server, e.g. scripts/run.sh --capacity 100.
-# Ctrl-C stops both.
+# Ctrl-C stops both: ticketq first (it lets requests in flight finish), then
+# Redis.
+#
+# Environment:
+#   TICKETQ_SERVER_BIN=path  run this ticketq-server as it is: no setup.sh,
+#                            no build (tests pass the binary of their build)
+#   TICKETQ_VAR_DIR=dir      the private Redis's data and the admin token
+#                            file (default: var/ in the repository)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-"$ROOT/scripts/setup.sh"
-TARGET=ticketq-server "$ROOT/scripts/build.sh"
+VAR_DIR="${TICKETQ_VAR_DIR:-$ROOT/var}"
 
-mkdir -p "$ROOT/var"
-args=("$@")
 redis_pid=""
+server_pid=""
+# Every way out: ticketq stops first, then Redis, each waited for.
 cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
   if [ -n "$redis_pid" ]; then
-    kill "$redis_pid" 2>/dev/null || true
+    kill -TERM "$redis_pid" 2>/dev/null || true
     wait "$redis_pid" 2>/dev/null || true
   fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 
-given_redis=""
-for a in "$@"; do case "$a" in --redis|--redis=*) given_redis=1 ;; esac; done
+if [ -n "${TICKETQ_SERVER_BIN:-}" ]; then
+  server_bin="$TICKETQ_SERVER_BIN"
+else
+  "$ROOT/scripts/setup.sh"
+  server_bin="${BUILD_DIR:-$ROOT/build}/ticketq-server"
+  [ -x "$server_bin" ] ||
+    echo "run: building ticketq-server (the first build takes a minute or two)..." >&2
+  TARGET=ticketq-server "$ROOT/scripts/build.sh"
+fi
+
+mkdir -p "$VAR_DIR"
+args=("$@")
+
+# What the command line says about Redis, the admin token and a config file.
+given_redis="" token_flag="" config="${TICKETQ_CONFIG:-}"
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[i]}" in
+    --redis | --redis=*) given_redis=1 ;;
+    --admin-token | --admin-token=*) token_flag=1 ;;
+    --config) config="${args[i + 1]:-}" ;;
+    --config=*) config="${args[i]#--config=}" ;;
+  esac
+done
+
 if [ -z "$given_redis" ] && [ -z "${REDIS_URL:-}" ]; then
-  dir="$ROOT/var/redis"
+  dir="$VAR_DIR/redis"
   mkdir -p "$dir"
   sock="$dir/redis.sock"
-  redis-server --port 0 --unixsocket "$sock" --unixsocketperm 700 --dir "$dir" \
+  rm -f "$sock"  # left by a run that was killed: not a sign of this one
+  # In a session of its own (setsid), so that the terminal's Ctrl-C, sent to
+  # the whole foreground process group, does not reach it: Redis must stay
+  # up until ticketq has drained, and cleanup stops it after ticketq.
+  setsid redis-server --port 0 --unixsocket "$sock" --unixsocketperm 700 --dir "$dir" \
     --appendonly yes --appendfsync always --save "" --logfile "$dir/redis.log" &
   redis_pid=$!
-  for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+  for _ in $(seq 100); do
+    [ -S "$sock" ] && break
+    kill -0 "$redis_pid" 2>/dev/null || break
+    sleep 0.05
+  done
   [ -S "$sock" ] || { echo "run: private redis-server did not start, see $dir/redis.log" >&2; exit 1; }
-  echo "run: private redis-server on unix://$sock (data in $dir)" >&2
+  echo "run: private redis-server (pid $redis_pid) on unix://$sock (data in $dir)" >&2
   args+=(--redis "unix://$sock")
 fi
 
-# A stable admin token for local use, unless one is configured.
-if [ -z "${TICKETQ_ADMIN_TOKEN:-}" ]; then
-  token_file="$ROOT/var/admin-token"
+# Where the admin token comes from, in ticketq's order of precedence (flag,
+# environment, config file); a stable one for local use when none is given.
+if [ -n "$token_flag" ]; then
+  echo "run: admin token: from --admin-token" >&2
+elif [ -n "${TICKETQ_ADMIN_TOKEN:-}" ]; then
+  echo "run: admin token: from TICKETQ_ADMIN_TOKEN" >&2
+elif [ -n "$config" ] && grep -Eq '^[[:space:]]*admin_token[[:space:]]*=' "$config" 2>/dev/null; then
+  echo "run: admin token: from $config" >&2
+else
+  token_file="$VAR_DIR/admin-token"
   [ -s "$token_file" ] || (umask 077 && head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$token_file")
   export TICKETQ_ADMIN_TOKEN="$(cat "$token_file")"
   echo "run: admin token in $token_file" >&2
 fi
 
-"$ROOT/build/ticketq-server" "${args[@]}" &
+"$server_bin" "${args[@]}" &
 server_pid=$!
-trap 'kill -TERM $server_pid 2>/dev/null || true' INT TERM
-wait $server_pid || status=$?
-wait $server_pid 2>/dev/null || true
-exit "${status:-0}"
+# ticketq gets the terminal's SIGINT itself; a SIGTERM (or SIGINT sent to
+# this script alone) is passed on. Either way, wait until it has exited.
+trap 'kill -TERM "$server_pid" 2>/dev/null || true' INT TERM HUP
+status=0
+while :; do
+  wait "$server_pid" && status=0 || status=$?
+  kill -0 "$server_pid" 2>/dev/null || break  # exited (else: a signal woke the wait)
+done
+server_pid=""
+exit "$status"

@@ -1,8 +1,7 @@
 #include "ticketq/coalescer.h"
 
 #include <event2/event.h>
-
-#include <cassert>
+#include <spdlog/spdlog.h>
 
 namespace ticketq {
 
@@ -61,7 +60,18 @@ void Coalescer::send_batches(std::map<std::string, Batch<Result>>& pending, Send
           std::make_move_iterator(batch.callbacks.begin() + end));
       if (metrics_ != nullptr) metrics_->batch(users.size());
       send(event, std::move(users), [cbs = std::move(cbs)](std::vector<Result> results) {
-        assert(results.size() == cbs.size());
+        // The queue core gives one result per user. Should it ever not, the
+        // i-th result may not be the i-th user's: answer nobody's request
+        // with someone else's result.
+        if (results.size() != cbs.size()) {
+          spdlog::error("coalescer: internal error: {} results for a batch of {} users",
+                        results.size(), cbs.size());
+          Result failed;
+          failed.fault = Fault::kError;
+          failed.detail = "internal error: batch reply size";
+          for (auto& cb : cbs) cb(failed);
+          return;
+        }
         for (size_t i = 0; i < cbs.size(); ++i) cbs[i](std::move(results[i]));
       });
     }

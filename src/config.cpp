@@ -65,6 +65,9 @@ const Setting kSettings[] = {
     {"shutdown_timeout_ms", "TICKETQ_SHUTDOWN_TIMEOUT_MS", SettingKind::kInt,
      &Config::shutdown_timeout_ms, nullptr, 0, 600000,
      "on SIGTERM, how long in-flight requests may take to finish", false},
+    {"redis_allow_eviction", "TICKETQ_REDIS_ALLOW_EVICTION", SettingKind::kInt,
+     &Config::redis_allow_eviction, nullptr, 0, 1,
+     "1 = accept a Redis maxmemory-policy other than noeviction (else /ready answers 503)", false},
 };
 
 const char* const kLogLevels[] = {"trace", "debug", "info", "warn", "error", "off"};

@@ -9,7 +9,6 @@
 #include <strings.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -17,8 +16,6 @@
 
 #include "ticketq/auth.h"
 #include "ticketq/clock.h"
-#include "ticketq/openapi.h"
-#include "ticketq/validate.h"
 
 namespace ticketq {
 
@@ -82,22 +79,6 @@ const char* framing_error(evhttp_request* req) {
   }
   if (length != nullptr && has_te) return "Content-Length together with Transfer-Encoding";
   return nullptr;
-}
-
-// What a client is told when Redis could not serve it; details go to the log.
-const char* fault_text(Fault f) {
-  switch (f) {
-    case Fault::kTimeout:
-      return "redis did not answer in time";
-    case Fault::kOverloaded:
-      return "too many requests waiting for redis";
-    case Fault::kError:
-      return "redis could not run the request";
-    case Fault::kUnavailable:
-    case Fault::kNone:
-      break;
-  }
-  return "redis is unavailable";
 }
 
 // The admin token: exactly one X-Token header that matches.
@@ -168,10 +149,8 @@ HttpFrontend::HttpFrontend(event_base* base, const Config& cfg, QueueCore& core,
                               cfg.max_requests_per_connection},
              metrics.shared().open_connections, &metrics),
       cfg_(cfg),
-      core_(core),
       metrics_(metrics),
-      coalescer_(base, core, static_cast<size_t>(cfg.batch_max), &metrics),
-      redis_(redis),
+      api_(std::make_unique<Api>(base, cfg, core, redis, metrics)),
       id_prefix_(generate_token().substr(0, 8)) {
   // libevent's defaults are unsafe (no size limits); set every limit.
   evhttp_set_max_headers_size(http_, cfg.max_header_bytes);
@@ -185,8 +164,11 @@ HttpFrontend::HttpFrontend(event_base* base, const Config& cfg, QueueCore& core,
   evhttp_set_gencb(http_, &HttpFrontend::on_request, this);
 }
 
+// The Api goes first: replies it still holds (a batch not sent yet) are
+// answered while their requests and evhttp still exist.
 HttpFrontend::~HttpFrontend() {
   stop_accepting();
+  api_.reset();
   evhttp_free(http_);
 }
 
@@ -212,54 +194,32 @@ void HttpFrontend::stop_accepting() {
 
 // ------------------------------------------------------------------ replies --
 
-void HttpFrontend::finish(const Call& call, int code, const std::string& body,
-                          const char* content_type) {
-  evhttp_request* req = call.req;
+void HttpFrontend::deliver(const RequestInfo& info, Response r) {
+  auto* req = static_cast<evhttp_request*>(info.handle);
   evkeyvalq* out = evhttp_request_get_output_headers(req);
-  evhttp_add_header(out, "Content-Type", content_type);
-  evhttp_add_header(out, "X-Request-Id", call.id.c_str());
-  if (code == 503) evhttp_add_header(out, "Retry-After", "1");
-  double seconds = static_cast<double>(now_us() - call.start_us) / 1e6;
-  metrics_.request(call.route, code, seconds);
+  evhttp_add_header(out, "Content-Type", r.content_type);
+  evhttp_add_header(out, "X-Request-Id", info.id.c_str());
+  if (r.code == 503) evhttp_add_header(out, "Retry-After", "1");
+  if (r.allow != nullptr) evhttp_add_header(out, "Allow", r.allow);
+  double seconds = static_cast<double>(now_us() - info.start_us) / 1e6;
+  metrics_.request(info.route, r.code, seconds);
+  evhttp_cmd_type method = evhttp_request_get_command(req);
   if (cfg_.access_log) {
     const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
     const char* path = uri != nullptr ? evhttp_uri_get_path(uri) : nullptr;
-    spdlog::info("access id={} method={} path={} status={} duration_ms={:.3f} route={}", call.id,
-                 method_name(evhttp_request_get_command(req)), path ? path : "-", code,
-                 seconds * 1e3, call.route);
+    spdlog::info("access id={} method={} path={} status={} duration_ms={:.3f} route={}", info.id,
+                 method_name(method), path ? path : "-", r.code, seconds * 1e3, info.route);
   }
-  evhttp_cmd_type method = evhttp_request_get_command(req);
-  if (method == EVHTTP_REQ_CONNECT) evhttp_add_header(out, "Connection", "close");
+  if ((draining_ || method == EVHTTP_REQ_CONNECT) &&
+      evhttp_find_header(out, "Connection") == nullptr)
+    evhttp_add_header(out, "Connection", "close");
   // Framed by us: libevent 2.1 leaves CONNECT replies unframed and would send
   // a body after HEAD, which only announces it.
-  evhttp_add_header(out, "Content-Length", std::to_string(body.size()).c_str());
+  evhttp_add_header(out, "Content-Length", std::to_string(r.body.size()).c_str());
   evbuffer* buf = evbuffer_new();
-  if (method != EVHTTP_REQ_HEAD) evbuffer_add(buf, body.data(), body.size());
-  evhttp_send_reply(req, code, nullptr, buf);
+  if (method != EVHTTP_REQ_HEAD) evbuffer_add(buf, r.body.data(), r.body.size());
+  evhttp_send_reply(req, r.code, nullptr, buf);
   evbuffer_free(buf);
-}
-
-void HttpFrontend::reply(const Call& call, int code, const Json& body) {
-  std::string text = body.dump(-1, ' ', false, Json::error_handler_t::replace);
-  text += '\n';
-  finish(call, code, text);
-}
-
-void HttpFrontend::reply_error(const Call& call, int code, const std::string& why) {
-  reply(call, code, Json{{"error", why}});
-}
-
-bool HttpFrontend::reply_failure(const Call& call, const Outcome& o, const std::string& event) {
-  if (o.fault != Fault::kNone) {
-    spdlog::debug("request {}: 503: {}", call.id, o.detail);
-    reply_error(call, 503, fault_text(o.fault));
-    return true;
-  }
-  if (o.no_event) {
-    reply_error(call, 404, "event '" + event + "' does not exist");
-    return true;
-  }
-  return false;
 }
 
 std::string HttpFrontend::request_id(evhttp_request* req) {
@@ -275,222 +235,41 @@ std::string HttpFrontend::request_id(evhttp_request* req) {
 
 void HttpFrontend::on_request(evhttp_request* req, void* arg) {
   auto* self = static_cast<HttpFrontend*>(arg);
-  Call call{req, "unmatched", now_us(), self->request_id(req)};
+  evkeyvalq* out_headers = evhttp_request_get_output_headers(req);
+  RequestInfo info{req, "unmatched", now_us(), self->request_id(req)};
   ConnectionGuard::ReadVerdict read = self->guard_.request_read(req);
-  if (read.close_after)
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-  if (read.nul_byte) return self->reply_error(call, 400, "NUL byte in the request");
+  if (read.close_after) evhttp_add_header(out_headers, "Connection", "close");
+  if (read.nul_byte) return Reply(*self, std::move(info)).error(400, "NUL byte in the request");
   const char* method = method_name(evhttp_request_get_command(req));
   if (const char* why = framing_error(req)) {
     // The rest of the stream cannot be trusted to be framed as we read it.
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-    return self->reply_error(call, 400, why);
+    evhttp_add_header(out_headers, "Connection", "close");
+    return Reply(*self, std::move(info)).error(400, why);
   }
 
   const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
   const char* path = uri != nullptr ? evhttp_uri_get_path(uri) : nullptr;
   if (path == nullptr || *path == '\0') path = "/";
   RouteResult rr = match_route(method, path);
-  if (rr.kind == RouteResult::Kind::kNotFound) return self->reply_error(call, 404, "no such route");
-  if (rr.kind == RouteResult::Kind::kMethodNotAllowed) {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", rr.allow.c_str());
-    return self->reply_error(call, 405, std::string("method ") + method + " not allowed here");
-  }
-  call.route = op_name(rr.route.op);
+  if (rr.kind == RouteResult::Kind::kNotFound)
+    return Reply(*self, std::move(info)).error(404, "no such route");
+  info.route = op_name(rr.route.op);
+  info.seed = rr.route.seed;
+  Reply reply(*self, std::move(info));
+  if (rr.kind == RouteResult::Kind::kMethodNotAllowed)
+    return reply.error(405, std::string("method ") + method + " not allowed here",
+                       rr.allow.c_str());
   // libevent merges chunked trailers into the request headers, so an admin
   // call must not be chunked: its token may only come from the headers.
   if (rr.route.admin &&
       evhttp_find_header(evhttp_request_get_input_headers(req), "Transfer-Encoding") != nullptr)
-    return self->reply_error(call, 400, "admin calls must not use a chunked body");
+    return reply.error(400, "admin calls must not use a chunked body");
   if (rr.route.admin && !authorized(req, self->cfg_.admin_token))
-    return self->reply(call, 401, Json{{"error", "unauthorized"}});
-  if (!rr.route.bad_param.empty()) return self->reply_error(call, 400, rr.route.bad_param);
-  self->dispatch(std::move(call), rr.route);
-}
-
-void HttpFrontend::dispatch(Call call, const Route& route) {
-  switch (route.op) {
-    case Op::kReserve:
-      return do_reserve(std::move(call), route);
-    case Op::kStatus:
-      return do_status(std::move(call), route);
-    case Op::kProcessQueue:
-      return do_promote(std::move(call), route);
-    case Op::kReset:
-      return do_reset(std::move(call), route);
-    case Op::kEventPut:
-      return do_put_event(std::move(call), route);
-    case Op::kEventGet:
-      return do_get_event(std::move(call), route);
-    case Op::kHealth:
-      return do_health(std::move(call));
-    case Op::kMetrics:
-      return do_metrics(std::move(call));
-    case Op::kOpenApi:
-      return finish(call, 200, std::string(openapi_yaml()), "application/yaml");
-    case Op::kReady:
-      if (redis_.ready()) return reply(call, 200, Json{{"status", "ready"}});
-      return reply(call, 503, Json{{"status", "not_ready"}});
-  }
-}
-
-// ----------------------------------------------------------------- handlers --
-// Each handler validates first, then makes one core call; its callback runs
-// on this loop and replies exactly once.
-
-void HttpFrontend::do_reserve(Call call, const Route& route) {
-  auto parsed = parse_reserve_body(body_of(call.req));
-  if (!parsed.ok()) return reply_error(call, 400, parsed.error);
-  std::string user = parsed.value->empty() ? make_uuid_v4() : std::move(*parsed.value);
-  if (seen_events_.insert(route.event).second) metrics_.shared().note_event(route.event);
-  ++inflight_;
-  coalescer_.reserve(route.event, user,
-                     [this, call = std::move(call), user, event = route.event](ReserveResult r) {
-                       --inflight_;
-                       if (reply_failure(call, r, event)) return;
-                       Json body{{"status", ""}, {"user_id", user}};
-                       int code = 200;
-                       switch (r.status) {
-                         case ReserveStatus::kReserved:
-                           body["status"] = "reserved";
-                           break;
-                         case ReserveStatus::kAlreadyReserved:
-                           body["status"] = "already_reserved";
-                           break;
-                         case ReserveStatus::kQueued:
-                           body["status"] = "queued";
-                           body["position"] = r.position;
-                           break;
-                         case ReserveStatus::kAlreadyInQueue:
-                           body["status"] = "already_in_queue";
-                           body["position"] = r.position;
-                           break;
-                         case ReserveStatus::kSoldOut:
-                           body["status"] = "sold_out";
-                           code = 409;
-                           break;
-                       }
-                       reply(call, code, body);
-                     });
-}
-
-void HttpFrontend::do_status(Call call, const Route& route) {
-  ++inflight_;
-  coalescer_.status(
-      route.event, route.user_id,
-      [this, call = std::move(call), user = route.user_id, event = route.event](StatusResult r) {
-        --inflight_;
-        if (reply_failure(call, r, event)) return;
-        switch (r.status) {
-          case UserStatus::kReserved:
-            return reply(call, 200, Json{{"status", "reserved"}, {"user_id", user}});
-          case UserStatus::kInQueue:
-            return reply(call, 200,
-                         Json{{"status", "in_queue"}, {"user_id", user}, {"position", r.position}});
-          case UserStatus::kNotFound:
-            return reply(call, 404, Json{{"status", "not_found"}, {"user_id", user}});
-        }
-      });
-}
-
-void HttpFrontend::do_promote(Call call, const Route& route) {
-  const evhttp_uri* uri = evhttp_request_get_evhttp_uri(call.req);
+    return reply.error(401, "unauthorized");
+  if (!rr.route.bad_param.empty()) return reply.error(400, rr.route.bad_param);
   const char* query = uri != nullptr ? evhttp_uri_get_query(uri) : nullptr;
-  std::string error;
-  auto text = query_param(query != nullptr ? query : "", "limit", &error);
-  if (!error.empty()) return reply_error(call, 400, error);
-  auto limit = parse_promote_limit(text ? std::optional<std::string_view>(*text) : std::nullopt);
-  if (!limit.ok()) return reply_error(call, 400, limit.error);
-  ++inflight_;
-  core_.promote(route.event, *limit.value,
-                [this, call = std::move(call), event = route.event](PromoteResult r) {
-                  --inflight_;
-                  if (reply_failure(call, r, event)) return;
-                  size_t count = r.promoted.size();
-                  if (count > 0) metrics_.promoted(event, count);
-                  reply(call, 200,
-                        Json{{"status", "queue_processed"},
-                             {"promoted_users", std::move(r.promoted)},
-                             {"promoted_count", count},
-                             {"remaining", r.remaining}});
-                });
-}
-
-void HttpFrontend::do_reset(Call call, const Route& route) {
-  ++inflight_;
-  core_.reset(route.event, [this, call = std::move(call), event = route.event](ResetResult r) {
-    --inflight_;
-    if (reply_failure(call, r, event)) return;
-    reply(call, 200, Json{{"status", "reset_done"}});
-  });
-}
-
-void HttpFrontend::do_put_event(Call call, const Route& route) {
-  auto parsed = parse_event_body(body_of(call.req));
-  if (!parsed.ok()) return reply_error(call, 400, parsed.error);
-  EventSettings s = *parsed.value;
-  if (seen_events_.insert(route.event).second) metrics_.shared().note_event(route.event);
-  ++inflight_;
-  core_.put_event(
-      route.event, s, [this, call = std::move(call), s, event = route.event](PutEventResult r) {
-        --inflight_;
-        if (r.below_reserved)
-          return reply_error(call, 409,
-                             "capacity " + std::to_string(s.capacity) + " is below the " +
-                                 std::to_string(r.reserved) + " seats already reserved");
-        if (reply_failure(call, r, event)) return;
-        reply(call, r.created ? 201 : 200,
-              Json{{"status", r.created ? "created" : "updated"},
-                   {"event", event},
-                   {"capacity", s.capacity},
-                   {"queue_limit", s.queue_limit}});
-      });
-}
-
-void HttpFrontend::do_get_event(Call call, const Route& route) {
-  ++inflight_;
-  core_.get_event(route.event, [this, call = std::move(call), event = route.event](EventInfo r) {
-    --inflight_;
-    if (reply_failure(call, r, event)) return;
-    reply(call, 200,
-          Json{{"event", event},
-               {"capacity", r.settings.capacity},
-               {"queue_limit", r.settings.queue_limit},
-               {"reserved", r.reserved},
-               {"waiting", r.waiting},
-               {"promoted", r.promoted}});
-  });
-}
-
-void HttpFrontend::do_health(Call call) {
-  ++inflight_;
-  redis_.ping([this, call = std::move(call)](ScriptReply&& r) {
-    --inflight_;
-    if (r.fault == Fault::kNone) return reply(call, 200, Json{{"status", "healthy"}});
-    reply(call, 503, Json{{"status", "unhealthy"}, {"error", fault_text(r.fault)}});
-  });
-}
-
-// Reads the live counts of every event served so far from Redis (one script
-// call each, all pipelined), then renders. Counts of events Redis could not
-// answer for keep their last value.
-void HttpFrontend::do_metrics(Call call) {
-  std::set<std::string> events = metrics_.shared().events();
-  events.insert(kDefaultEvent);
-  auto pending = std::make_shared<size_t>(events.size());
-  auto call_ptr = std::make_shared<Call>(std::move(call));
-  ++inflight_;
-  for (const std::string& event : events) {
-    core_.get_event(event, [this, pending, call_ptr, event](EventInfo r) {
-      if (r.ok()) {
-        metrics_.shared().event_reserved.Add({{"event", event}}).Set(double(r.reserved));
-        metrics_.shared().event_waiting.Add({{"event", event}}).Set(double(r.waiting));
-      }
-      if (--*pending > 0) return;
-      --inflight_;
-      finish(*call_ptr, 200, metrics_.shared().render(), "text/plain; version=0.0.4");
-    });
-  }
+  Request request{std::move(rr.route), body_of(req), query != nullptr ? query : ""};
+  self->api_->handle(request, std::move(reply));
 }
 
 }  // namespace ticketq

@@ -54,8 +54,10 @@ QueueCore::QueueCore(ScriptRunner& runner, QueueOptions options)
 
 std::vector<std::string> QueueCore::keys(const std::string& event) const {
   std::string base = options_.key_prefix + ":{" + event + "}:";
-  return {base + "cfg",    base + "reserved", base + "queued", base + "waiting",
-          base + "ticket", base + "head",     base + "tail"};
+  std::vector<std::string> out;
+  out.reserve(kEventKeys.size());
+  for (const char* name : kEventKeys) out.push_back(base + name);
+  return out;
 }
 
 std::vector<std::string> QueueCore::script_argv(const std::string& event,

@@ -9,7 +9,6 @@
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 
-#include <cassert>
 #include <charconv>
 #include <chrono>
 #include <mutex>
@@ -145,6 +144,19 @@ Parsed<RedisEndpoint> parse_redis_url(std::string_view url) {
   return {ep, {}};
 }
 
+std::optional<std::string> parse_maxmemory_policy(std::string_view info) {
+  constexpr std::string_view kField = "maxmemory_policy:";
+  for (size_t at = 0; at < info.size();) {
+    size_t end = info.find('\n', at);
+    if (end == std::string_view::npos) end = info.size();
+    std::string_view line = info.substr(at, end - at);
+    if (line.ends_with('\r')) line.remove_suffix(1);
+    if (line.starts_with(kField)) return std::string(line.substr(kField.size()));
+    at = end + 1;
+  }
+  return std::nullopt;
+}
+
 // A name lookup on its own short-lived thread: getaddrinfo() blocks, and in
 // the loop a slow DNS server would freeze every request, deadlines included.
 // The answer comes back through an event of the loop; a lookup that outlives
@@ -196,7 +208,38 @@ void RedisGateway::stop() {
     connected_ = false;
     redisAsyncFree(c);
   }
-  assert(pending_.empty());
+  if (!pending_.empty()) {
+    // Cannot happen (hiredis answers all it holds), but a call left here
+    // would never be answered: answer it rather than leave a request hanging.
+    spdlog::error(
+        "redis: internal error: {} calls left after the connection was freed; "
+        "answering them as unavailable",
+        pending_.size() - expired_);
+    std::deque<Pending> left;
+    left.swap(pending_);
+    size_t answered = expired_;  // the leading entries were answered by the timer
+    expired_ = 0;
+    if (options_.metrics != nullptr) options_.metrics->set_inflight(0);
+    for (size_t i = answered; i < left.size(); ++i)
+      fail(left[i].cb, Fault::kUnavailable, "redis connection closed");
+  }
+}
+
+// Closes ctx_ at once, from anywhere including a hiredis callback: there
+// redisAsyncFree only marks the context, and hiredis frees it as soon as the
+// callback returns, answering every call still in flight with a NULL reply
+// (kUnavailable) and calling on_disconnect, which schedules the reconnect.
+// redisAsyncDisconnect would instead wait for every outstanding reply, which
+// a stalled Redis may never send, and keep matching them meanwhile.
+void RedisGateway::drop_connection() {
+  redisAsyncContext* c = ctx_;
+  if (c == nullptr) return;
+  ctx_ = nullptr;
+  connected_ = false;
+  loaded_mask_ = 0;
+  // on_disconnect runs only for a context that got connected.
+  if (!(c->c.flags & REDIS_CONNECTED)) schedule_reconnect();
+  redisAsyncFree(c);
 }
 
 void RedisGateway::connect() {
@@ -279,7 +322,53 @@ void RedisGateway::open_connection(const std::string& address) {
     std::string db = std::to_string(ep.db);
     send({"SELECT", db}, {log_failure("SELECT"), deadline, nullptr, 0, {}, 0, true});
   }
+  check_eviction_policy();
   load_scripts();
+}
+
+// Reads the server's maxmemory-policy with INFO (CONFIG may be renamed or
+// disabled on managed Redis). Under any policy but noeviction a full Redis
+// deletes keys to make room, and an evicted key of ours is a lost
+// reservation or a line that forgets people: overbooking. Such a connection
+// stays not ready unless allow_eviction accepts it; requests are served
+// either way. The reply comes before the scripts' (one pipeline), so the
+// policy is known by the time the connection could be ready. A server that
+// does not answer INFO (some proxies) is let through with a warning.
+void RedisGateway::check_eviction_policy() {
+  eviction_refused_ = false;
+  redisAsyncContext* gen = ctx_;
+  auto done = [this, gen](ScriptReply&& r) {
+    if (ctx_ != gen || stopping_) return;        // an older connection's answer
+    if (r.fault == Fault::kUnavailable) return;  // lost; the next connection checks again
+    const std::string where = options_.endpoint.describe();
+    std::optional<std::string> policy;
+    if (r.fault == Fault::kNone && r.value.type == RedisValue::Type::kString)
+      policy = parse_maxmemory_policy(r.value.str);
+    if (!policy) {
+      spdlog::warn(
+          "redis: cannot read the maxmemory-policy of {} ({}); make sure it is noeviction, "
+          "or Redis may evict ticketq's keys (lost reservations, overbooking)",
+          where, r.fault == Fault::kNone ? "no maxmemory_policy in INFO memory" : r.detail);
+      return;
+    }
+    if (*policy == "noeviction") return;
+    if (options_.allow_eviction) {
+      spdlog::warn(
+          "redis: {} runs with maxmemory-policy {}: when full it may evict ticketq's keys "
+          "(lost reservations, overbooking); accepted because redis_allow_eviction is 1",
+          where, *policy);
+      return;
+    }
+    eviction_refused_ = true;
+    spdlog::error(
+        "redis: {} runs with maxmemory-policy {}: when full it may evict ticketq's keys, and an "
+        "evicted key is a lost reservation or a line that forgets people (overbooking). Set "
+        "'maxmemory-policy noeviction' in Redis (a full Redis then refuses writes, answered "
+        "503), or redis_allow_eviction = 1 to accept the risk. /ready answers 503 until then",
+        where, *policy);
+  };
+  send({"INFO", "memory"},
+       {std::move(done), now_ms() + options_.timeout_ms, nullptr, 0, {}, 0, true});
 }
 
 // Sends SCRIPT LOAD for every script not loaded yet on this connection. A
@@ -428,7 +517,17 @@ void RedisGateway::send(std::vector<std::string_view> words, Pending p) {
 void RedisGateway::on_reply(redisAsyncContext* c, void* r, void* privdata) {
   auto* self = static_cast<RedisGateway*>(privdata);
   auto* reply = static_cast<redisReply*>(r);
-  assert(!self->pending_.empty());
+  if (self->pending_.empty()) {
+    // hiredis holds a call we do not: from here on any reply could answer
+    // the wrong request. (NULL replies of a context being dropped are fine.)
+    if (reply != nullptr || c == self->ctx_)
+      spdlog::error(
+          "redis: internal error: a reply from {} with no call waiting for it; "
+          "dropping the connection",
+          self->options_.endpoint.describe());
+    if (c == self->ctx_) self->drop_connection();
+    return;
+  }
   Pending p = std::move(self->pending_.front());
   self->pending_.pop_front();
   LoopMetrics* metrics = self->options_.metrics;

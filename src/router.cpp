@@ -17,23 +17,24 @@ struct RouteSpec {
   const char* pattern;
   Op op;
   bool admin;
+  bool seed;  // a route of the original server, answered as it did
 };
 
 constexpr RouteSpec kRoutes[] = {
-    {"POST", "/reserve", Op::kReserve, false},
-    {"GET", "/status/:user", Op::kStatus, false},
-    {"POST", "/process_queue", Op::kProcessQueue, true},
-    {"POST", "/admin/reset", Op::kReset, true},
-    {"GET", "/health", Op::kHealth, false},
-    {"GET", "/ready", Op::kReady, false},
-    {"GET", "/metrics", Op::kMetrics, false},
-    {"GET", "/openapi.yaml", Op::kOpenApi, false},
-    {"POST", "/v1/events/:event/reserve", Op::kReserve, false},
-    {"GET", "/v1/events/:event/status/:user", Op::kStatus, false},
-    {"POST", "/v1/events/:event/process_queue", Op::kProcessQueue, true},
-    {"POST", "/v1/events/:event/reset", Op::kReset, true},
-    {"PUT", "/v1/events/:event", Op::kEventPut, true},
-    {"GET", "/v1/events/:event", Op::kEventGet, true},
+    {"POST", "/reserve", Op::kReserve, false, true},
+    {"GET", "/status/:user", Op::kStatus, false, true},
+    {"POST", "/process_queue", Op::kProcessQueue, true, true},
+    {"POST", "/admin/reset", Op::kReset, true, true},
+    {"GET", "/health", Op::kHealth, false, true},
+    {"GET", "/ready", Op::kReady, false, false},
+    {"GET", "/metrics", Op::kMetrics, false, false},
+    {"GET", "/openapi.yaml", Op::kOpenApi, false, false},
+    {"POST", "/v1/events/:event/reserve", Op::kReserve, false, false},
+    {"GET", "/v1/events/:event/status/:user", Op::kStatus, false, false},
+    {"POST", "/v1/events/:event/process_queue", Op::kProcessQueue, true, false},
+    {"POST", "/v1/events/:event/reset", Op::kReset, true, false},
+    {"PUT", "/v1/events/:event", Op::kEventPut, true, false},
+    {"GET", "/v1/events/:event", Op::kEventGet, true, false},
 };
 
 std::vector<std::string_view> split_path(std::string_view path) {
@@ -127,7 +128,12 @@ RouteResult match_route(std::string_view method, std::string_view path) {
     std::string_view event = kDefaultEvent, user;
     if (!match_pattern(spec.pattern, segs, &event, &user)) continue;
     if (method != spec.method) {
-      if (!result.allow.empty()) result.allow += ", ";
+      if (result.allow.empty()) {  // the path's first route names it in a 405
+        result.route.op = spec.op;
+        result.route.seed = spec.seed;
+      } else {
+        result.allow += ", ";
+      }
       result.allow += spec.method;
       result.kind = RouteResult::Kind::kMethodNotAllowed;
       continue;
@@ -137,6 +143,7 @@ RouteResult match_route(std::string_view method, std::string_view path) {
     Route& r = result.route;
     r.op = spec.op;
     r.admin = spec.admin;
+    r.seed = spec.seed;
     auto ev = percent_decode(event);
     if (!ev || !valid_event(*ev)) {
       r.bad_param = "event must be 1-64 characters of A-Z a-z 0-9 . _ -";

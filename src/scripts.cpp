@@ -2,19 +2,77 @@
 
 #include <openssl/sha.h>
 
+#include <cctype>
 #include <cstdio>
 
 namespace ticketq {
 
 namespace {
 
-// Shared by every script: the event's settings, or nil when it does not exist.
+// Names every script shares, generated from the C++ definitions in
+// scripts.h so that the key order and the result codes exist once.
+std::string names_prologue() {
+  std::string keys = "local ";
+  std::string values;
+  for (size_t i = 0; i < kEventKeys.size(); ++i) {
+    std::string name = kEventKeys[i];
+    for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    keys += (i > 0 ? ", K_" : "K_") + name;
+    values += (i > 0 ? ", KEYS[" : "KEYS[") + std::to_string(i + 1) + "]";
+  }
+  std::string out = "\n" + keys + " = " + values + "\n";
+  auto define = [&out](const char* name, int value) {
+    out += "local " + std::string(name) + " = " + std::to_string(value) + "\n";
+  };
+  define("NO_EVENT", code::kNoEvent);
+  define("BELOW_RESERVED", code::kBelowReserved);
+  define("OK", code::kOk);
+  define("RESERVED", code::kReserved);
+  define("QUEUED", code::kQueued);
+  define("ALREADY_RESERVED", code::kAlreadyReserved);
+  define("ALREADY_IN_QUEUE", code::kAlreadyInQueue);
+  define("SOLD_OUT", code::kSoldOut);
+  define("NOT_FOUND", code::kNotFound);
+  define("IS_RESERVED", code::kIsReserved);
+  define("IN_QUEUE", code::kInQueue);
+  return out;
+}
+
+// Shared by every script. A stored number that is not a whole number >= 0
+// is corruption: the script stops there, before any write.
 constexpr const char* kPrologue = R"lua(
+local function int(v, key)
+  local n = tonumber(v)
+  if not n or n < 0 or n ~= math.floor(n) then
+    error('ticketq: corrupt value in ' .. key)
+  end
+  return n
+end
+
+-- A counter kept as a string; absent is 0.
+local function counter(key)
+  return int(redis.call('GET', key) or 0, key)
+end
+
+-- The event's capacity and queue_limit, or nil when it does not exist.
+-- `fresh` is true for the default event while Redis holds no settings for
+-- it: the script then stores ARGV[1], ARGV[2] with its own writes, so the
+-- first instance to touch the event decides for all.
 local function settings()
-  local s = redis.call('HMGET', KEYS[1], 'capacity', 'queue_limit')
-  if s[1] then return tonumber(s[1]), tonumber(s[2]) end
-  if ARGV[1] ~= '' then return tonumber(ARGV[1]), tonumber(ARGV[2]) end
+  local s = redis.call('HMGET', K_CFG, 'capacity', 'queue_limit')
+  if s[1] or s[2] then return int(s[1], K_CFG), int(s[2], K_CFG), false end
+  if ARGV[1] ~= '' then return tonumber(ARGV[1]), tonumber(ARGV[2]), true end
   return nil
+end
+
+local function store_settings(cap, limit)
+  redis.call('HSET', K_CFG, 'capacity', cap, 'queue_limit', limit)
+end
+
+-- Users promoted so far: tickets issued minus users still waiting.
+local function promoted_count(tail, nwait)
+  if tail < nwait then error('ticketq: corrupt value in ' .. K_TAIL) end
+  return tail - nwait
 end
 )lua";
 
@@ -23,19 +81,21 @@ end
 // answer "reserved?" and "ticket?" for the whole batch; decisions are made in
 // memory; the writes follow in one go.
 constexpr const char* kReserve = R"lua(
-local cap, limit = settings()
-if not cap then return {-1} end
+local cap, limit, fresh = settings()
+if not cap then return {NO_EVENT} end
 local users = {}
 for i = 3, #ARGV do users[#users + 1] = ARGV[i] end
-local is_reserved = redis.call('SMISMEMBER', KEYS[2], unpack(users))
-local ticket_of = redis.call('HMGET', KEYS[5], unpack(users))
-local nres = redis.call('SCARD', KEYS[2])
-local nwait = redis.call('LLEN', KEYS[4])
-local head = tonumber(redis.call('GET', KEYS[6]) or 0)
-local tail = tonumber(redis.call('GET', KEYS[7]) or 0)
-local out, seen_code, seen_pos = {0}, {}, {}
+local is_reserved = redis.call('SMISMEMBER', K_RESERVED, unpack(users))
+local ticket_of = redis.call('HMGET', K_TICKET, unpack(users))
+local nres = redis.call('SCARD', K_RESERVED)
+local nwait = redis.call('LLEN', K_WAITING)
+local tail = counter(K_TAIL)
+local head = promoted_count(tail, nwait)
+local out, seen_code, seen_pos = {OK}, {}, {}
 local new_res, new_wait, tickets = {}, {}, {}
-local repeat_of = {3, 4, 3, 4, 5}
+local repeat_of = {[RESERVED] = ALREADY_RESERVED, [QUEUED] = ALREADY_IN_QUEUE,
+                   [ALREADY_RESERVED] = ALREADY_RESERVED,
+                   [ALREADY_IN_QUEUE] = ALREADY_IN_QUEUE, [SOLD_OUT] = SOLD_OUT}
 for i = 1, #users do
   local u = users[i]
   local prev = seen_code[u]
@@ -43,51 +103,52 @@ for i = 1, #users do
   if prev then
     code, pos = repeat_of[prev], seen_pos[u]
   elseif is_reserved[i] == 1 then
-    code = 3
+    code = ALREADY_RESERVED
   elseif ticket_of[i] then
-    code, pos = 4, tonumber(ticket_of[i]) - head
+    code, pos = ALREADY_IN_QUEUE, int(ticket_of[i], K_TICKET) - head
   elseif nres < cap and nwait == 0 then
     nres = nres + 1
     new_res[#new_res + 1] = u
-    code = 1
+    code = RESERVED
   elseif nwait < limit then
     nwait = nwait + 1
     tail = tail + 1
     new_wait[#new_wait + 1] = u
     tickets[#tickets + 1] = u
-    tickets[#tickets + 1] = tail
-    code, pos = 2, tail - head
+    tickets[#tickets + 1] = string.format('%d', tail)
+    code, pos = QUEUED, tail - head
   else
-    code = 5
+    code = SOLD_OUT
   end
   seen_code[u], seen_pos[u] = code, pos
   out[#out + 1] = code
   out[#out + 1] = pos
 end
-if #new_res > 0 then redis.call('SADD', KEYS[2], unpack(new_res)) end
+if fresh then store_settings(cap, limit) end
+if #new_res > 0 then redis.call('SADD', K_RESERVED, unpack(new_res)) end
 if #new_wait > 0 then
-  redis.call('RPUSH', KEYS[4], unpack(new_wait))
-  redis.call('SADD', KEYS[3], unpack(new_wait))
-  redis.call('HSET', KEYS[5], unpack(tickets))
-  redis.call('SET', KEYS[7], string.format('%d', tail))
+  redis.call('RPUSH', K_WAITING, unpack(new_wait))
+  redis.call('HSET', K_TICKET, unpack(tickets))
+  redis.call('SET', K_TAIL, string.format('%d', tail))
 end
 return out
 )lua";
 
+// Read-only: a default event not stored yet is answered from ARGV.
 constexpr const char* kStatus = R"lua(
-if not settings() then return {-1} end
+if not settings() then return {NO_EVENT} end
 local users = {}
 for i = 3, #ARGV do users[#users + 1] = ARGV[i] end
-local is_reserved = redis.call('SMISMEMBER', KEYS[2], unpack(users))
-local ticket_of = redis.call('HMGET', KEYS[5], unpack(users))
-local head = tonumber(redis.call('GET', KEYS[6]) or 0)
-local out = {0}
+local is_reserved = redis.call('SMISMEMBER', K_RESERVED, unpack(users))
+local ticket_of = redis.call('HMGET', K_TICKET, unpack(users))
+local head = promoted_count(counter(K_TAIL), redis.call('LLEN', K_WAITING))
+local out = {OK}
 for i = 1, #users do
-  local code, pos = 0, 0
+  local code, pos = NOT_FOUND, 0
   if is_reserved[i] == 1 then
-    code = 1
+    code = IS_RESERVED
   elseif ticket_of[i] then
-    code, pos = 2, tonumber(ticket_of[i]) - head
+    code, pos = IN_QUEUE, int(ticket_of[i], K_TICKET) - head
   end
   out[#out + 1] = code
   out[#out + 1] = pos
@@ -96,51 +157,64 @@ return out
 )lua";
 
 // Promote from the head of the line while seats are free, at most ARGV[3].
+// HLEN only checks the ticket hash's type before HDEL writes it.
 constexpr const char* kPromote = R"lua(
-local cap = settings()
-if not cap then return {-1} end
-local n = math.min(tonumber(ARGV[3]), cap - redis.call('SCARD', KEYS[2]))
+local cap, limit, fresh = settings()
+if not cap then return {NO_EVENT} end
+local nres = redis.call('SCARD', K_RESERVED)
+local nwait = redis.call('LLEN', K_WAITING)
+redis.call('HLEN', K_TICKET)
+local n = math.min(tonumber(ARGV[3]), cap - nres, nwait)
 local users = {}
-if n > 0 then users = redis.call('LRANGE', KEYS[4], 0, n - 1) end
+if n > 0 then users = redis.call('LRANGE', K_WAITING, 0, n - 1) end
+if fresh then store_settings(cap, limit) end
 if #users > 0 then
-  redis.call('LTRIM', KEYS[4], #users, -1)
-  redis.call('SREM', KEYS[3], unpack(users))
-  redis.call('HDEL', KEYS[5], unpack(users))
-  redis.call('SADD', KEYS[2], unpack(users))
-  redis.call('INCRBY', KEYS[6], #users)
+  redis.call('LTRIM', K_WAITING, #users, -1)
+  redis.call('HDEL', K_TICKET, unpack(users))
+  redis.call('SADD', K_RESERVED, unpack(users))
 end
-local out = {0, redis.call('LLEN', KEYS[4])}
+local out = {OK, nwait - #users}
 for i = 1, #users do out[#out + 1] = users[i] end
 return out
 )lua";
 
 // Empty the event's queue state; its settings stay. UNLINK frees big sets
-// off the main thread.
+// off the main thread, and works on keys of any type, so a reset also
+// clears a corrupt event.
 constexpr const char* kReset = R"lua(
-if not settings() then return {-1} end
-redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
-return {0}
+local cap, limit, fresh = settings()
+if not cap then return {NO_EVENT} end
+if fresh then store_settings(cap, limit) end
+redis.call('UNLINK', K_RESERVED, K_WAITING, K_TICKET, K_TAIL)
+return {OK}
 )lua";
 
 // Create or update an event. Capacity may not drop below the seats already
-// taken: reservations are never revoked.
+// taken: reservations are never revoked. Stored settings are only checked
+// for existence, so a PUT also repairs corrupt ones. The default event
+// always existed ("updated").
 constexpr const char* kPut = R"lua(
-local existed = settings() ~= nil
-local nres = redis.call('SCARD', KEYS[2])
-if tonumber(ARGV[3]) < nres then return {-2, nres} end
-redis.call('HSET', KEYS[1], 'capacity', ARGV[3], 'queue_limit', ARGV[4])
-return {0, existed and 0 or 1}
+local stored = redis.call('HMGET', K_CFG, 'capacity', 'queue_limit')
+local existed = stored[1] or stored[2] or ARGV[1] ~= ''
+local nres = redis.call('SCARD', K_RESERVED)
+if tonumber(ARGV[3]) < nres then return {BELOW_RESERVED, nres} end
+store_settings(ARGV[3], ARGV[4])
+return {OK, existed and 0 or 1}
 )lua";
 
 constexpr const char* kGet = R"lua(
-local cap, limit = settings()
-if not cap then return {-1} end
-return {0, cap, limit, redis.call('SCARD', KEYS[2]), redis.call('LLEN', KEYS[4]),
-        tonumber(redis.call('GET', KEYS[6]) or 0)}
+local cap, limit, fresh = settings()
+if not cap then return {NO_EVENT} end
+local nres = redis.call('SCARD', K_RESERVED)
+local nwait = redis.call('LLEN', K_WAITING)
+local promoted = promoted_count(counter(K_TAIL), nwait)
+if fresh then store_settings(cap, limit) end
+return {OK, cap, limit, nres, nwait, promoted}
 )lua";
 
 Script make(const char* name, const char* body) {
-  Script s{name, std::string(kPrologue) + body, {}};
+  static const std::string names = names_prologue();
+  Script s{name, names + kPrologue + body, {}};
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(s.body.data()), s.body.size(), digest);
   char hex[3];

@@ -5,7 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
-#include <chrono>
+#include <algorithm>
 #include <csignal>
 #include <memory>
 #include <thread>
@@ -16,6 +16,7 @@
 #include "ticketq/listener.h"
 #include "ticketq/queue_core.h"
 #include "ticketq/redis_gateway.h"
+#include "ticketq/router.h"
 
 namespace ticketq {
 
@@ -34,6 +35,11 @@ class Worker {
     http_->accept_on(fd);
     stop_event_ = event_new(base_, -1, 0, &Worker::on_stop, this);
     drain_timer_ = event_new(base_, -1, EV_PERSIST, &Worker::on_drain_tick, this);
+    if (index == 0) {
+      default_check_ = event_new(base_, -1, EV_PERSIST, &Worker::on_default_check, this);
+      timeval every{0, 100 * 1000};
+      event_add(default_check_, &every);
+    }
   }
 
   ~Worker() {
@@ -42,6 +48,7 @@ class Worker {
     gateway_.reset();
     event_free(stop_event_);
     event_free(drain_timer_);
+    if (default_check_ != nullptr) event_free(default_check_);
     event_base_free(base_);
   }
 
@@ -58,11 +65,17 @@ class Worker {
 
  private:
   // Stop accepting, then let requests waiting for Redis finish until the
-  // shutdown deadline.
+  // shutdown deadline. Every reply now closes its connection; keep-alive
+  // clients get up to kDrainGraceMs to send one more request and be told
+  // so, then idle connections are closed with the loop.
+  static constexpr int64_t kDrainGraceMs = 1000;
+
   static void on_stop(int, short, void* arg) {
     auto* self = static_cast<Worker*>(arg);
     self->http_->stop_accepting();
-    self->drain_deadline_ = now_ms() + self->cfg_.shutdown_timeout_ms;
+    self->http_->start_draining();
+    self->drain_started_ = now_ms();
+    self->drain_deadline_ = self->drain_started_ + self->cfg_.shutdown_timeout_ms;
     timeval tick{0, 10 * 1000};
     event_add(self->drain_timer_, &tick);
     on_drain_tick(-1, 0, self);
@@ -70,7 +83,11 @@ class Worker {
 
   static void on_drain_tick(int, short, void* arg) {
     auto* self = static_cast<Worker*>(arg);
-    if (self->http_->inflight() > 0 && now_ms() < self->drain_deadline_) return;
+    int64_t now = now_ms();
+    bool connections_left =
+        self->http_->connections() > 0 &&
+        now < self->drain_started_ + std::min(kDrainGraceMs, self->cfg_.shutdown_timeout_ms);
+    if ((self->http_->inflight() > 0 || connections_left) && now < self->drain_deadline_) return;
     if (self->http_->inflight() > 0)
       spdlog::warn("shutdown: {} requests still waiting for redis get 503",
                    self->http_->inflight());
@@ -78,6 +95,29 @@ class Worker {
     self->gateway_->stop();        // answers whatever is still waiting
     timeval flush{0, 100 * 1000};  // let the last replies reach their sockets
     event_base_loopexit(self->base_, &flush);
+  }
+
+  // Loop 0, once Redis is ready: reads the default event, which stores this
+  // instance's capacity and queue_limit if no instance did before
+  // (scripts.h), and warns when the stored ones differ: then the flags do
+  // not apply, and PUT /v1/events/default is how to change them.
+  static void on_default_check(int, short, void* arg) {
+    auto* self = static_cast<Worker*>(arg);
+    if (!self->gateway_->ready()) return;
+    event_del(self->default_check_);
+    const EventSettings flags{self->cfg_.capacity, self->cfg_.queue_limit};
+    self->core_->get_event(kDefaultEvent, [flags](EventInfo r) {
+      if (!r.ok()) return spdlog::warn("default event: could not read its settings: {}", r.detail);
+      if (r.settings.capacity == flags.capacity && r.settings.queue_limit == flags.queue_limit)
+        return spdlog::info("default event: capacity {}, queue_limit {} (kept in redis)",
+                            r.settings.capacity, r.settings.queue_limit);
+      spdlog::warn(
+          "default event: redis holds capacity {}, queue_limit {}, which every instance uses; "
+          "this instance's capacity {}, queue_limit {} do not apply (change the event with "
+          "PUT /v1/events/{})",
+          r.settings.capacity, r.settings.queue_limit, flags.capacity, flags.queue_limit,
+          kDefaultEvent);
+    });
   }
 
   const Config& cfg_;
@@ -88,6 +128,8 @@ class Worker {
   std::unique_ptr<HttpFrontend> http_;
   event* stop_event_ = nullptr;
   event* drain_timer_ = nullptr;
+  event* default_check_ = nullptr;
+  int64_t drain_started_ = 0;
   int64_t drain_deadline_ = 0;
   std::thread thread_;
 };
@@ -147,6 +189,7 @@ int run_server(const Config& cfg) {
   gw_opts.endpoint = *endpoint.value;
   gw_opts.timeout_ms = cfg.request_timeout_ms;
   gw_opts.max_inflight = static_cast<size_t>(cfg.max_inflight);
+  gw_opts.allow_eviction = cfg.redis_allow_eviction != 0;
   QueueOptions q_opts;
   q_opts.key_prefix = cfg.key_prefix;
   q_opts.default_settings = {cfg.capacity, cfg.queue_limit};

@@ -34,6 +34,7 @@ struct Config {
   int64_t access_log = 0;
   int64_t batch_max = 256;
   int64_t shutdown_timeout_ms = 5000;
+  int64_t redis_allow_eviction = 0;  // 1: accept a maxmemory-policy other than noeviction
 
   // Derived at load time, not settings.
   bool admin_token_generated = false;

@@ -57,6 +57,8 @@ class ConnectionGuard {
   };
   ReadVerdict request_read(evhttp_request* req);
 
+  // Connections of this loop still open (or closed within the last sweep).
+  size_t connections() const { return conns_.size(); }
 
  private:
   struct Conn {

@@ -55,8 +55,9 @@ struct EventInfo : Outcome {
 
 struct QueueOptions {
   std::string key_prefix = "ticketq";
-  // The default event exists without being created, with these settings
-  // unless PUT /v1/events/default stored others in Redis.
+  // The default event exists without being created. The first script that
+  // finds no settings for it in Redis stores these; from then on Redis's
+  // settings count for every instance (scripts.h).
   std::string default_event = "default";
   EventSettings default_settings{500, 500};
 };

@@ -10,11 +10,22 @@
 // should Redis still answer NOSCRIPT (SCRIPT FLUSH), the call is resent once
 // as EVAL, so NOSCRIPT never reaches a caller. Lost connections are retried
 // with exponential backoff and jitter.
+//
+// Each connection also reads the server's maxmemory-policy (INFO memory):
+// Redis must never evict our keys (an evicted key is a lost reservation), so
+// any policy but noeviction keeps the gateway not ready unless
+// allow_eviction accepts it.
+//
+// A broken invariant that could match a reply to the wrong call (a reply
+// with no call waiting for it) is checked in release builds too: it is
+// logged and the connection is dropped, so every call in flight gets
+// kUnavailable instead of someone else's answer.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -42,12 +53,19 @@ struct RedisEndpoint {
 // redis://[:password@]host[:port][/db], rediss is refused, unix:///path[?db=N].
 Parsed<RedisEndpoint> parse_redis_url(std::string_view url);
 
+// The value of the maxmemory_policy field of an INFO reply, or nullopt when
+// the reply has no such field.
+std::optional<std::string> parse_maxmemory_policy(std::string_view info);
+
 struct GatewayOptions {
   RedisEndpoint endpoint;
   int64_t timeout_ms = 1000;
   size_t max_inflight = 10000;
   int64_t backoff_min_ms = 50;
-  int64_t backoff_max_ms = 1000;   // every loop is back within ~1 s of Redis
+  int64_t backoff_max_ms = 1000;  // every loop is back within ~1 s of Redis
+  // Accept a maxmemory-policy other than noeviction (logged as a warning)
+  // instead of staying not ready.
+  bool allow_eviction = false;
   LoopMetrics* metrics = nullptr;  // optional
 };
 
@@ -64,12 +82,13 @@ class RedisGateway final : public ScriptRunner {
   void run(const Script& script, int numkeys, std::vector<std::string> argv,
            ReplyCallback cb) override;
   void ping(ReplyCallback cb) override;
-  // Connected, every script loaded, and no call overdue (a stalled Redis is
-  // not ready even while its socket stays open).
+  // Connected, every script loaded, no call overdue (a stalled Redis is not
+  // ready even while its socket stays open), and Redis not allowed to evict
+  // our keys (or allowed by allow_eviction).
   bool ready() const override {
-    return connected_ && loaded_mask_ == (1u << scripts().all().size()) - 1 && expired_ == 0;
+    return connected_ && loaded_mask_ == (1u << scripts().all().size()) - 1 && expired_ == 0 &&
+           !eviction_refused_;
   }
-
 
  private:
   struct Pending {
@@ -84,7 +103,9 @@ class RedisGateway final : public ScriptRunner {
 
   void connect();
   void open_connection(const std::string& address);
+  void check_eviction_policy();
   void load_scripts();
+  void drop_connection();
   void schedule_reconnect();
   void send(std::vector<std::string_view> words, Pending p);
   void send_script(const Script& script, bool by_sha, int numkeys, std::vector<std::string> argv,
@@ -107,8 +128,9 @@ class RedisGateway final : public ScriptRunner {
   bool connected_ = false;
   bool ever_connected_ = false;
   bool stopping_ = false;
-  unsigned loaded_mask_ = 0;  // bit i: scripts().all()[i] is loaded on ctx_
-  int attempts_ = 0;          // failed connection attempts in a row
+  unsigned loaded_mask_ = 0;       // bit i: scripts().all()[i] is loaded on ctx_
+  bool eviction_refused_ = false;  // ctx_'s Redis may evict keys and that is not allowed
+  int attempts_ = 0;               // failed connection attempts in a row
   std::deque<Pending> pending_;
   size_t expired_ = 0;  // leading entries of pending_ already answered by the timer
   event* deadline_timer_ = nullptr;

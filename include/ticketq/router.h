@@ -29,6 +29,7 @@ const char* op_name(Op op);
 struct Route {
   Op op = Op::kHealth;
   bool admin = false;     // needs X-Token
+  bool seed = false;      // a route of the original server (see api.h)
   std::string event;      // decoded; the default event for seed routes
   std::string user_id;    // decoded; for status
   std::string bad_param;  // non-empty: a path parameter is invalid (400)
@@ -36,7 +37,7 @@ struct Route {
 
 struct RouteResult {
   enum class Kind { kMatch, kNotFound, kMethodNotAllowed } kind = Kind::kNotFound;
-  Route route;
+  Route route;        // for 405: op and seed of the path's first route
   std::string allow;  // for 405: the methods the path accepts, e.g. "GET, PUT"
 };
 

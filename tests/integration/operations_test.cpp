@@ -34,7 +34,9 @@ TEST_F(OperationsTest, MetricsCountRequestsAndReadEventsFromRedis) {
   ASSERT_EQ(c.post("/reserve", user_body("m1")).status, 200);  // reserved
   ASSERT_EQ(c.post("/reserve", user_body("m2")).status, 200);  // queued
   ASSERT_EQ(c.post("/reserve", user_body("m3")).status, 200);  // queued
-  ASSERT_EQ(c.get("/status/nobody").status, 404);
+  ASSERT_EQ(c.get("/v1/events/default/status/nobody").status, 404);
+  ASSERT_EQ(c.get("/status/nobody").status, 200);  // the seed route, as the original answered
+  ASSERT_EQ(c.get("/reserve").status, 405);          // counted under its route
   ASSERT_EQ(c.put("/v1/events/default", R"({"capacity":2,"queue_limit":5})", admin()).status, 200);
   HttpResponse p = c.post("/process_queue", "", admin());
   ASSERT_EQ(p.status, 200) << p.describe();
@@ -46,13 +48,17 @@ TEST_F(OperationsTest, MetricsCountRequestsAndReadEventsFromRedis) {
   const std::string& t = "\n" + m.body;
   EXPECT_EQ(metric(t, R"(ticketq_http_requests_total{code="200",route="reserve"})"), 3);
   EXPECT_EQ(metric(t, R"(ticketq_http_requests_total{code="404",route="status"})"), 1);
+  EXPECT_EQ(metric(t, R"(ticketq_http_requests_total{code="200",route="status"})"), 1);
+  EXPECT_EQ(metric(t, R"(ticketq_http_requests_total{code="405",route="reserve"})"), 1);
+  EXPECT_EQ(metric(t, R"(ticketq_http_requests_total{code="405",route="unmatched"})"), -1);
   EXPECT_EQ(metric(t, R"(ticketq_http_requests_total{code="200",route="process_queue"})"), 1);
   EXPECT_EQ(metric(t, R"(ticketq_promoted_users_total{event="default"})"), 1);
   EXPECT_EQ(metric(t, R"(ticketq_event_reserved{event="default"})"), 2);
   EXPECT_EQ(metric(t, R"(ticketq_event_waiting{event="default"})"), 1);
   EXPECT_EQ(metric(t, R"(ticketq_redis_connected{loop="0"})"), 1);
   EXPECT_EQ(metric(t, R"(ticketq_redis_errors_total{kind="timeout"})"), 0);
-  EXPECT_EQ(metric(t, R"(ticketq_http_request_duration_seconds_count{route="reserve"})"), 3);
+  // 3 reserves and the 405.
+  EXPECT_EQ(metric(t, R"(ticketq_http_request_duration_seconds_count{route="reserve"})"), 4);
   EXPECT_GE(metric(t, "ticketq_redis_roundtrip_seconds_count"), 6);
   EXPECT_GE(metric(t, "ticketq_coalesced_batch_users_count"), 1);
   EXPECT_GE(metric(t, R"(ticketq_http_connections{loop="0"})"), 1);  // this client, at least
@@ -96,7 +102,7 @@ TEST_F(OperationsTest, RequestIdIsEchoedOrMadeAndLoggedWithoutTheToken) {
 
   ASSERT_TRUE(wait_until(
       [&] { return stack_.server().log().find("id=trace-abc.123") != std::string::npos; },
-      Millis(2000)));
+      Millis(20000)));
   std::string log = stack_.server().log();
   EXPECT_NE(log.find("access id=trace-abc.123 method=GET path=/health status=200"),
             std::string::npos)
@@ -110,13 +116,13 @@ TEST_F(OperationsTest, AdminTokenFromAChunkedTrailerIsRefused) {
       "POST /admin/reset HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
       "0\r\nX-Token: " +
       std::string(kAdminToken) + "\r\n\r\n";
-  RawResult r = raw_exchange(stack_.server().port(), raw, Millis(2000));
+  RawResult r = raw_exchange(stack_.server().port(), raw, Millis(20000));
   ASSERT_TRUE(r.first.has_value()) << r.data;
   EXPECT_EQ(r.first->status, 400) << r.first->describe();
   // With the token as a header, a chunked admin call is still refused.
   raw = "POST /admin/reset HTTP/1.1\r\nHost: x\r\nX-Token: " + std::string(kAdminToken) +
         "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
-  r = raw_exchange(stack_.server().port(), raw, Millis(2000));
+  r = raw_exchange(stack_.server().port(), raw, Millis(20000));
   ASSERT_TRUE(r.first.has_value()) << r.data;
   EXPECT_EQ(r.first->status, 400) << r.first->describe();
   // And the token in the query string is no token at all.

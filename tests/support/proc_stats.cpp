@@ -3,6 +3,7 @@
 #include <dirent.h>
 
 #include <fstream>
+#include <sstream>
 #include <string>
 
 namespace ticketq::test {
@@ -30,6 +31,54 @@ int open_fd_count(pid_t pid) {
     if (e->d_name[0] != '.') ++n;
   }
   closedir(d);
+  return n;
+}
+
+namespace {
+
+// Calls `each(state, rx_queue)` for every socket of /proc/net/tcp{,6} whose
+// local port is `port`. Lines look like
+//   0: 0100007F:1F90 0100007F:C350 01 00000000:00000000 ...
+template <typename Each>
+void for_each_tcp_socket(int port, Each each) {
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues;
+      if (!(fields >> slot >> local >> remote >> state >> queues)) continue;
+      size_t colon = local.rfind(':');
+      size_t qcolon = queues.find(':');
+      if (colon == std::string::npos || qcolon == std::string::npos) continue;
+      try {
+        if (std::stoi(local.substr(colon + 1), nullptr, 16) != port) continue;
+        each(std::stoi(state, nullptr, 16), std::stoll(queues.substr(qcolon + 1), nullptr, 16));
+      } catch (...) {
+      }
+    }
+  }
+}
+
+constexpr int kEstablished = 0x01;
+constexpr int kCloseWait = 0x08;
+constexpr int kListen = 0x0A;
+
+}  // namespace
+
+int64_t tcp_unread_bytes(int port) {
+  int64_t bytes = 0;
+  // (A listening socket's rx_queue is its accept queue: not bytes.)
+  for_each_tcp_socket(port, [&](int state, int64_t rx) { bytes += state == kListen ? 0 : rx; });
+  return bytes;
+}
+
+int tcp_open_connections(int port) {
+  int n = 0;
+  for_each_tcp_socket(port, [&](int state, int64_t) {
+    n += state == kEstablished || state == kCloseWait;
+  });
   return n;
 }
 

@@ -15,4 +15,14 @@ int64_t vm_rss_kb(pid_t pid);
 // directory cannot be read.
 int open_fd_count(pid_t pid);
 
+// From /proc/net/tcp and /proc/net/tcp6, over the TCP sockets whose local
+// port is `port` (the accepting side of connections to a listener on it):
+//  - bytes received but not yet read by their owner (rx_queue). For a
+//    stopped (SIGSTOP) Redis: the calls sent to it since, so a test can wait
+//    until a request is really waiting on Redis instead of sleeping;
+int64_t tcp_unread_bytes(int port);
+//  - connections their owner has not closed yet (ESTABLISHED or
+//    CLOSE_WAIT), those still in the accept queue included.
+int tcp_open_connections(int port);
+
 }  // namespace ticketq::test

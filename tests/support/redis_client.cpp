@@ -253,47 +253,43 @@ std::vector<std::string> RedisClient::check_invariants(const std::string& event,
                                                        const std::string& prefix) {
   std::vector<std::string> bad;
   auto k = [&](const char* what) { return key(event, what, prefix); };
-  for (const char* what : {"reserved", "queued"}) {
-    std::string t = type(k(what));
-    if (t != "set" && t != "none") bad.push_back(k(what) + " has type " + t + ", want set");
-  }
+  if (std::string t = type(k("reserved")); t != "set" && t != "none")
+    bad.push_back(k("reserved") + " has type " + t + ", want set");
   if (std::string t = type(k("waiting")); t != "list" && t != "none")
     bad.push_back(k("waiting") + " has type " + t + ", want list");
   if (std::string t = type(k("ticket")); t != "hash" && t != "none")
     bad.push_back(k("ticket") + " has type " + t + ", want hash");
+  if (std::string t = type(k("tail")); t != "string" && t != "none")
+    bad.push_back(k("tail") + " has type " + t + ", want string");
   if (!bad.empty()) return bad;
 
   std::set<std::string> reserved = smembers(k("reserved"));
-  std::set<std::string> queued = smembers(k("queued"));
   std::vector<std::string> line = lrange(k("waiting"));
   std::map<std::string, std::string> tickets = hgetall(k("ticket"));
-  int64_t head = std::stoll(get(k("head")).value_or("0"));
+  int64_t tail = std::stoll(get(k("tail")).value_or("0"));
+  int64_t head = tail - static_cast<int64_t>(line.size());  // promoted so far
 
   if (static_cast<int64_t>(reserved.size()) > capacity)
     bad.push_back("SCARD reserved = " + std::to_string(reserved.size()) + " > capacity " +
                   std::to_string(capacity));
-  for (const auto& u : reserved)
-    if (queued.count(u) != 0) bad.push_back("user " + u + " is both reserved and queued");
-  if (line.size() != queued.size())
-    bad.push_back("LLEN waiting = " + std::to_string(line.size()) +
-                  " != SCARD queued = " + std::to_string(queued.size()));
+  if (head < 0)
+    bad.push_back("tail = " + std::to_string(tail) + " < LLEN waiting = " +
+                  std::to_string(line.size()));
   std::set<std::string> in_line;
   for (size_t i = 0; i < line.size(); ++i) {
     const std::string& u = line[i];
     if (!in_line.insert(u).second) bad.push_back("user " + u + " is in the line twice");
-    if (queued.count(u) == 0) bad.push_back("user " + u + " is in the line but not in queued");
+    if (reserved.count(u) != 0) bad.push_back("user " + u + " is both reserved and in the line");
     auto t = tickets.find(u);
     if (t == tickets.end()) {
       bad.push_back("user " + u + " is in the line without a ticket");
     } else if (std::stoll(t->second) - head != static_cast<int64_t>(i) + 1) {
       bad.push_back("user " + u + " at index " + std::to_string(i) + " has ticket " + t->second +
-                    " with head " + std::to_string(head) + " (position " +
+                    " with " + std::to_string(head) + " promoted (position " +
                     std::to_string(std::stoll(t->second) - head) + ", want " +
                     std::to_string(i + 1) + ")");
     }
   }
-  for (const auto& u : queued)
-    if (in_line.count(u) == 0) bad.push_back("user " + u + " is queued but not in the line");
   for (const auto& [u, t] : tickets)
     if (in_line.count(u) == 0)
       bad.push_back("user " + u + " has ticket " + t + " but is not in the line");

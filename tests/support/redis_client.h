@@ -71,10 +71,10 @@ class RedisClient {
 
   // The queue invariants of one event (key layout of src/scripts.h), with
   // the event's capacity. Returns the violations, empty when all hold:
-  //   SCARD reserved <= capacity; reserved and queued disjoint;
-  //   LLEN waiting == SCARD queued; the list holds no duplicates and the
-  //   same users as the queued set; every waiting user has a ticket, and
-  //   ticket - head == its index in the list + 1; no stray tickets.
+  //   SCARD reserved <= capacity; nobody both reserved and in the line;
+  //   the line holds no duplicates; every waiting user has a ticket, and
+  //   ticket - (tail - LLEN waiting) == its index in the list + 1; no
+  //   stray tickets.
   std::vector<std::string> check_invariants(const std::string& event, int64_t capacity,
                                             const std::string& prefix = "ticketq");
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <sstream>
+#include <thread>
 
 #include "support/redis_client.h"
 
@@ -42,11 +43,15 @@ std::string RedisProcess::start() {
 std::string RedisProcess::restart() {
   if (pid_ > 0) kill9();
   std::string err;
-  // The port was ours a moment ago; retry briefly should it still be busy.
-  for (int attempt = 0; attempt < 5; ++attempt) {
+  // The port was ours a moment ago, but while it was free another process
+  // may have bound it (a port handed out by bind(0) elsewhere on a busy
+  // machine): keep trying for a while, with pauses, before giving up.
+  int64_t deadline = now_ms() + 30000;
+  do {
     err = launch();
-    if (err.empty()) return "";
-  }
+    if (err.empty() || err.find("Address already in use") == std::string::npos) return err;
+    std::this_thread::sleep_for(Millis(100));
+  } while (now_ms() < deadline);
   return err;
 }
 
@@ -91,7 +96,7 @@ std::string RedisProcess::launch() {
                info.str.find("process_id:" + std::to_string(pid_) + "\r\n") != std::string::npos &&
                info.str.find("\r\nloading:0\r\n") != std::string::npos;
       },
-      Millis(10000), Millis(10));
+      Millis(30000), Millis(10));  // generous: a big AOF to load, a busy machine
   if (st.exited || st.signal != 0) {
     pid_ = -1;
     return "redis-server " + st.describe() + ": " + log();
@@ -99,7 +104,7 @@ std::string RedisProcess::launch() {
   if (!up) {
     kill_and_reap(pid_);
     pid_ = -1;
-    return "redis-server did not answer PING within 10 s: " + log();
+    return "redis-server did not answer INFO within 30 s: " + log();
   }
   return "";
 }

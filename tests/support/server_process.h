@@ -20,6 +20,10 @@ inline constexpr const char* kAdminToken = "it-admin-token-3f9c2e71b0d84a56";
 // loaded (src/redis_gateway.cpp).
 inline constexpr const char* kReadyLogLine = "redis: ready on";
 
+// What the first event loop logs once it has read (and, on a fresh Redis,
+// stored) the default event's settings (src/server.cpp).
+inline constexpr const char* kDefaultEventLogLine = "default event: ";
+
 // The server binary under test (set by tests/CMakeLists.txt).
 std::string server_binary();
 
@@ -38,7 +42,8 @@ struct ServerOptions {
   // Wait for every event loop to have loaded its scripts and for /ready
   // to answer 200. Off when Redis is meant to be unreachable.
   bool wait_ready = true;
-  Millis start_timeout = Millis(10000);
+  // Generous: an ASan build on a busy shared machine starts slowly.
+  Millis start_timeout = Millis(30000);
 };
 
 class ServerProcess {

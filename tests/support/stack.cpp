@@ -22,7 +22,7 @@ std::string Stack::start(ServerOptions server) {
 RedisClient& Stack::db() {
   if (!db_)
     db_ =
-        std::make_unique<RedisClient>(redis_.port(), "127.0.0.1", 2000, redis_.options().password);
+        std::make_unique<RedisClient>(redis_.port(), "127.0.0.1", 10000, redis_.options().password);
   return *db_;
 }
 

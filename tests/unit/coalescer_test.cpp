@@ -27,7 +27,7 @@ class RecordingRunner : public ScriptRunner {
     } else {
       r.value.type = RedisValue::Type::kArray;
       r.value.elements.push_back(integer(0));
-      for (size_t i = 0; i < users.size(); ++i) {
+      for (size_t i = 0; i + (short_reply ? 1 : 0) < users.size(); ++i) {
         r.value.elements.push_back(integer(2));
         r.value.elements.push_back(integer(static_cast<int64_t>(i) + 1));
       }
@@ -51,6 +51,7 @@ class RecordingRunner : public ScriptRunner {
   };
   std::vector<Call> calls;
   bool fail = false;
+  bool short_reply = false;  // one user's answer missing from the reply
 };
 
 class CoalescerTest : public ::testing::Test {
@@ -138,6 +139,21 @@ TEST_F(CoalescerTest, AFaultReachesEveryRequestOfTheBatchOnce) {
   }
   run_loop();
   EXPECT_EQ(faults, (std::vector<Fault>{Fault::kTimeout, Fault::kTimeout, Fault::kTimeout}));
+}
+
+// A reply with fewer answers than users must not shift answers onto the
+// wrong requests: the queue core turns it into one fault per user, so the
+// coalescer's own size check (results vs callbacks) cannot be reached from
+// here; it stays as a runtime guard.
+TEST_F(CoalescerTest, AShortReplyIsAFaultForEveryRequestOfTheBatch) {
+  runner_.short_reply = true;
+  Coalescer c(base_, core_, 256);
+  std::vector<Fault> faults;
+  for (const char* u : {"a", "b", "c"})
+    c.reserve("default", u, [&](ReserveResult r) { faults.push_back(r.fault); });
+  run_loop();
+  ASSERT_EQ(runner_.calls.size(), 1u);
+  EXPECT_EQ(faults, (std::vector<Fault>{Fault::kError, Fault::kError, Fault::kError}));
 }
 
 TEST_F(CoalescerTest, RequestsQueuedByACallbackGoOutInALaterTurn) {

@@ -117,6 +117,7 @@ TEST_F(ConfigTest, DefaultsMatchTheBrief) {
   EXPECT_EQ(c.idle_timeout_s, 60);
   EXPECT_EQ(c.max_inflight, 10000);
   EXPECT_EQ(c.shutdown_timeout_ms, 5000);
+  EXPECT_EQ(c.redis_allow_eviction, 0);
   EXPECT_EQ(c.config_file, "");
 }
 
@@ -272,6 +273,24 @@ TEST_F(ConfigTest, EverySettingHasAWorkingFlagAndEnvVariable) {
     ASSERT_EQ(by_env.action, Action::kRun) << by_env.message;
     EXPECT_EQ(get(by_env.config), value);
   }
+}
+
+// Off unless asked for: a Redis that may evict keys keeps /ready at 503.
+TEST_F(ConfigTest, RedisAllowEvictionIsZeroOrOne) {
+  EXPECT_EQ(load({}).config.redis_allow_eviction, 0);
+  LoadResult r = load({"--redis-allow-eviction", "1"});
+  ASSERT_EQ(r.action, Action::kRun) << r.message;
+  EXPECT_EQ(r.config.redis_allow_eviction, 1);
+  fake_env()["TICKETQ_REDIS_ALLOW_EVICTION"] = "1";
+  r = load({});
+  ASSERT_EQ(r.action, Action::kRun) << r.message;
+  EXPECT_EQ(r.config.redis_allow_eviction, 1);
+  r = load({"--config", write_toml("redis_allow_eviction = 0\n")});  // env > file
+  EXPECT_EQ(r.config.redis_allow_eviction, 1);
+  fake_env().clear();
+  expect_error(load({"--redis-allow-eviction", "2"}), "redis_allow_eviction");
+  expect_error(load({"--config", write_toml("redis_allow_eviction = true\n")}),
+               "'redis_allow_eviction' must be an integer");
 }
 
 // -------------------------------------------------------------- bad values --
@@ -501,7 +520,8 @@ TEST_F(ConfigTest, DescribeListsEverySettingInTableOrder) {
             "max_requests_per_connection = 100000\n"
             "access_log = 0\n"
             "batch_max = 256\n"
-            "shutdown_timeout_ms = 5000\n");
+            "shutdown_timeout_ms = 5000\n"
+            "redis_allow_eviction = 0\n");
 }
 
 // ------------------------------------------------------------ apply_setting --
@@ -553,7 +573,8 @@ TEST(SettingsTable, HasEveryExpectedSettingOnce) {
                                              "max_requests_per_connection",
                                              "access_log",
                                              "batch_max",
-                                             "shutdown_timeout_ms"}));
+                                             "shutdown_timeout_ms",
+                                             "redis_allow_eviction"}));
 }
 
 TEST(SettingsTable, RowsAreConsistent) {
@@ -600,7 +621,8 @@ TEST(SettingsTable, BoundsMatchTheDocumentation) {
         Row{"idle_timeout_s", 1, 3600}, Row{"max_inflight", 1, 1000000},
         Row{"max_connections", 1, 10000000}, Row{"request_read_timeout_ms", 100, 600000},
         Row{"max_requests_per_connection", 1, 1000000000}, Row{"access_log", 0, 1},
-        Row{"batch_max", 1, 1000}, Row{"shutdown_timeout_ms", 0, 600000}}) {
+        Row{"batch_max", 1, 1000}, Row{"shutdown_timeout_ms", 0, 600000},
+        Row{"redis_allow_eviction", 0, 1}}) {
     SCOPED_TRACE(row.name);
     const Setting& s = setting(row.name);
     EXPECT_EQ(s.kind, SettingKind::kInt);

@@ -76,8 +76,7 @@ ScriptReply FaultReply(Fault f, std::string detail) {
 
 std::vector<std::string> keys_of(const std::string& prefix, const std::string& event) {
   std::string b = prefix + ":{" + event + "}:";
-  return {b + "cfg",    b + "reserved", b + "queued", b + "waiting",
-          b + "ticket", b + "head",     b + "tail"};
+  return {b + "cfg", b + "reserved", b + "waiting", b + "ticket", b + "tail"};
 }
 
 std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
@@ -157,8 +156,7 @@ class QueueCoreTest : public ::testing::Test {
 TEST_F(QueueCoreTest, KeysLayout) {
   EXPECT_EQ(core.keys("concert"),
             (std::vector<std::string>{"ticketq:{concert}:cfg", "ticketq:{concert}:reserved",
-                                      "ticketq:{concert}:queued", "ticketq:{concert}:waiting",
-                                      "ticketq:{concert}:ticket", "ticketq:{concert}:head",
+                                      "ticketq:{concert}:waiting", "ticketq:{concert}:ticket",
                                       "ticketq:{concert}:tail"}));
   EXPECT_EQ(core.keys("concert").size(), static_cast<size_t>(kScriptKeyCount));
 }
@@ -179,7 +177,7 @@ TEST_F(QueueCoreTest, DefaultEventPassesFallbackSettings) {
   c.reserve("default", "u1", [](ReserveResult) {});
   ASSERT_EQ(runner.calls.size(), 1u);
   EXPECT_EQ(runner.calls[0].script, "reserve");
-  EXPECT_EQ(runner.calls[0].numkeys, 7);
+  EXPECT_EQ(runner.calls[0].numkeys, 5);
   EXPECT_EQ(runner.calls[0].argv, concat(keys_of("ticketq", "default"), {"7", "9", "u1"}));
 }
 

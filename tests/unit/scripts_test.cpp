@@ -68,9 +68,9 @@ TEST(Scripts, Sha1IsTheLowerHexSha1OfTheBody) {
   }
 }
 
-// The prologue is everything up to the end of the settings() function.
+// The prologue is everything up to the end of its last function.
 std::string prologue_of(const std::string& body) {
-  size_t fn = body.find("local function settings()");
+  size_t fn = body.find("local function promoted_count(");
   if (fn == std::string::npos) return {};
   size_t end = body.find("\nend\n", fn);
   if (end == std::string::npos) return {};
@@ -80,21 +80,68 @@ std::string prologue_of(const std::string& body) {
 TEST(Scripts, EveryBodyStartsWithTheSharedPrologue) {
   const std::string prologue = prologue_of(scripts().reserve.body);
   ASSERT_FALSE(prologue.empty());
-  // It reads the cfg hash (KEYS[1]) and falls back to ARGV[1], ARGV[2].
-  EXPECT_EQ(prologue.find("local function settings()"), 1u);
-  EXPECT_NE(prologue.find("redis.call('HMGET', KEYS[1], 'capacity', 'queue_limit')"),
+  // Key names and result codes come from scripts.h.
+  EXPECT_NE(prologue.find("local K_CFG, K_RESERVED, K_WAITING, K_TICKET, K_TAIL = "
+                          "KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]\n"),
             std::string::npos);
-  EXPECT_NE(prologue.find("if ARGV[1] ~= '' then return tonumber(ARGV[1]), tonumber(ARGV[2])"),
+  EXPECT_NE(prologue.find("local QUEUED = " + std::to_string(code::kQueued) + "\n"),
             std::string::npos);
-  EXPECT_NE(prologue.find("return nil"), std::string::npos);
+  EXPECT_NE(prologue.find("local NO_EVENT = " + std::to_string(code::kNoEvent) + "\n"),
+            std::string::npos);
+  // settings() reads the cfg hash and falls back to ARGV[1], ARGV[2].
+  EXPECT_NE(prologue.find("redis.call('HMGET', K_CFG, 'capacity', 'queue_limit')"),
+            std::string::npos);
+  EXPECT_NE(prologue.find("if ARGV[1] ~= '' then return tonumber(ARGV[1]), tonumber(ARGV[2]), true"),
+            std::string::npos);
   for (const Script* sc : scripts().all()) {
     SCOPED_TRACE(sc->name);
     EXPECT_EQ(sc->body.rfind(prologue, 0), 0u);
     EXPECT_GT(sc->body.size(), prologue.size());
-    // settings() is defined once, and used by the script proper.
+    // The prologue is defined once, and the script proper uses names only.
     std::string rest = sc->body.substr(prologue.size());
-    EXPECT_EQ(rest.find("local function settings()"), std::string::npos);
-    EXPECT_NE(rest.find("settings()"), std::string::npos);
+    EXPECT_EQ(rest.find("local function"), std::string::npos);
+    EXPECT_EQ(rest.find("KEYS["), std::string::npos);
+    EXPECT_NE(rest.find("settings("), std::string::npos);
+  }
+}
+
+// Every key a script writes is read by it (a typed command, or settings()
+// and counter(), which read) before its first write: a wrong-typed key then
+// fails the script while nothing is written yet. UNLINK takes any type.
+TEST(Scripts, EveryWrittenKeyIsReadBeforeTheFirstWrite) {
+  const std::set<std::string> writes = {"SADD", "SREM",  "RPUSH", "LPUSH", "LTRIM", "LPOP",
+                                        "HSET", "HDEL",  "SET",   "INCRBY", "DEL",  "HINCRBY"};
+  static const std::regex call(R"(redis\.call\('([A-Z]+)', (K_[A-Z]+))");
+  static const std::regex helper(R"((store_settings|settings|counter)\((K_[A-Z]+)?)");
+  for (const Script* sc : scripts().all()) {
+    SCOPED_TRACE(sc->name);
+    std::string body = sc->body.substr(prologue_of(sc->body).size());
+    struct Use {
+      size_t at;
+      std::string key;
+      bool write;
+    };
+    std::vector<Use> uses;
+    for (auto it = std::sregex_iterator(body.begin(), body.end(), call);
+         it != std::sregex_iterator(); ++it)
+      if ((*it)[1] != "UNLINK")
+        uses.push_back({size_t(it->position()), (*it)[2], writes.count((*it)[1]) > 0});
+    for (auto it = std::sregex_iterator(body.begin(), body.end(), helper);
+         it != std::sregex_iterator(); ++it) {
+      std::string fn = (*it)[1];
+      if (fn == "store_settings") uses.push_back({size_t(it->position()), "K_CFG", true});
+      if (fn == "settings") uses.push_back({size_t(it->position()), "K_CFG", false});
+      if (fn == "counter") uses.push_back({size_t(it->position()), (*it)[2], false});
+    }
+    size_t first_write = std::string::npos;
+    for (const Use& u : uses)
+      if (u.write) first_write = std::min(first_write, u.at);
+    for (const Use& w : uses) {
+      if (!w.write) continue;
+      bool read_before = false;
+      for (const Use& r : uses) read_before |= !r.write && r.key == w.key && r.at < first_write;
+      EXPECT_TRUE(read_before) << w.key << " is written but not read before the first write";
+    }
   }
 }
 
@@ -135,7 +182,7 @@ TEST(Scripts, NoLinearScansOrKeyspaceCommands) {
   }
 }
 
-TEST(Scripts, OnlyTheSevenDeclaredKeysAreUsed) {
+TEST(Scripts, OnlyTheDeclaredKeysAreUsed) {
   static const std::regex key(R"(KEYS\[(\d+)\])");
   for (const Script* sc : scripts().all()) {
     SCOPED_TRACE(sc->name);
@@ -148,7 +195,8 @@ TEST(Scripts, OnlyTheSevenDeclaredKeysAreUsed) {
     // Keys are never built from strings inside a script (cluster safety).
     EXPECT_EQ(sc->body.find("KEYS[1] .."), std::string::npos);
   }
-  EXPECT_EQ(kScriptKeyCount, 7);
+  EXPECT_EQ(kScriptKeyCount, 5);
+  EXPECT_EQ(kEventKeys.size(), 5u);
 }
 
 TEST(Scripts, ResultCodesMatchTheNumbersTheScriptsReturn) {

@@ -1,0 +1,75 @@
+// The API's handlers, grouped by who calls them:
+//   api_users.cpp      people in the rush: reserve, status
+//   api_operators.cpp  operators and their tools: process_queue, reset,
+//                      events, health, readiness, metrics, the API document
+// A handler gets a small Request and answers through its Reply (reply.h),
+// exactly once; it knows nothing of the transport, and the queue core it
+// calls knows nothing of HTTP.
+//
+// Error policy: a client's mistake gets a 4xx with {"error": reason} and
+// never reaches Redis; a Redis fault (down, slow, error) gets 503 with
+// Retry-After; an unknown event gets 404. On the seed-compatible routes
+// every error body also carries "detail", and a user who is not found is a
+// 200 {"status": "not_found"}, as the original server answered.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_set>
+
+#include "ticketq/coalescer.h"
+#include "ticketq/config.h"
+#include "ticketq/metrics.h"
+#include "ticketq/queue_core.h"
+#include "ticketq/reply.h"
+#include "ticketq/router.h"
+
+struct event_base;
+
+namespace ticketq {
+
+struct Request {
+  Route route;
+  std::string body;
+  std::string query;  // raw query string, without '?'
+};
+
+class Api {
+ public:
+  Api(event_base* base, const Config& cfg, QueueCore& core, ScriptRunner& redis,
+      LoopMetrics& metrics);
+
+  void handle(const Request& req, Reply reply);
+
+ private:
+  // users
+  void reserve(const Request& req, Reply reply);
+  void status(const Request& req, Reply reply);
+  // operators
+  void promote(const Request& req, Reply reply);
+  void reset(const Request& req, Reply reply);
+  void put_event(const Request& req, Reply reply);
+  void get_event(const Request& req, Reply reply);
+  void health(Reply reply);
+  void metrics(Reply reply);
+
+  // Answers the outcomes every operation shares (fault: 503, no event:
+  // 404). Returns true when it answered. Otherwise the event exists, and is
+  // noted for the per-event metrics.
+  bool reply_failure(Reply& reply, const Outcome& o, const std::string& event);
+  // Remembers an event that exists in Redis for the metrics, at most
+  // Metrics::kMaxTrackedEvents: names a client merely sends never grow it.
+  void note_event(const std::string& event);
+
+  const Config& cfg_;
+  QueueCore& core_;
+  ScriptRunner& redis_;
+  LoopMetrics& metrics_;
+  Coalescer coalescer_;
+  std::unordered_set<std::string> noted_events_;
+};
+
+// What a client is told when Redis could not serve it; details go to the log.
+const char* fault_text(Fault f);
+
+}  // namespace ticketq

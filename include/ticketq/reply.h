@@ -1,0 +1,73 @@
+// Exactly-once replies, by construction.
+//
+// Every request that reaches a handler is given one Reply. Copies of it
+// share one state, so it can travel through callbacks (std::function wants
+// copies). The first send() answers the request; any later one is a bug,
+// logged and ignored. Should the last copy go away unanswered (a callback
+// dropped, a path nobody mapped), the request is answered 503 then, so no
+// client waits forever and no request leaks.
+//
+// The transport (http_frontend.h) is a ReplySink: it turns a Response into
+// bytes on the connection. Replies outliving their sink are dropped quietly.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace ticketq {
+
+// What a reply needs to know of its request, besides the transport's handle.
+struct RequestInfo {
+  void* handle = nullptr;           // the transport's own request object
+  const char* route = "unmatched";  // metrics label: a string literal
+  int64_t start_us = 0;             // arrival, for the duration metric and log
+  std::string id;                   // X-Request-Id
+  // A seed-compatible route: error bodies also carry "detail", the field
+  // clients of the original FastAPI server read.
+  bool seed = false;
+};
+
+struct Response {
+  int code = 200;
+  std::string body;
+  const char* content_type = "application/json";
+  const char* allow = nullptr;  // for 405: the Allow header
+};
+
+class ReplySink {
+ public:
+  virtual ~ReplySink() = default;
+  // Sends `r` for the request; called exactly once per request.
+  virtual void deliver(const RequestInfo& info, Response r) = 0;
+  // Requests handed a Reply and not answered yet.
+  int64_t unanswered() const { return unanswered_; }
+
+ private:
+  friend class Reply;
+  int64_t unanswered_ = 0;
+  // Lets a Reply tell whether its sink still exists.
+  std::shared_ptr<ReplySink*> self_ = std::make_shared<ReplySink*>(this);
+};
+
+class Reply {
+ public:
+  Reply(ReplySink& sink, RequestInfo info);
+
+  void send(Response r);
+  // JSON body with a trailing newline; on a seed route an error body
+  // (>= 400, with "error") also carries "detail", the same text.
+  void json(int code, nlohmann::ordered_json body, const char* allow = nullptr);
+  // {"error": why}
+  void error(int code, const std::string& why, const char* allow = nullptr);
+
+  bool answered() const;
+  const RequestInfo& info() const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace ticketq

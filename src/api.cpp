@@ -1,0 +1,78 @@
+#include "ticketq/api.h"
+
+#include <spdlog/spdlog.h>
+
+#include "ticketq/openapi.h"
+
+namespace ticketq {
+
+const char* fault_text(Fault f) {
+  switch (f) {
+    case Fault::kTimeout:
+      return "redis did not answer in time";
+    case Fault::kOverloaded:
+      return "too many requests waiting for redis";
+    case Fault::kError:
+      return "redis could not run the request";
+    case Fault::kUnavailable:
+    case Fault::kNone:
+      break;
+  }
+  return "redis is unavailable";
+}
+
+Api::Api(event_base* base, const Config& cfg, QueueCore& core, ScriptRunner& redis,
+         LoopMetrics& metrics)
+    : cfg_(cfg),
+      core_(core),
+      redis_(redis),
+      metrics_(metrics),
+      coalescer_(base, core, static_cast<size_t>(cfg.batch_max), &metrics) {}
+
+void Api::handle(const Request& req, Reply reply) {
+  switch (req.route.op) {
+    case Op::kReserve:
+      return reserve(req, std::move(reply));
+    case Op::kStatus:
+      return status(req, std::move(reply));
+    case Op::kProcessQueue:
+      return promote(req, std::move(reply));
+    case Op::kReset:
+      return reset(req, std::move(reply));
+    case Op::kEventPut:
+      return put_event(req, std::move(reply));
+    case Op::kEventGet:
+      return get_event(req, std::move(reply));
+    case Op::kHealth:
+      return health(std::move(reply));
+    case Op::kMetrics:
+      return metrics(std::move(reply));
+    case Op::kOpenApi:
+      return reply.send(Response{200, std::string(openapi_yaml()), "application/yaml"});
+    case Op::kReady:
+      if (redis_.ready()) return reply.json(200, {{"status", "ready"}});
+      return reply.json(503, {{"status", "not_ready"}});
+  }
+}
+
+bool Api::reply_failure(Reply& reply, const Outcome& o, const std::string& event) {
+  if (o.fault != Fault::kNone) {
+    spdlog::debug("request {}: 503: {}", reply.info().id, o.detail);
+    reply.error(503, fault_text(o.fault));
+    return true;
+  }
+  if (o.no_event) {
+    reply.error(404, "event '" + event + "' does not exist");
+    return true;
+  }
+  note_event(event);
+  return false;
+}
+
+void Api::note_event(const std::string& event) {
+  if (noted_events_.size() >= Metrics::kMaxTrackedEvents || noted_events_.count(event) != 0) return;
+  noted_events_.insert(event);
+  metrics_.shared().note_event(event);
+}
+
+}  // namespace ticketq

@@ -1,0 +1,66 @@
+// Handlers for the people in the rush: join the line, ask where they are.
+#include <nlohmann/json.hpp>
+
+#include "ticketq/api.h"
+#include "ticketq/validate.h"
+
+namespace ticketq {
+
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+const char* reserve_status_text(ReserveStatus s) {
+  switch (s) {
+    case ReserveStatus::kReserved:
+      return "reserved";
+    case ReserveStatus::kQueued:
+      return "queued";
+    case ReserveStatus::kAlreadyReserved:
+      return "already_reserved";
+    case ReserveStatus::kAlreadyInQueue:
+      return "already_in_queue";
+    case ReserveStatus::kSoldOut:
+      break;
+  }
+  return "sold_out";
+}
+
+}  // namespace
+
+void Api::reserve(const Request& req, Reply reply) {
+  auto parsed = parse_reserve_body(req.body);
+  if (!parsed.ok()) return reply.error(400, parsed.error);
+  std::string user = parsed.value->empty() ? make_uuid_v4() : std::move(*parsed.value);
+  coalescer_.reserve(
+      req.route.event, user, [this, reply, user, event = req.route.event](ReserveResult r) mutable {
+        if (reply_failure(reply, r, event)) return;
+        Json body{{"status", reserve_status_text(r.status)}, {"user_id", user}};
+        if (r.status == ReserveStatus::kQueued || r.status == ReserveStatus::kAlreadyInQueue)
+          body["position"] = r.position;
+        reply.json(r.status == ReserveStatus::kSoldOut ? 409 : 200, std::move(body));
+      });
+}
+
+// A user nobody knows is 404 on /v1 and 200 {"status": "not_found"} on the
+// seed route, as the original server answered (its clients count a 404 as
+// a failed request).
+void Api::status(const Request& req, Reply reply) {
+  coalescer_.status(
+      req.route.event, req.route.user_id,
+      [this, reply, user = req.route.user_id, event = req.route.event](StatusResult r) mutable {
+        if (reply_failure(reply, r, event)) return;
+        switch (r.status) {
+          case UserStatus::kReserved:
+            return reply.json(200, {{"status", "reserved"}, {"user_id", user}});
+          case UserStatus::kInQueue:
+            return reply.json(
+                200, {{"status", "in_queue"}, {"user_id", user}, {"position", r.position}});
+          case UserStatus::kNotFound:
+            return reply.json(reply.info().seed ? 200 : 404,
+                              {{"status", "not_found"}, {"user_id", user}});
+        }
+      });
+}
+
+}  // namespace ticketq
