@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdlib>
 #include <regex>
 #include <thread>
 
@@ -11,6 +12,9 @@
 namespace ticketq::test {
 
 std::string server_binary() {
+  // Another build's server, e.g. to show a new test failing on older code.
+  if (const char* other = std::getenv("TICKETQ_TEST_SERVER_BIN"); other != nullptr && *other)
+    return other;
   return TICKETQ_SERVER_BIN;
 }
 

@@ -24,7 +24,8 @@ inline constexpr const char* kReadyLogLine = "redis: ready on";
 // stored) the default event's settings (src/server.cpp).
 inline constexpr const char* kDefaultEventLogLine = "default event: ";
 
-// The server binary under test (set by tests/CMakeLists.txt).
+// The server binary under test (set by tests/CMakeLists.txt; the
+// environment's TICKETQ_TEST_SERVER_BIN, when set, replaces it).
 std::string server_binary();
 
 struct ServerOptions {
