@@ -22,9 +22,24 @@ bool id_chars(std::string_view s, bool allow_colon_at) {
   return true;
 }
 
-// Parses a request body as one JSON object: no trailing bytes, no duplicate
-// keys at any depth (which of two values a client meant is anyone's guess).
-Parsed<nlohmann::json> parse_object(std::string_view body) {
+// Reads a non-negative integer member, refusing floats, strings and booleans.
+Parsed<int64_t> int_member(const nlohmann::json& obj, const char* name, int64_t max) {
+  auto it = obj.find(name);
+  if (it == obj.end()) return Parsed<int64_t>::fail(std::string("\"") + name + "\" is required");
+  if (!it->is_number_integer())
+    return Parsed<int64_t>::fail(std::string("\"") + name + "\" must be an integer");
+  if (it->is_number_unsigned() ? it->get<uint64_t>() > uint64_t(max)
+                               : (it->get<int64_t>() < 0 || it->get<int64_t>() > max))
+    return Parsed<int64_t>::fail(std::string("\"") + name + "\" must be between 0 and " +
+                                 std::to_string(max));
+  return {it->get<int64_t>(), {}};
+}
+
+}  // namespace
+
+// Duplicate keys are looked for with the parser's callback: nlohmann keeps
+// the last of them silently.
+Parsed<nlohmann::json> parse_json_object(std::string_view body) {
   using nlohmann::json;
   std::vector<std::set<std::string>> seen;
   bool duplicate = false;
@@ -54,21 +69,6 @@ Parsed<nlohmann::json> parse_object(std::string_view body) {
   return {std::move(j), {}};
 }
 
-// Reads a non-negative integer member, refusing floats, strings and booleans.
-Parsed<int64_t> int_member(const nlohmann::json& obj, const char* name, int64_t max) {
-  auto it = obj.find(name);
-  if (it == obj.end()) return Parsed<int64_t>::fail(std::string("\"") + name + "\" is required");
-  if (!it->is_number_integer())
-    return Parsed<int64_t>::fail(std::string("\"") + name + "\" must be an integer");
-  if (it->is_number_unsigned() ? it->get<uint64_t>() > uint64_t(max)
-                               : (it->get<int64_t>() < 0 || it->get<int64_t>() > max))
-    return Parsed<int64_t>::fail(std::string("\"") + name + "\" must be between 0 and " +
-                                 std::to_string(max));
-  return {it->get<int64_t>(), {}};
-}
-
-}  // namespace
-
 bool valid_user_id(std::string_view id) {
   return id_chars(id, true);
 }
@@ -78,7 +78,7 @@ bool valid_event(std::string_view event) {
 
 Parsed<std::string> parse_reserve_body(std::string_view body) {
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return {std::string(), {}};
-  auto obj = parse_object(body);
+  auto obj = parse_json_object(body);
   if (!obj.ok()) return Parsed<std::string>::fail(obj.error);
   auto it = obj.value->find("user_id");
   if (it == obj.value->end() || it->is_null()) return {std::string(), {}};
@@ -91,7 +91,7 @@ Parsed<std::string> parse_reserve_body(std::string_view body) {
 }
 
 Parsed<EventSettings> parse_event_body(std::string_view body) {
-  auto obj = parse_object(body);
+  auto obj = parse_json_object(body);
   if (!obj.ok()) return Parsed<EventSettings>::fail(obj.error);
   for (auto& [key, _] : obj.value->items())
     if (key != "capacity" && key != "queue_limit")

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,10 @@ struct Parsed {
   bool ok() const { return value.has_value(); }
   static Parsed fail(std::string why) { return {std::nullopt, std::move(why)}; }
 };
+
+// One JSON object, strictly: no trailing bytes, no NUL, no duplicate keys at
+// any depth (which of two values was meant is anyone's guess).
+Parsed<nlohmann::json> parse_json_object(std::string_view text);
 
 // Body of POST .../reserve: empty, or a JSON object whose optional "user_id"
 // is a valid id string. Yields the user id, or "" when none was given.
