@@ -586,15 +586,19 @@ int run_rush(RunContext& ctx) {
   // ---- what Redis holds
   const std::string check_event = o.check_event.empty() ? event : o.check_event;
   const std::string base = o.key_prefix + ":{" + check_event + "}:";
-  std::vector<std::string> r_reserved, r_waiting, r_ticket;
-  int64_t r_tail = 0, r_cap = -1;
+  std::vector<std::string> r_reserved, r_line;  // r_line: user, ticket, user, ticket, ...
+  int64_t r_promoted = 0, r_cap = -1;
   bool rok = redis.strings({"SMEMBERS", base + "reserved"}, &r_reserved) &&
-             redis.strings({"LRANGE", base + "waiting", "0", "-1"}, &r_waiting) &&
-             redis.strings({"HGETALL", base + "ticket"}, &r_ticket) &&
-             redis.integer({"GET", base + "tail"}, &r_tail) &&
+             redis.strings({"ZRANGE", base + "queued", "0", "-1", "WITHSCORES"}, &r_line) &&
+             redis.integer({"HGET", base + "stats", "promoted"}, &r_promoted) &&
              redis.integer({"HGET", base + "cfg", "capacity"}, &r_cap, -1);
-  // Promoted so far = tickets issued - users still waiting (src/scripts.h).
-  const int64_t r_head = r_tail - static_cast<int64_t>(r_waiting.size());
+  // The line, head first, and each waiting user's position (src/scripts.h).
+  std::vector<std::string> r_waiting;
+  std::unordered_map<std::string, int64_t> position;
+  for (size_t i = 0; i + 1 < r_line.size(); i += 2) {
+    r_waiting.push_back(r_line[i]);
+    position[r_line[i]] = static_cast<int64_t>(r_waiting.size());
+  }
   int64_t lost = -1, phantom = -1;
   if (!rok) {
     ck.add("redis readable", false, redis.error);
@@ -602,9 +606,6 @@ int run_rush(RunContext& ctx) {
     if (r_cap < 0) r_cap = cap_after;  // no cfg hash: the server's fallback settings
     std::unordered_set<std::string> s_res(r_reserved.begin(), r_reserved.end());
     std::unordered_set<std::string> s_wait(r_waiting.begin(), r_waiting.end());
-    std::unordered_map<std::string, int64_t> tickets;
-    for (size_t i = 0; i + 1 < r_ticket.size(); i += 2)
-      tickets[r_ticket[i]] = std::strtoll(r_ticket[i + 1].c_str(), nullptr, 10);
     ck.eq("SCARD " + base + "reserved == min(users, capacity) + promoted",
           r_reserved.size(), want_res + want_promoted);
     ck.add("not overbooked (reserved <= capacity " + std::to_string(r_cap) + ")",
@@ -622,11 +623,11 @@ int run_rush(RunContext& ctx) {
       } else if (u.answer == kQueued || u.answer == kAlreadyInQueue) {
         ours_wait.insert(id);
         if (!s_wait.count(id)) ++lost;
-        auto t = tickets.find(id);
-        if (u.final_state == kFinInQueue && (t == tickets.end() || t->second - r_head != u.final_pos))
+        auto t = position.find(id);
+        if (u.final_state == kFinInQueue && (t == position.end() || t->second != u.final_pos))
           ++bad_pos;
       } else if (u.answer == kSoldOut) {
-        if (s_res.count(id) || s_wait.count(id) || tickets.count(id)) ++sold_in_redis;
+        if (s_res.count(id) || s_wait.count(id)) ++sold_in_redis;
       }
     }
     for (const auto& m : r_reserved)
@@ -635,18 +636,15 @@ int run_rush(RunContext& ctx) {
       if (!ours_wait.count(m)) ++phantom;
     ck.eq("lost: users answered reserved/queued missing from redis", lost, 0);
     ck.eq("phantoms: redis members nobody was told about", phantom, 0);
-    ck.eq("duplicates in the waiting list", r_waiting.size() - s_wait.size(), 0);
-    ck.add("waiting list and tickets agree",
-           r_waiting.size() == tickets.size() &&
-               std::all_of(r_waiting.begin(), r_waiting.end(), [&](const std::string& m) { return tickets.count(m) > 0; }),
-           std::to_string(r_waiting.size()) + " / " + std::to_string(tickets.size()));
+    ck.eq("duplicates in the line", r_waiting.size() - s_wait.size(), 0);
     int64_t both = 0;
     for (const auto& m : s_wait) both += s_res.count(m);
     ck.eq("reserved and waiting overlap", both, 0);
     ck.eq("sold-out users present in redis", sold_in_redis, 0);
-    ck.eq("positions polled == ticket - promoted in redis", bad_pos, 0);
-    ck.eq("tail - LLEN waiting (promoted so far) == promoted", r_head, sh.promoted.size());
-    ck.eq("tail (tickets issued) == queued", r_tail, n_queued);
+    ck.eq("positions polled == 1 + users ahead in redis", bad_pos, 0);
+    ck.eq("stats promoted == promoted", r_promoted, sh.promoted.size());
+    ck.eq("waiting in redis == queued - promoted", r_waiting.size(),
+          n_queued - static_cast<int64_t>(sh.promoted.size()));
   }
 
   // ---- report
@@ -668,7 +666,7 @@ int run_rush(RunContext& ctx) {
   rj["polls"] = cnt.polls;
   rj["retries"] = cnt.retries;
   rj["redis"] = {{"reserved", r_reserved.size()}, {"queued", r_waiting.size()},
-                 {"waiting", r_waiting.size()}, {"promoted", r_head}, {"tail", r_tail},
+                 {"waiting", r_waiting.size()}, {"promoted", r_promoted},
                  {"lost", lost}, {"phantom", phantom}};
   rj["seconds"] = {{"reserves_answered", secs(sh.t_reserves_done.load())},
                    {"processing_done", secs(sh.t_processing_done)},
@@ -694,7 +692,7 @@ int run_rush(RunContext& ctx) {
                 secs(sh.t_reserves_done.load()), secs(sh.t_processing_done),
                 static_cast<double>(elapsed) / 1e9);
   text << tl << "  redis      " << base << "*: reserved " << r_reserved.size() << ", waiting "
-       << r_waiting.size() << ", promoted " << r_head << ", tail " << r_tail << "\n";
+       << r_waiting.size() << ", promoted " << r_promoted << "\n";
   for (const auto& [name, ok, detail] : ck.rows)
     text << "  " << (ok ? "ok   " : "FAIL ") << "     " << name << ": " << detail << "\n";
   for (const auto& s : cnt.samples) text << "  unexpected " << s << "\n";

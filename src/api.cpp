@@ -22,11 +22,12 @@ const char* fault_text(Fault f) {
 }
 
 Api::Api(event_base* base, const Config& cfg, QueueCore& core, ScriptRunner& redis,
-         LoopMetrics& metrics)
+         LoopMetrics& metrics, const Tokens& tokens)
     : cfg_(cfg),
       core_(core),
       redis_(redis),
       metrics_(metrics),
+      tokens_(tokens),
       coalescer_(base, core, static_cast<size_t>(cfg.batch_max), &metrics) {}
 
 void Api::handle(const Request& req, Reply reply) {
@@ -43,12 +44,16 @@ void Api::handle(const Request& req, Reply reply) {
       return put_event(req, std::move(reply));
     case Op::kEventGet:
       return get_event(req, std::move(reply));
+    case Op::kLeave:
+      return leave(req, std::move(reply));
     case Op::kHealth:
       return health(std::move(reply));
     case Op::kMetrics:
       return metrics(std::move(reply));
     case Op::kOpenApi:
       return reply.send(Response{200, std::string(openapi_yaml()), "application/yaml"});
+    case Op::kJwks:
+      return jwks(std::move(reply));
     case Op::kReady:
       if (redis_.ready()) return reply.json(200, {{"status", "ready"}});
       return reply.json(503, {{"status", "not_ready"}});

@@ -62,7 +62,8 @@ void Api::get_event(const Request& req, Reply reply) {
                      {"queue_limit", r.settings.queue_limit},
                      {"reserved", r.reserved},
                      {"waiting", r.waiting},
-                     {"promoted", r.promoted}});
+                     {"promoted", r.promoted},
+                     {"left", r.left}});
   });
 }
 

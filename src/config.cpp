@@ -12,6 +12,7 @@
 
 #include "ticketq/auth.h"
 #include "ticketq/redis_gateway.h"
+#include "ticketq/tokens.h"
 
 namespace ticketq {
 
@@ -68,6 +69,13 @@ const Setting kSettings[] = {
     {"redis_allow_eviction", "TICKETQ_REDIS_ALLOW_EVICTION", SettingKind::kInt,
      &Config::redis_allow_eviction, nullptr, 0, 1,
      "1 = accept a Redis maxmemory-policy other than noeviction (else /ready answers 503)", false},
+    {"token_keys", "TICKETQ_TOKEN_KEYS", SettingKind::kString, nullptr, &Config::token_keys, 0, 0,
+     "Ed25519 private key PEM files, comma-separated: the first signs tokens, all verify them",
+     false},
+    {"token_issuer", "TICKETQ_TOKEN_ISSUER", SettingKind::kString, nullptr, &Config::token_issuer,
+     0, 0, "the iss claim of tokens, and what a token must carry to verify", false},
+    {"token_audience", "TICKETQ_TOKEN_AUDIENCE", SettingKind::kString, nullptr,
+     &Config::token_audience, 0, 0, "the aud claim of tokens: the booking service", false},
 };
 
 const char* const kLogLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
@@ -151,6 +159,9 @@ std::string apply_setting(Config& cfg, const Setting& s, const std::string& valu
       (value.empty() || value.find_first_of("{} \t\r\n") != std::string::npos))
     return "key_prefix: must be non-empty without braces or spaces";
   if (std::string_view(s.name) == "bind" && value.empty()) return "bind: must not be empty";
+  std::string_view name = s.name;
+  if ((name == "token_issuer" || name == "token_audience") && value.empty())
+    return std::string(s.name) + ": must not be empty";
   if (std::string_view(s.name) == "redis") {
     auto ep = parse_redis_url(value);
     if (!ep.ok()) return "redis: " + ep.error;
@@ -218,6 +229,12 @@ LoadResult load_config(int argc, const char* const* argv, EnvLookup env) {
     if (app.count(flag_of(s)) == 0) continue;
     std::string err = apply_setting(cfg, s, flags[s.name]);
     if (!err.empty()) return fail(err + " (from " + flag_of(s) + ")");
+  }
+  // Refused here, so that --check-config catches it and the server never
+  // starts with a key it cannot use (the server loads the keys again).
+  if (!cfg.token_keys.empty()) {
+    Parsed<Tokens> keys = Tokens::load_list(cfg.token_keys, {});
+    if (!keys.ok()) return fail("token_keys: " + keys.error);
   }
   if (cfg.admin_token.empty()) {
     cfg.admin_token = generate_token();

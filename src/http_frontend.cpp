@@ -81,18 +81,44 @@ const char* framing_error(evhttp_request* req) {
   return nullptr;
 }
 
-// The admin token: exactly one X-Token header that matches.
-bool authorized(evhttp_request* req, const std::string& expected) {
+// What a request says about who sends it, from one pass over its headers.
+// The admin token counts only as exactly one X-Token header that matches;
+// a bearer token only as exactly one "Authorization: Bearer ..." header.
+// libevent merges chunked trailers into the headers, so a chunked request
+// could slip credentials in after its body: it is refused when it carries
+// any.
+struct Credentials {
+  bool chunked = false;
+  bool any = false;  // an X-Token or Authorization header is present
+  bool admin = false;
+  std::string bearer;
+};
+
+Credentials read_credentials(evhttp_request* req, const std::string& admin_token) {
+  Credentials c;
   const char* token = nullptr;
-  int count = 0;
+  const char* authorization = nullptr;
+  int tokens = 0, authorizations = 0;
   evkeyvalq* headers = evhttp_request_get_input_headers(req);
   for (evkeyval* h = headers->tqh_first; h != nullptr; h = h->next.tqe_next) {
     if (strcasecmp(h->key, "X-Token") == 0) {
       token = h->value;
-      ++count;
+      ++tokens;
+    } else if (strcasecmp(h->key, "Authorization") == 0) {
+      authorization = h->value;
+      ++authorizations;
+    } else if (strcasecmp(h->key, "Transfer-Encoding") == 0) {
+      c.chunked = true;
     }
   }
-  return count == 1 && token_matches(token, expected);
+  c.any = tokens + authorizations > 0;
+  c.admin = tokens == 1 && token_matches(token, admin_token);
+  if (authorizations == 1 && strncasecmp(authorization, "Bearer ", 7) == 0) {
+    std::string_view value(authorization + 7);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    c.bearer = value;
+  }
+  return c;
 }
 
 // A request id we can echo and log safely: 1-128 chars, no spaces or controls.
@@ -142,7 +168,7 @@ void on_accept_error(evconnlistener* lev, void*) {
 // ---------------------------------------------------------------- lifecycle --
 
 HttpFrontend::HttpFrontend(event_base* base, const Config& cfg, QueueCore& core,
-                           ScriptRunner& redis, LoopMetrics& metrics)
+                           ScriptRunner& redis, LoopMetrics& metrics, const Tokens& tokens)
     : http_(evhttp_new(base)),
       guard_(base, http_,
              ConnectionLimits{cfg.max_connections, cfg.request_read_timeout_ms,
@@ -150,7 +176,7 @@ HttpFrontend::HttpFrontend(event_base* base, const Config& cfg, QueueCore& core,
              metrics.shared().open_connections, &metrics),
       cfg_(cfg),
       metrics_(metrics),
-      api_(std::make_unique<Api>(base, cfg, core, redis, metrics)),
+      api_(std::make_unique<Api>(base, cfg, core, redis, metrics, tokens)),
       id_prefix_(generate_token().substr(0, 8)) {
   // libevent's defaults are unsafe (no size limits); set every limit.
   evhttp_set_max_headers_size(http_, cfg.max_header_bytes);
@@ -201,6 +227,7 @@ void HttpFrontend::deliver(const RequestInfo& info, Response r) {
   evhttp_add_header(out, "X-Request-Id", info.id.c_str());
   if (r.code == 503) evhttp_add_header(out, "Retry-After", "1");
   if (r.allow != nullptr) evhttp_add_header(out, "Allow", r.allow);
+  if (r.cache_control != nullptr) evhttp_add_header(out, "Cache-Control", r.cache_control);
   double seconds = static_cast<double>(now_us() - info.start_us) / 1e6;
   metrics_.request(info.route, r.code, seconds);
   evhttp_cmd_type method = evhttp_request_get_command(req);
@@ -259,16 +286,15 @@ void HttpFrontend::on_request(evhttp_request* req, void* arg) {
   if (rr.kind == RouteResult::Kind::kMethodNotAllowed)
     return reply.error(405, std::string("method ") + method + " not allowed here",
                        rr.allow.c_str());
-  // libevent merges chunked trailers into the request headers, so an admin
-  // call must not be chunked: its token may only come from the headers.
-  if (rr.route.admin &&
-      evhttp_find_header(evhttp_request_get_input_headers(req), "Transfer-Encoding") != nullptr)
-    return reply.error(400, "admin calls must not use a chunked body");
-  if (rr.route.admin && !authorized(req, self->cfg_.admin_token))
-    return reply.error(401, "unauthorized");
+  Credentials who = read_credentials(req, self->cfg_.admin_token);
+  if (who.chunked && (rr.route.admin || who.any))
+    return reply.error(400, rr.route.admin ? "admin calls must not use a chunked body"
+                                           : "calls with credentials must not use a chunked body");
+  if (rr.route.admin && !who.admin) return reply.error(401, "unauthorized");
   if (!rr.route.bad_param.empty()) return reply.error(400, rr.route.bad_param);
   const char* query = uri != nullptr ? evhttp_uri_get_query(uri) : nullptr;
-  Request request{std::move(rr.route), body_of(req), query != nullptr ? query : ""};
+  Request request{std::move(rr.route), body_of(req), query != nullptr ? query : "", who.admin,
+                  std::move(who.bearer)};
   self->api_->handle(request, std::move(reply));
 }
 

@@ -150,6 +150,25 @@ void QueueCore::promote(const std::string& event, int64_t limit,
               });
 }
 
+void QueueCore::leave(const std::string& event, std::string user,
+                      std::function<void(LeaveResult)> cb) {
+  runner_.run(scripts().leave, kScriptKeyCount, script_argv(event, {std::move(user)}),
+              [cb = std::move(cb)](ScriptReply&& reply) {
+                LeaveResult r;
+                if (auto* e = unwrap(reply, r, 3, 3)) {
+                  int64_t c = int_at(*e, 1);
+                  if (c < code::kNotInLine || c > code::kHoldsSeat) {
+                    r.fault = Fault::kError;
+                    r.detail = "unexpected code in script reply";
+                  } else {
+                    r.status = static_cast<LeaveStatus>(c);
+                    r.position = int_at(*e, 2);
+                  }
+                }
+                cb(std::move(r));
+              });
+}
+
 void QueueCore::reset(const std::string& event, std::function<void(ResetResult)> cb) {
   runner_.run(scripts().reset, kScriptKeyCount, script_argv(event),
               [cb = std::move(cb)](ScriptReply&& reply) {
@@ -181,11 +200,12 @@ void QueueCore::get_event(const std::string& event, std::function<void(EventInfo
   runner_.run(scripts().get, kScriptKeyCount, script_argv(event),
               [cb = std::move(cb)](ScriptReply&& reply) {
                 EventInfo r;
-                if (auto* e = unwrap(reply, r, 6)) {
+                if (auto* e = unwrap(reply, r, 7)) {
                   r.settings = {int_at(*e, 1), int_at(*e, 2)};
                   r.reserved = int_at(*e, 3);
                   r.waiting = int_at(*e, 4);
                   r.promoted = int_at(*e, 5);
+                  r.left = int_at(*e, 6);
                 }
                 cb(std::move(r));
               });

@@ -29,12 +29,14 @@ constexpr RouteSpec kRoutes[] = {
     {"GET", "/ready", Op::kReady, false, false},
     {"GET", "/metrics", Op::kMetrics, false, false},
     {"GET", "/openapi.yaml", Op::kOpenApi, false, false},
+    {"GET", "/.well-known/jwks.json", Op::kJwks, false, false},
     {"POST", "/v1/events/:event/reserve", Op::kReserve, false, false},
     {"GET", "/v1/events/:event/status/:user", Op::kStatus, false, false},
     {"POST", "/v1/events/:event/process_queue", Op::kProcessQueue, true, false},
     {"POST", "/v1/events/:event/reset", Op::kReset, true, false},
     {"PUT", "/v1/events/:event", Op::kEventPut, true, false},
     {"GET", "/v1/events/:event", Op::kEventGet, true, false},
+    {"POST", "/v1/events/:event/leave", Op::kLeave, false, false},
 };
 
 std::vector<std::string_view> split_path(std::string_view path) {
@@ -89,6 +91,8 @@ const char* op_name(Op op) {
       return "event_put";
     case Op::kEventGet:
       return "event_get";
+    case Op::kLeave:
+      return "leave";
     case Op::kHealth:
       return "health";
     case Op::kReady:
@@ -97,6 +101,8 @@ const char* op_name(Op op) {
       return "metrics";
     case Op::kOpenApi:
       return "openapi";
+    case Op::kJwks:
+      return "jwks";
   }
   return "unknown";
 }

@@ -35,6 +35,9 @@ std::string names_prologue() {
   define("NOT_FOUND", code::kNotFound);
   define("IS_RESERVED", code::kIsReserved);
   define("IN_QUEUE", code::kInQueue);
+  define("NOT_IN_LINE", code::kNotInLine);
+  define("LEFT", code::kLeft);
+  define("HOLDS_SEAT", code::kHoldsSeat);
   return out;
 }
 
@@ -49,9 +52,9 @@ local function int(v, key)
   return n
 end
 
--- A counter kept as a string; absent is 0.
-local function counter(key)
-  return int(redis.call('GET', key) or 0, key)
+-- A counter in the stats hash; absent is 0.
+local function stat(field)
+  return int(redis.call('HGET', K_STATS, field) or 0, K_STATS)
 end
 
 -- The event's capacity and queue_limit, or nil when it does not exist.
@@ -69,30 +72,31 @@ local function store_settings(cap, limit)
   redis.call('HSET', K_CFG, 'capacity', cap, 'queue_limit', limit)
 end
 
--- Users promoted so far: tickets issued minus users still waiting.
-local function promoted_count(tail, nwait)
-  if tail < nwait then error('ticketq: corrupt value in ' .. K_TAIL) end
-  return tail - nwait
+-- The ticket of the last user in line (0 for an empty line): tickets only
+-- grow, so the line's order is join order.
+local function last_ticket()
+  local last = redis.call('ZRANGE', K_QUEUED, -1, -1, 'WITHSCORES')
+  if last[2] then return int(last[2], K_QUEUED) end
+  return 0
 end
 )lua";
 
 // Reserve a batch of users, in order of arrival. A user is reserved only
 // while seats are free and nobody waits, so nobody jumps the line. Two reads
-// answer "reserved?" and "ticket?" for the whole batch; decisions are made in
-// memory; the writes follow in one go.
+// answer "reserved?" and "in line?" for the whole batch; decisions are made
+// in memory; the writes follow in one go.
 constexpr const char* kReserve = R"lua(
 local cap, limit, fresh = settings()
 if not cap then return {NO_EVENT} end
 local users = {}
 for i = 3, #ARGV do users[#users + 1] = ARGV[i] end
 local is_reserved = redis.call('SMISMEMBER', K_RESERVED, unpack(users))
-local ticket_of = redis.call('HMGET', K_TICKET, unpack(users))
+local ticket_of = redis.call('ZMSCORE', K_QUEUED, unpack(users))
 local nres = redis.call('SCARD', K_RESERVED)
-local nwait = redis.call('LLEN', K_WAITING)
-local tail = counter(K_TAIL)
-local head = promoted_count(tail, nwait)
+local nwait = redis.call('ZCARD', K_QUEUED)
+local tail = last_ticket()
 local out, seen_code, seen_pos = {OK}, {}, {}
-local new_res, new_wait, tickets = {}, {}, {}
+local new_res, new_wait = {}, {}
 local repeat_of = {[RESERVED] = ALREADY_RESERVED, [QUEUED] = ALREADY_IN_QUEUE,
                    [ALREADY_RESERVED] = ALREADY_RESERVED,
                    [ALREADY_IN_QUEUE] = ALREADY_IN_QUEUE, [SOLD_OUT] = SOLD_OUT}
@@ -105,7 +109,7 @@ for i = 1, #users do
   elseif is_reserved[i] == 1 then
     code = ALREADY_RESERVED
   elseif ticket_of[i] then
-    code, pos = ALREADY_IN_QUEUE, int(ticket_of[i], K_TICKET) - head
+    code, pos = ALREADY_IN_QUEUE, redis.call('ZRANK', K_QUEUED, u) + 1
   elseif nres < cap and nwait == 0 then
     nres = nres + 1
     new_res[#new_res + 1] = u
@@ -113,10 +117,9 @@ for i = 1, #users do
   elseif nwait < limit then
     nwait = nwait + 1
     tail = tail + 1
+    new_wait[#new_wait + 1] = string.format('%d', tail)
     new_wait[#new_wait + 1] = u
-    tickets[#tickets + 1] = u
-    tickets[#tickets + 1] = string.format('%d', tail)
-    code, pos = QUEUED, tail - head
+    code, pos = QUEUED, nwait
   else
     code = SOLD_OUT
   end
@@ -126,11 +129,7 @@ for i = 1, #users do
 end
 if fresh then store_settings(cap, limit) end
 if #new_res > 0 then redis.call('SADD', K_RESERVED, unpack(new_res)) end
-if #new_wait > 0 then
-  redis.call('RPUSH', K_WAITING, unpack(new_wait))
-  redis.call('HSET', K_TICKET, unpack(tickets))
-  redis.call('SET', K_TAIL, string.format('%d', tail))
-end
+if #new_wait > 0 then redis.call('ZADD', K_QUEUED, unpack(new_wait)) end
 return out
 )lua";
 
@@ -140,15 +139,14 @@ if not settings() then return {NO_EVENT} end
 local users = {}
 for i = 3, #ARGV do users[#users + 1] = ARGV[i] end
 local is_reserved = redis.call('SMISMEMBER', K_RESERVED, unpack(users))
-local ticket_of = redis.call('HMGET', K_TICKET, unpack(users))
-local head = promoted_count(counter(K_TAIL), redis.call('LLEN', K_WAITING))
 local out = {OK}
 for i = 1, #users do
   local code, pos = NOT_FOUND, 0
   if is_reserved[i] == 1 then
     code = IS_RESERVED
-  elseif ticket_of[i] then
-    code, pos = IN_QUEUE, int(ticket_of[i], K_TICKET) - head
+  else
+    local rank = redis.call('ZRANK', K_QUEUED, users[i])
+    if rank then code, pos = IN_QUEUE, rank + 1 end
   end
   out[#out + 1] = code
   out[#out + 1] = pos
@@ -157,25 +155,38 @@ return out
 )lua";
 
 // Promote from the head of the line while seats are free, at most ARGV[3].
-// HLEN only checks the ticket hash's type before HDEL writes it.
 constexpr const char* kPromote = R"lua(
 local cap, limit, fresh = settings()
 if not cap then return {NO_EVENT} end
 local nres = redis.call('SCARD', K_RESERVED)
-local nwait = redis.call('LLEN', K_WAITING)
-redis.call('HLEN', K_TICKET)
+local nwait = redis.call('ZCARD', K_QUEUED)
+local promoted = stat('promoted')
 local n = math.min(tonumber(ARGV[3]), cap - nres, nwait)
-local users = {}
-if n > 0 then users = redis.call('LRANGE', K_WAITING, 0, n - 1) end
 if fresh then store_settings(cap, limit) end
-if #users > 0 then
-  redis.call('LTRIM', K_WAITING, #users, -1)
-  redis.call('HDEL', K_TICKET, unpack(users))
+local users = {}
+if n > 0 then
+  local popped = redis.call('ZPOPMIN', K_QUEUED, n)
+  for i = 1, #popped, 2 do users[#users + 1] = popped[i] end
   redis.call('SADD', K_RESERVED, unpack(users))
+  redis.call('HSET', K_STATS, 'promoted', string.format('%d', promoted + #users))
 end
 local out = {OK, nwait - #users}
 for i = 1, #users do out[#out + 1] = users[i] end
 return out
+)lua";
+
+// A waiting user leaves the line; everyone behind moves up by one. A user
+// holding a seat is not in line (cancelling a seat is another operation).
+constexpr const char* kLeave = R"lua(
+if not settings() then return {NO_EVENT} end
+local user = ARGV[3]
+local rank = redis.call('ZRANK', K_QUEUED, user)
+local holds = redis.call('SISMEMBER', K_RESERVED, user)
+local left = stat('left')
+if not rank then return {OK, holds == 1 and HOLDS_SEAT or NOT_IN_LINE, 0} end
+redis.call('ZREM', K_QUEUED, user)
+redis.call('HSET', K_STATS, 'left', string.format('%d', left + 1))
+return {OK, LEFT, rank + 1}
 )lua";
 
 // Empty the event's queue state; its settings stay. UNLINK frees big sets
@@ -185,7 +196,7 @@ constexpr const char* kReset = R"lua(
 local cap, limit, fresh = settings()
 if not cap then return {NO_EVENT} end
 if fresh then store_settings(cap, limit) end
-redis.call('UNLINK', K_RESERVED, K_WAITING, K_TICKET, K_TAIL)
+redis.call('UNLINK', K_RESERVED, K_QUEUED, K_STATS)
 return {OK}
 )lua";
 
@@ -206,10 +217,10 @@ constexpr const char* kGet = R"lua(
 local cap, limit, fresh = settings()
 if not cap then return {NO_EVENT} end
 local nres = redis.call('SCARD', K_RESERVED)
-local nwait = redis.call('LLEN', K_WAITING)
-local promoted = promoted_count(counter(K_TAIL), nwait)
+local nwait = redis.call('ZCARD', K_QUEUED)
+local promoted, left = stat('promoted'), stat('left')
 if fresh then store_settings(cap, limit) end
-return {OK, cap, limit, nres, nwait, promoted}
+return {OK, cap, limit, nres, nwait, promoted, left}
 )lua";
 
 Script make(const char* name, const char* body) {
@@ -231,6 +242,7 @@ const Scripts& scripts() {
   static const Scripts all{
       make("reserve", kReserve), make("status", kStatus), make("promote", kPromote),
       make("reset", kReset),     make("put", kPut),       make("get", kGet),
+      make("leave", kLeave),
   };
   return all;
 }

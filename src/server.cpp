@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <csignal>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "ticketq/queue_core.h"
 #include "ticketq/redis_gateway.h"
 #include "ticketq/router.h"
+#include "ticketq/tokens.h"
 
 namespace ticketq {
 
@@ -25,13 +27,13 @@ namespace {
 // One event loop and everything it owns.
 class Worker {
  public:
-  Worker(const Config& cfg, GatewayOptions gw_opts, const QueueOptions& q_opts, Metrics& metrics,
-         int index, int fd)
+  Worker(const Config& cfg, const Tokens& tokens, GatewayOptions gw_opts,
+         const QueueOptions& q_opts, Metrics& metrics, int index, int fd)
       : cfg_(cfg), base_(event_base_new()), metrics_(metrics, index) {
     gw_opts.metrics = &metrics_;
     gateway_ = std::make_unique<RedisGateway>(base_, gw_opts);
     core_ = std::make_unique<QueueCore>(*gateway_, q_opts);
-    http_ = std::make_unique<HttpFrontend>(base_, cfg, *core_, *gateway_, metrics_);
+    http_ = std::make_unique<HttpFrontend>(base_, cfg, *core_, *gateway_, metrics_, tokens);
     http_->accept_on(fd);
     stop_event_ = event_new(base_, -1, 0, &Worker::on_stop, this);
     drain_timer_ = event_new(base_, -1, EV_PERSIST, &Worker::on_drain_tick, this);
@@ -134,6 +136,30 @@ class Worker {
   std::thread thread_;
 };
 
+// The token keys of this process, shared read-only by every loop. Without
+// token_keys a key is made now: fine for one instance, but its tokens fail
+// on any other instance and after a restart, hence the warning. The kid is
+// public and logged; the key never is.
+std::optional<Tokens> load_tokens(const Config& cfg) {
+  TokenSettings settings{cfg.token_issuer, cfg.token_audience};
+  Parsed<Tokens> tokens = cfg.token_keys.empty() ? Tokens::ephemeral(settings)
+                                                 : Tokens::load_list(cfg.token_keys, settings);
+  if (!tokens.ok()) {
+    spdlog::critical("token_keys: {}", tokens.error);
+    return std::nullopt;
+  }
+  std::vector<std::string> kids = tokens.value->kids();
+  if (cfg.token_keys.empty())
+    spdlog::warn(
+        "tokens: no token_keys set; signing with a key made for this run (kid {}): its tokens "
+        "verify on this instance only and not after a restart (set token_keys for more than one "
+        "instance)",
+        kids[0]);
+  else
+    spdlog::info("tokens: signing with kid {}; {} key(s) verify", kids[0], kids.size());
+  return std::move(tokens.value);
+}
+
 void log_libevent(int severity, const char* msg) {
   switch (severity) {
     case EVENT_LOG_DEBUG:
@@ -159,6 +185,8 @@ int run_server(const Config& cfg) {
     spdlog::critical("bad redis_url: {}", endpoint.error);
     return 2;
   }
+  std::optional<Tokens> tokens = load_tokens(cfg);
+  if (!tokens) return 2;
   evthread_use_pthreads();
   event_set_log_callback(log_libevent);
 
@@ -197,8 +225,8 @@ int run_server(const Config& cfg) {
   Metrics metrics;
   std::vector<std::unique_ptr<Worker>> workers;
   for (size_t i = 0; i < listeners.fds.size(); ++i)
-    workers.push_back(std::make_unique<Worker>(cfg, gw_opts, q_opts, metrics, static_cast<int>(i),
-                                               listeners.fds[i]));
+    workers.push_back(std::make_unique<Worker>(cfg, *tokens, gw_opts, q_opts, metrics,
+                                               static_cast<int>(i), listeners.fds[i]));
   for (auto& w : workers) w->start();
 
   std::string host = cfg.bind.find(':') != std::string::npos && cfg.bind.front() != '['

@@ -2,6 +2,7 @@
 //   api_users.cpp      people in the rush: reserve, status
 //   api_operators.cpp  operators and their tools: process_queue, reset,
 //                      events, health, readiness, metrics, the API document
+//   api_booking.cpp    booking services: the public keys of the tokens
 // A handler gets a small Request and answers through its Reply (reply.h),
 // exactly once; it knows nothing of the transport, and the queue core it
 // calls knows nothing of HTTP.
@@ -23,6 +24,7 @@
 #include "ticketq/queue_core.h"
 #include "ticketq/reply.h"
 #include "ticketq/router.h"
+#include "ticketq/tokens.h"
 
 struct event_base;
 
@@ -32,12 +34,16 @@ struct Request {
   Route route;
   std::string body;
   std::string query;  // raw query string, without '?'
+  // Credentials, read by the transport: the admin token matched (X-Token),
+  // and the bearer token, if any (Authorization: Bearer), unverified.
+  bool admin = false;
+  std::string bearer;
 };
 
 class Api {
  public:
   Api(event_base* base, const Config& cfg, QueueCore& core, ScriptRunner& redis,
-      LoopMetrics& metrics);
+      LoopMetrics& metrics, const Tokens& tokens);
 
   void handle(const Request& req, Reply reply);
 
@@ -45,6 +51,7 @@ class Api {
   // users
   void reserve(const Request& req, Reply reply);
   void status(const Request& req, Reply reply);
+  void leave(const Request& req, Reply reply);
   // operators
   void promote(const Request& req, Reply reply);
   void reset(const Request& req, Reply reply);
@@ -52,6 +59,8 @@ class Api {
   void get_event(const Request& req, Reply reply);
   void health(Reply reply);
   void metrics(Reply reply);
+  // booking services
+  void jwks(Reply reply);
 
   // Answers the outcomes every operation shares (fault: 503, no event:
   // 404). Returns true when it answered. Otherwise the event exists, and is
@@ -65,6 +74,7 @@ class Api {
   QueueCore& core_;
   ScriptRunner& redis_;
   LoopMetrics& metrics_;
+  const Tokens& tokens_;  // one per process, read-only
   Coalescer coalescer_;
   std::unordered_set<std::string> noted_events_;
 };

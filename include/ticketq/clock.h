@@ -1,4 +1,5 @@
-// The monotonic clock every deadline and latency is measured on.
+// The monotonic clock every deadline and latency is measured on, and the
+// wall clock that tokens carry (iat, exp).
 #pragma once
 
 #include <chrono>
@@ -13,6 +14,12 @@ inline int64_t now_us() {
 
 inline int64_t now_ms() {
   return now_us() / 1000;
+}
+
+// Seconds since the Unix epoch.
+inline int64_t unix_now_s() {
+  using namespace std::chrono;
+  return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace ticketq

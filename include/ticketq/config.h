@@ -35,6 +35,9 @@ struct Config {
   int64_t batch_max = 256;
   int64_t shutdown_timeout_ms = 5000;
   int64_t redis_allow_eviction = 0;  // 1: accept a maxmemory-policy other than noeviction
+  std::string token_keys;  // PEM files, comma-separated, the first signs; "" = made at start
+  std::string token_issuer = "ticketq";
+  std::string token_audience = "booking";
 
   // Derived at load time, not settings.
   bool admin_token_generated = false;

@@ -22,6 +22,7 @@
 #include "ticketq/metrics.h"
 #include "ticketq/queue_core.h"
 #include "ticketq/reply.h"
+#include "ticketq/tokens.h"
 
 struct event_base;
 struct evhttp;
@@ -33,7 +34,7 @@ namespace ticketq {
 class HttpFrontend final : public ReplySink {
  public:
   HttpFrontend(event_base* base, const Config& cfg, QueueCore& core, ScriptRunner& redis,
-               LoopMetrics& metrics);
+               LoopMetrics& metrics, const Tokens& tokens);
   ~HttpFrontend() override;
   HttpFrontend(const HttpFrontend&) = delete;
   HttpFrontend& operator=(const HttpFrontend&) = delete;

@@ -1,4 +1,4 @@
-// The queue core: reserve, status, promote, reset and event settings, each
+// The queue core: reserve, status, promote, leave, reset and event settings, each
 // one atomic script call through a ScriptRunner. It knows nothing of HTTP;
 // callers get plain results through callbacks, called exactly once.
 #pragma once
@@ -33,6 +33,12 @@ struct StatusResult : Outcome {
   int64_t position = 0;
 };
 
+enum class LeaveStatus { kNotInLine = 0, kLeft = 1, kHoldsSeat = 2 };
+struct LeaveResult : Outcome {
+  LeaveStatus status = LeaveStatus::kNotInLine;
+  int64_t position = 0;  // the place the user had, for kLeft
+};
+
 struct PromoteResult : Outcome {
   std::vector<std::string> promoted;  // in line order
   int64_t remaining = 0;
@@ -50,7 +56,8 @@ struct EventInfo : Outcome {
   EventSettings settings;
   int64_t reserved = 0;
   int64_t waiting = 0;
-  int64_t promoted = 0;
+  int64_t promoted = 0;  // since the last reset
+  int64_t left = 0;      // users who left the line since the last reset
 };
 
 struct QueueOptions {
@@ -75,6 +82,8 @@ class QueueCore {
   void status_many(const std::string& event, std::vector<std::string> users,
                    std::function<void(std::vector<StatusResult>)> cb);
   void promote(const std::string& event, int64_t limit, std::function<void(PromoteResult)> cb);
+  // A waiting user leaves the line; everyone behind moves up by one.
+  void leave(const std::string& event, std::string user, std::function<void(LeaveResult)> cb);
   void reset(const std::string& event, std::function<void(ResetResult)> cb);
   void put_event(const std::string& event, EventSettings s, std::function<void(PutEventResult)> cb);
   void get_event(const std::string& event, std::function<void(EventInfo)> cb);

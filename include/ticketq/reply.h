@@ -33,7 +33,8 @@ struct Response {
   int code = 200;
   std::string body;
   const char* content_type = "application/json";
-  const char* allow = nullptr;  // for 405: the Allow header
+  const char* allow = nullptr;          // for 405: the Allow header
+  const char* cache_control = nullptr;  // the Cache-Control header, when set
 };
 
 class ReplySink {

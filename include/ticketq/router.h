@@ -17,10 +17,12 @@ enum class Op {
   kReset,
   kEventPut,
   kEventGet,
+  kLeave,
   kHealth,
   kReady,
   kMetrics,
   kOpenApi,
+  kJwks,
 };
 
 // The label of an operation in metrics and logs ("reserve", "status", ...).

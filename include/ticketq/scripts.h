@@ -19,15 +19,13 @@ struct Script {
 // The names are defined here once; the scripts see them as Lua locals
 // (K_CFG, K_RESERVED, ...) and the queue core builds PREFIX:{E}:<name>.
 //   cfg       Hash    capacity, queue_limit; the event exists once it does
-//   reserved  Set     reserved user ids (never more than capacity)
-//   waiting   List    the line, head first
-//   ticket    Hash    waiting user id -> ticket number
-//   tail      String  tickets issued so far
-// Users promoted so far = tail - LLEN(waiting), so a user's position is
-// ticket - (tail - LLEN(waiting)): O(1), exact since nobody leaves the line
-// except from its head.
-inline constexpr std::array<const char*, 5> kEventKeys = {"cfg", "reserved", "waiting", "ticket",
-                                                          "tail"};
+//   reserved  Set     user ids holding a seat (never more than capacity)
+//   queued    Sorted set  the line: waiting user id -> ticket number. It
+//                     dedups, keeps join order (tickets only grow), gives a
+//                     position as ZRANK + 1 in O(log n), exact after any
+//                     number of leaves, and pops its head with ZPOPMIN.
+//   stats     Hash    counters since the last reset: promoted, left
+inline constexpr std::array<const char*, 4> kEventKeys = {"cfg", "reserved", "queued", "stats"};
 constexpr int kScriptKeyCount = static_cast<int>(kEventKeys.size());
 
 // ARGV[1], ARGV[2] of every script are the default event's capacity and
@@ -51,6 +49,10 @@ constexpr int kSoldOut = 5;
 constexpr int kNotFound = 0;
 constexpr int kIsReserved = 1;
 constexpr int kInQueue = 2;
+// leave outcomes
+constexpr int kNotInLine = 0;
+constexpr int kLeft = 1;
+constexpr int kHoldsSeat = 2;
 }  // namespace code
 
 struct Scripts {
@@ -59,10 +61,11 @@ struct Scripts {
   Script promote;  // ARGV[3]: limit -> {0, remaining, user...}
   Script reset;    // -> {0}
   Script put;      // ARGV[3], ARGV[4]: capacity, queue_limit -> {0, created} | {-2, reserved}
-  Script get;      // -> {0, capacity, queue_limit, reserved, waiting, promoted}
+  Script get;      // -> {0, capacity, queue_limit, reserved, waiting, promoted, left}
+  Script leave;    // ARGV[3]: user -> {0, code, position it had}
 
-  std::array<const Script*, 6> all() const {
-    return {&reserve, &status, &promote, &reset, &put, &get};
+  std::array<const Script*, 7> all() const {
+    return {&reserve, &status, &promote, &reset, &put, &get, &leave};
   }
 };
 

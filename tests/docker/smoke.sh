@@ -8,12 +8,12 @@
 # Builds the image, starts the stack under its own project name on a free
 # host port (never 8000 unless asked), waits for every container to be
 # healthy, then through nginx: reserves, queues, promotes, checks the
-# X-Request-Id pass-through and the /metrics series; runs a ticketq-bench rush
-# through nginx in a container (the load-test compose file) and requires
-# PASS; checks that both replicas served reserves; stalls Redis (503 with
-# Retry-After within the deadline, errors counted); restarts Redis
-# (reservations kept by the append-only file); stops one replica (nginx sends
-# everything to the other).
+# X-Request-Id pass-through, one token key on both replicas (JWKS) and the
+# /metrics series; runs a ticketq-bench rush through nginx in a container
+# (the load-test compose file) and requires PASS; checks that both replicas
+# served reserves; stalls Redis (503 with Retry-After within the deadline,
+# errors counted); restarts Redis (reservations kept by the append-only
+# file); stops one replica (nginx sends everything to the other).
 # Tears everything down on exit, failed or not. Every wait is bounded.
 #
 # Environment:
@@ -165,6 +165,14 @@ rid=$(curl -sS --max-time 5 -D - -o /dev/null "$BASE/status/smoke-u1" |
   tr -d '\r' | awk -F': ' 'tolower($1)=="x-request-id"{print $2}')
 [[ "$rid" =~ ^[0-9a-f]{32}$ ]] || fail "no nginx request id on a request without one: got '$rid'"
 log "ok  X-Request-Id: client's passed through; nginx's \$request_id otherwise ($rid)"
+
+# One token key for both replicas (the token-key service), so that a token
+# either one signs verifies on the other.
+jwks1=$(podman exec "$(ctr ticketq1)" ticketq-http-get /.well-known/jwks.json) || fail "ticketq1: GET /.well-known/jwks.json"
+jwks2=$(podman exec "$(ctr ticketq2)" ticketq-http-get /.well-known/jwks.json) || fail "ticketq2: GET /.well-known/jwks.json"
+[[ "$jwks1" == *'"kid":"'* && "$jwks1" == "$jwks2" ]] ||
+  fail "the replicas publish different token keys: '$jwks1' and '$jwks2'"
+log "ok  both replicas publish one token key: $jwks1"
 
 # ------------------------------------------------------------------ rush --
 log "rush: $USERS users through nginx (docker-compose.loadtest.yml, event $BENCH_EVENT)"

@@ -55,14 +55,14 @@ const std::regex kUuidV4("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3
 TEST_F(ApiTest, ReserveGivesSeatsWhileFreeAndNobodyWaits) {
   auto a = reserve("alice");
   ASSERT_EQ(a.status, 200) << a.describe();
-  EXPECT_EQ(a.json, (json{{"status", "reserved"}, {"user_id", "alice"}}));
+  EXPECT_EQ(untokened(a.json), (json{{"status", "reserved"}, {"user_id", "alice"}}));
   EXPECT_EQ(a.header("Content-Type").value_or(""), "application/json");
   auto b = reserve("bob");
   ASSERT_EQ(b.status, 200) << b.describe();
-  EXPECT_EQ(b.json, (json{{"status", "reserved"}, {"user_id", "bob"}}));
+  EXPECT_EQ(untokened(b.json), (json{{"status", "reserved"}, {"user_id", "bob"}}));
 
   EXPECT_EQ(db().smembers("ticketq:{default}:reserved"), (std::set<std::string>{"alice", "bob"}));
-  EXPECT_EQ(db().llen("ticketq:{default}:waiting"), 0);
+  EXPECT_EQ(db().waiting("default"), 0);
   expect_invariants("default", 2);
 }
 
@@ -79,7 +79,7 @@ TEST_F(ApiTest, ReserveWithoutUserIdGeneratesUuidV4) {
   }
   ASSERT_EQ(ids.size(), 3u);
   // Two got the seats, the third waits; each is known under its generated id.
-  std::vector<std::string> line = db().lrange("ticketq:{default}:waiting");
+  std::vector<std::string> line = db().line("default");
   ASSERT_EQ(line.size(), 1u);
   EXPECT_EQ(db().scard("ticketq:{default}:reserved"), 2);
   for (const auto& id : ids) {
@@ -97,16 +97,16 @@ TEST_F(ApiTest, FullEventQueuesInOrderThenSellsOut) {
   for (const std::string u : {"c", "d", "e"}) {
     auto r = reserve(u);
     ASSERT_EQ(r.status, 200) << r.describe();
-    EXPECT_EQ(r.json, (json{{"status", "queued"}, {"user_id", u}, {"position", ++pos}}));
+    EXPECT_EQ(untokened(r.json), (json{{"status", "queued"}, {"user_id", u}, {"position", ++pos}}));
   }
   auto f = reserve("f");
   ASSERT_EQ(f.status, 409) << f.describe();
   EXPECT_EQ(f.json, (json{{"status", "sold_out"}, {"user_id", "f"}}));
 
   EXPECT_EQ(db().smembers("ticketq:{default}:reserved"), (std::set<std::string>{"a", "b"}));
-  EXPECT_EQ(db().lrange("ticketq:{default}:waiting"), (std::vector<std::string>{"c", "d", "e"}));
-  EXPECT_EQ(db().hgetall("ticketq:{default}:ticket"),
-            (std::map<std::string, std::string>{{"c", "1"}, {"d", "2"}, {"e", "3"}}));
+  EXPECT_EQ(db().line("default"), (std::vector<std::string>{"c", "d", "e"}));
+  EXPECT_EQ(db().snapshot("ticketq:{default}:queued")["ticketq:{default}:queued"].items,
+            (std::vector<std::string>{"c=1", "d=2", "e=3"}));  // user = ticket
   expect_invariants("default", 2);
 }
 
@@ -144,7 +144,7 @@ TEST_F(ApiTest, StatusReportsReservedInQueueAndNotFound) {
 
   auto a = status("a");
   ASSERT_EQ(a.status, 200) << a.describe();
-  EXPECT_EQ(a.json, (json{{"status", "reserved"}, {"user_id", "a"}}));
+  EXPECT_EQ(untokened(a.json), (json{{"status", "reserved"}, {"user_id", "a"}}));
   auto d = status("d");
   ASSERT_EQ(d.status, 200) << d.describe();
   EXPECT_EQ(d.json, (json{{"status", "in_queue"}, {"user_id", "d"}, {"position", 2}}));
@@ -190,7 +190,7 @@ TEST_F(ApiTest, ProcessQueuePromotesFromTheHeadAndShiftsPositions) {
                           {"remaining", 2}}));
   for (const std::string u : {"c", "d", "e"}) {
     auto s = status(u, "gig");
-    EXPECT_EQ(s.json, (json{{"status", "reserved"}, {"user_id", u}})) << s.describe();
+    EXPECT_EQ(untokened(s.json), (json{{"status", "reserved"}, {"user_id", u}})) << s.describe();
   }
   auto f = status("f", "gig");
   EXPECT_EQ(f.json, (json{{"status", "in_queue"}, {"user_id", "f"}, {"position", 1}}))
@@ -201,7 +201,7 @@ TEST_F(ApiTest, ProcessQueuePromotesFromTheHeadAndShiftsPositions) {
   // A repeat of a promoted user now says reserved; a newcomer queues behind g.
   EXPECT_EQ(reserve("c", "gig").json["status"], "already_reserved");
   auto h = reserve("h", "gig");
-  EXPECT_EQ(h.json, (json{{"status", "queued"}, {"user_id", "h"}, {"position", 3}}))
+  EXPECT_EQ(untokened(h.json), (json{{"status", "queued"}, {"user_id", "h"}, {"position", 3}}))
       << h.describe();
 
   auto info = http().get("/v1/events/gig", admin());
@@ -211,10 +211,11 @@ TEST_F(ApiTest, ProcessQueuePromotesFromTheHeadAndShiftsPositions) {
                              {"queue_limit", 10},
                              {"reserved", 5},
                              {"waiting", 3},
-                             {"promoted", 3}}));
+                             {"promoted", 3},
+                             {"left", 0}}));
   EXPECT_EQ(db().smembers("ticketq:{gig}:reserved"),
             (std::set<std::string>{"a", "b", "c", "d", "e"}));
-  EXPECT_EQ(db().lrange("ticketq:{gig}:waiting"), (std::vector<std::string>{"f", "g", "h"}));
+  EXPECT_EQ(db().line("gig"), (std::vector<std::string>{"f", "g", "h"}));
   expect_invariants("gig", 5);
 }
 
@@ -245,7 +246,7 @@ TEST_F(ApiTest, ProcessQueueIsCappedAt1000PerCall) {
     auto r = reserve("u" + std::to_string(i), "big");
     ASSERT_EQ(r.status, 200) << i << ": " << r.describe();
   }
-  std::vector<std::string> line = db().lrange("ticketq:{big}:waiting");
+  std::vector<std::string> line = db().line("big");
   ASSERT_EQ(line.size(), 2050u);
   EXPECT_EQ(line.front(), "u1");
   put_event("big", 10000, 5000, 200);
@@ -292,7 +293,8 @@ TEST_F(ApiTest, ResetEmptiesTheEventButKeepsItsSettings) {
                              {"queue_limit", 2},
                              {"reserved", 0},
                              {"waiting", 0},
-                             {"promoted", 0}}))
+                             {"promoted", 0},
+                             {"left", 0}}))
       << info.describe();
   EXPECT_EQ(status("a", "gig").status, 404);
   EXPECT_EQ(reserve("c", "gig").json["status"], "reserved");
@@ -355,7 +357,8 @@ TEST_F(ApiTest, EventsAreCreatedUpdatedAndDescribed) {
                              {"queue_limit", 6},
                              {"reserved", 1},
                              {"waiting", 0},
-                             {"promoted", 0}}));
+                             {"promoted", 0},
+                             {"left", 0}}));
   // Names may use the whole alphabet of events.
   auto odd = http().put("/v1/events/A-z_0.9", R"({"capacity":0,"queue_limit":0})", admin());
   EXPECT_EQ(odd.status, 201) << odd.describe();
@@ -410,7 +413,8 @@ TEST_F(ApiTest, DefaultEventComesFromConfigurationAndCanBeChanged) {
                              {"queue_limit", 3},
                              {"reserved", 0},
                              {"waiting", 0},
-                             {"promoted", 0}}));
+                             {"promoted", 0},
+                             {"left", 0}}));
   // The seed routes and /v1/events/default are one and the same event.
   ASSERT_EQ(reserve("a").json["status"], "reserved");
   EXPECT_EQ(reserve("a", "default").json["status"], "already_reserved");
@@ -419,7 +423,8 @@ TEST_F(ApiTest, DefaultEventComesFromConfigurationAndCanBeChanged) {
   auto put = http().put("/v1/events/default", R"({"capacity":1,"queue_limit":1})", admin());
   ASSERT_EQ(put.status, 200) << put.describe();
   EXPECT_EQ(put.json["status"], "updated");
-  EXPECT_EQ(reserve("b").json, (json{{"status", "queued"}, {"user_id", "b"}, {"position", 1}}));
+  EXPECT_EQ(untokened(reserve("b").json),
+            (json{{"status", "queued"}, {"user_id", "b"}, {"position", 1}}));
   EXPECT_EQ(reserve("c").status, 409);
   expect_invariants("default", 1);
 }
@@ -433,16 +438,13 @@ TEST_F(ApiTest, EventsKeepSeparateStateUnderTheDocumentedKeys) {
   EXPECT_EQ(status("a", "two").status, 404);
 
   EXPECT_EQ(db().keys("ticketq:{one}"),
-            (std::vector<std::string>{"ticketq:{one}:cfg", "ticketq:{one}:reserved",
-                                      "ticketq:{one}:tail", "ticketq:{one}:ticket",
-                                      "ticketq:{one}:waiting"}));
+            (std::vector<std::string>{"ticketq:{one}:cfg", "ticketq:{one}:queued",
+                                      "ticketq:{one}:reserved"}));
   EXPECT_EQ(db().type("ticketq:{one}:reserved"), "set");
-  EXPECT_EQ(db().type("ticketq:{one}:ticket"), "hash");
-  EXPECT_EQ(db().type("ticketq:{one}:tail"), "string");
-  EXPECT_EQ(db().type("ticketq:{one}:waiting"), "list");
+  EXPECT_EQ(db().type("ticketq:{one}:queued"), "zset");
   EXPECT_EQ(db().smembers("ticketq:{one}:reserved"), std::set<std::string>{"a"});
   EXPECT_EQ(db().smembers("ticketq:{two}:reserved"), std::set<std::string>{"b"});
-  EXPECT_EQ(db().lrange("ticketq:{one}:waiting"), std::vector<std::string>{"b"});
+  EXPECT_EQ(db().line("one"), std::vector<std::string>{"b"});
   EXPECT_EQ(db().keys("ticketq:{two}"),
             (std::vector<std::string>{"ticketq:{two}:cfg", "ticketq:{two}:reserved"}));
   expect_invariants("one", 1);
@@ -496,7 +498,7 @@ TEST_F(ApiTest, ChunkedRequestBodyIsRead) {
   auto r = raw_exchange(stack_.server().port(), req);
   ASSERT_TRUE(r.first) << r.data;
   EXPECT_EQ(r.status(), 200) << r.data;
-  EXPECT_EQ(r.first->json, (json{{"status", "reserved"}, {"user_id", "chunky"}}));
+  EXPECT_EQ(untokened(r.first->json), (json{{"status", "reserved"}, {"user_id", "chunky"}}));
 }
 
 // Requests pipelined on one connection (all written before any answer is
@@ -555,7 +557,8 @@ TEST_F(ApiTest, ResetStartsTheLineAgainAtPositionOne) {
   ASSERT_EQ(http().post("/admin/reset", "", admin()).status, 200);
   EXPECT_EQ(reserve("d").json["status"], "reserved");  // d starts over
   EXPECT_EQ(reserve("e").json["status"], "reserved");
-  EXPECT_EQ(reserve("f").json, (json{{"status", "queued"}, {"user_id", "f"}, {"position", 1}}));
+  EXPECT_EQ(untokened(reserve("f").json),
+            (json{{"status", "queued"}, {"user_id", "f"}, {"position", 1}}));
   expect_invariants("default", 2);
 }
 
@@ -575,7 +578,7 @@ TEST_F(KeyPrefixTest, KeysLiveUnderTheConfiguredPrefix) {
   ASSERT_EQ(reserve("c").json["status"], "queued");
   EXPECT_EQ(db().keys("ticketq"), std::vector<std::string>{});
   EXPECT_EQ(db().smembers("shop:{default}:reserved"), (std::set<std::string>{"a", "b"}));
-  EXPECT_EQ(db().lrange("shop:{default}:waiting"), std::vector<std::string>{"c"});
+  EXPECT_EQ(db().line("default", "shop"), std::vector<std::string>{"c"});
   auto bad = db().check_invariants("default", 2, "shop");
   EXPECT_TRUE(bad.empty()) << ::testing::PrintToString(bad);
 }

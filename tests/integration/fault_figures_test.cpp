@@ -199,11 +199,10 @@ AckCheck check_acks(RedisClient& db, const std::vector<Outcome>& outcomes,
   AckCheck c;
   const std::string ev = "default";
   std::set<std::string> reserved = db.smembers(RedisClient::key(ev, "reserved"));
-  std::vector<std::string> line = db.lrange(RedisClient::key(ev, "waiting"));
+  std::vector<std::string> line = db.line(ev);
   std::set<std::string> queued(line.begin(), line.end());
-  std::map<std::string, std::string> tickets = db.hgetall(RedisClient::key(ev, "ticket"));
-  int64_t head = std::stoll(db.get(RedisClient::key(ev, "tail")).value_or("0")) -
-                 static_cast<int64_t>(line.size());  // promoted so far
+  std::map<std::string, int64_t> position;  // 1 + the users ahead
+  for (size_t i = 0; i < line.size(); ++i) position[line[i]] = static_cast<int64_t>(i) + 1;
   std::set<std::string> sent = also_sent;
   for (const auto& o : outcomes) {
     sent.insert(o.user);
@@ -229,8 +228,8 @@ AckCheck check_acks(RedisClient& db, const std::vector<Outcome>& outcomes,
         ++(in_r ? c.wrong : c.lost);
         c.problem(was + (in_r ? " is reserved" : " is missing"));
       } else {
-        auto t = tickets.find(o.user);
-        int64_t pos = t == tickets.end() ? -1 : std::stoll(t->second) - head;
+        auto t = position.find(o.user);
+        int64_t pos = t == position.end() ? -1 : t->second;
         if (pos != o.position) {  // nobody was promoted: positions never move
           ++c.wrong;
           c.problem(was + " position " + std::to_string(o.position) + " is now " +
@@ -722,7 +721,7 @@ TEST(FaultFigures, ClientsHangUpMidRequestWhileRedisStalls) {
           in_redis = 0;
           for (const auto& u : stack.db().smembers(RedisClient::key("default", "reserved")))
             in_redis += u.rfind(mine, 0) == 0;
-          for (const auto& u : stack.db().lrange(RedisClient::key("default", "waiting")))
+          for (const auto& u : stack.db().line("default"))
             in_redis += u.rfind(mine, 0) == 0;
           return in_redis >= static_cast<int64_t>(fds.size());
         },

@@ -112,6 +112,7 @@ TEST_P(CorruptKeyTest, ScriptFailsBeforeItsFirstWrite) {
   if (op == "reserve_repeat") r = http.post(base + "/reserve", user_body("c"));
   if (op == "promote") r = http.post(base + "/process_queue", "", admin());
   if (op == "put") r = http.put(base, R"({"capacity":4,"queue_limit":10})", admin());
+  if (op == "leave") r = http.post(base + "/leave", user_body("c"), admin());
   EXPECT_EQ(r.status, 503) << r.describe();
   EXPECT_TRUE(r.header("Retry-After").has_value()) << r.describe();
   EXPECT_EQ(diff(before, db.snapshot(prefix)), "") << "a failed script wrote";
@@ -123,18 +124,19 @@ TEST_P(CorruptKeyTest, ScriptFailsBeforeItsFirstWrite) {
 
 const Corruption kCorruptions[] = {
     {"reserved_not_a_set_reserve", "reserve_new", "reserved", {"SET", "{key}", "x"}},
-    {"waiting_not_a_list_reserve", "reserve_new", "waiting", {"SET", "{key}", "x"}},
-    {"ticket_not_a_hash_reserve", "reserve_new", "ticket", {"SET", "{key}", "x"}},
-    {"tail_not_a_string_reserve", "reserve_new", "tail", {"HSET", "{key}", "f", "1"}},
-    {"tail_not_a_number_reserve", "reserve_new", "tail", {"SET", "{key}", "twelve"}},
-    {"tail_below_the_line_reserve", "reserve_new", "tail", {"SET", "{key}", "1"}},
-    {"ticket_not_a_number_reserve",
-     "reserve_repeat",
-     "ticket",
-     {"HSET", "{key}", "c", "first", "d", "2"}},
+    {"queued_not_a_zset_reserve", "reserve_new", "queued", {"SET", "{key}", "x"}},
+    {"queued_fractional_ticket_reserve",
+     "reserve_new",
+     "queued",
+     {"ZADD", "{key}", "1", "c", "2.5", "d"}},
+    {"queued_not_a_zset_repeat", "reserve_repeat", "queued", {"SADD", "{key}", "c", "d"}},
     {"reserved_not_a_set_promote", "promote", "reserved", {"SET", "{key}", "x"}},
-    {"waiting_not_a_list_promote", "promote", "waiting", {"SET", "{key}", "x"}},
-    {"ticket_not_a_hash_promote", "promote", "ticket", {"SET", "{key}", "x"}},
+    {"queued_not_a_zset_promote", "promote", "queued", {"SET", "{key}", "x"}},
+    {"stats_not_a_hash_promote", "promote", "stats", {"SET", "{key}", "x"}},
+    {"stats_not_a_number_promote", "promote", "stats", {"HSET", "{key}", "promoted", "many"}},
+    {"queued_not_a_zset_leave", "leave", "queued", {"SET", "{key}", "x"}},
+    {"reserved_not_a_set_leave", "leave", "reserved", {"SET", "{key}", "x"}},
+    {"stats_not_a_number_leave", "leave", "stats", {"HSET", "{key}", "left", "-1"}},
     {"cfg_not_a_hash_put", "put", "cfg", {"SET", "{key}", "x"}},
     {"reserved_not_a_set_put", "put", "reserved", {"SET", "{key}", "x"}},
 };
@@ -174,9 +176,9 @@ int64_t flood_made_up_events(int port, int first, int count) {
     threads.emplace_back([&, t] {
       HttpClient c(port, Millis(30000));
       for (int i = first + t; i < first + count; i += kConns)
-        not_found += c.post("/v1/events/made-up-" + std::to_string(i) + "/reserve",
-                            user_body("x"))
-                         .status == 404;
+        not_found +=
+            c.post("/v1/events/made-up-" + std::to_string(i) + "/reserve", user_body("x")).status ==
+            404;
     });
   }
   for (auto& th : threads) th.join();

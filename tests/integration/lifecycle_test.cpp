@@ -97,7 +97,7 @@ TEST(LifecycleTest, SigtermLetsRequestsInFlightFinish) {
   stack.redis().resume();
   t.join();
   EXPECT_EQ(r.status, 200) << r.describe();
-  EXPECT_EQ(r.json, (json{{"status", "reserved"}, {"user_id", "late"}}));
+  EXPECT_EQ(untokened(r.json), (json{{"status", "reserved"}, {"user_id", "late"}}));
   ExitStatus st = stack.server().terminate(Millis(30000));
   EXPECT_TRUE(st.exited && st.code == 0) << st.describe();
   EXPECT_EQ(stack.db().smembers("ticketq:{default}:reserved"), std::set<std::string>{"late"});
@@ -306,7 +306,7 @@ TEST(LifecycleTest, RedisUrlWithPasswordAndDatabase) {
   o.redis_url = "redis://:pw-for-tests@127.0.0.1:" + std::to_string(stack.redis().port()) + "/2";
   ASSERT_EQ(stack.add_server(o), "");
   HttpClient c(stack.server().port());
-  EXPECT_EQ(c.post("/reserve", user_body("a")).json,
+  EXPECT_EQ(untokened(c.post("/reserve", user_body("a")).json),
             (json{{"status", "reserved"}, {"user_id", "a"}}));
   RedisClient db2(stack.redis().port(), "127.0.0.1", 2000, "pw-for-tests", 2);
   RedisClient db0(stack.redis().port(), "127.0.0.1", 2000, "pw-for-tests", 0);
@@ -342,7 +342,7 @@ TEST(LifecycleTest, RedisOverUnixSocket) {
   o.redis_url = "unix://" + stack.redis().socket_path();
   ASSERT_EQ(stack.add_server(o), "");
   HttpClient c(stack.server().port());
-  EXPECT_EQ(c.post("/reserve", user_body("a")).json,
+  EXPECT_EQ(untokened(c.post("/reserve", user_body("a")).json),
             (json{{"status", "reserved"}, {"user_id", "a"}}));
   EXPECT_EQ(stack.db().smembers("ticketq:{default}:reserved"), std::set<std::string>{"a"});
 }

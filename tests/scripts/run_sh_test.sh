@@ -6,7 +6,10 @@
 #      cleanly, and only then is the private Redis stopped (SIGTERM; the
 #      terminal's SIGINT never reached it). Also: the token given with
 #      --admin-token is announced as such, never printed.
-#   2. Without a token: one is kept in VAR/admin-token, and it works.
+#   2. Without a token: one is kept in VAR/admin-token, and it works; and
+#      an Ed25519 token key in VAR/token-key.pem (mode 600), which ticketq
+#      signs with (the JWKS kid) and which a restart keeps.
+#   2b. Token keys given (--token-keys): run.sh makes none.
 #   3. ticketq exits on its own (a bad flag): Redis is stopped all the same.
 # Usage: run_sh_test.sh PATH/TO/ticketq-server  (RUN_SH=path tests another
 # run.sh). Every wait is bounded; nothing started is left running.
@@ -16,6 +19,7 @@ SERVER_BIN="${1:?usage: run_sh_test.sh PATH/TO/ticketq-server}"
 RUN_SH="${RUN_SH:-$ROOT/scripts/run.sh}"
 command -v curl >/dev/null || { echo "run_sh_test: needs curl (scripts/setup.sh installs it)" >&2; exit 1; }
 command -v redis-cli >/dev/null || { echo "run_sh_test: needs redis-cli" >&2; exit 1; }
+command -v openssl >/dev/null || { echo "run_sh_test: needs openssl (scripts/setup.sh installs it)" >&2; exit 1; }
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ticketq-run-sh-XXXXXX")"
 run_pid=""    # run.sh, leader of its own process group
@@ -63,7 +67,7 @@ show_logs() {
 start() {
   local name="$1"
   shift
-  env -u REDIS_URL -u TICKETQ_ADMIN_TOKEN -u TICKETQ_CONFIG \
+  env -u REDIS_URL -u TICKETQ_ADMIN_TOKEN -u TICKETQ_CONFIG -u TICKETQ_TOKEN_KEYS \
     TICKETQ_SERVER_BIN="$SERVER_BIN" TICKETQ_VAR_DIR="$WORK/$name" \
     setsid bash "$RUN_SH" "$@" >"$WORK/$name.log" 2>&1 </dev/null &
   run_pid=$!
@@ -138,11 +142,47 @@ if up token; then
   code="$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -X POST \
     -H "X-Token: $(cat "$token_file" 2>/dev/null)" "http://127.0.0.1:$port/process_queue")"
   [ "$code" = 200 ] || fail "the token of $token_file was refused ($code)"
+  key_file="$WORK/token/token-key.pem"
+  grep -q "token signing key in $key_file" "$WORK/token.log" || fail "token key not announced"
+  [ "$(stat -c %a "$key_file" 2>/dev/null)" = 600 ] || fail "$key_file is not mode 600"
+  openssl pkey -in "$key_file" -noout -text 2>/dev/null | grep -q "ED25519 Private-Key" ||
+    fail "$key_file is not an Ed25519 private key"
+  kid="$(curl -sS --max-time 10 "http://127.0.0.1:$port/.well-known/jwks.json" |
+    sed -n 's/.*"kid":"\([^"]*\)".*/\1/p')"
+  [ -n "$kid" ] || fail "no kid in /.well-known/jwks.json"
+  grep -q "tokens: signing with kid $kid" "$WORK/token.log" || fail "ticketq does not sign with $kid"
+  ! grep -q "PRIVATE KEY" "$WORK/token.log" || fail "the token key was printed"
   kill -TERM "$run_pid"  # run.sh alone: it passes the signal on
   finish token
   [ "$run_status" -eq 0 ] || fail "run.sh exited $run_status after SIGTERM"
   wait_for 10 dead "$redis_pid" || fail "redis-server (pid $redis_pid) still running"
+  # Started again on the same var dir: the same key, so earlier tokens still
+  # verify. (The first run's log moves away first, so that nothing waits on
+  # its lines.)
+  mv "$WORK/token.log" "$WORK/token-first.log"
+  start token --port 0 --threads 1
+  if up token; then
+    again="$(curl -sS --max-time 10 "http://127.0.0.1:$port/.well-known/jwks.json" |
+      sed -n 's/.*"kid":"\([^"]*\)".*/\1/p')"
+    [ "$again" = "$kid" ] || fail "the restart signs with another key ($again, not $kid)"
+    kill -TERM "$run_pid"
+    finish token
+    wait_for 10 dead "$redis_pid" || fail "redis-server (pid $redis_pid) still running"
+  fi
   [ "$failures" -eq 0 ] || show_logs token
+fi
+
+# ---- 2b. Token keys given: run.sh makes none -----------------------------------
+given_key="$WORK/given-key.pem"
+openssl genpkey -algorithm ed25519 -out "$given_key" 2>/dev/null || fail "openssl genpkey failed"
+start keys --port 0 --threads 1 --token-keys "$given_key"
+if up keys; then
+  grep -q "token keys: from --token-keys" "$WORK/keys.log" || fail "the keys' source was not announced"
+  [ ! -e "$WORK/keys/token-key.pem" ] || fail "run.sh made a key though one was given"
+  kill -TERM "$run_pid"
+  finish keys
+  wait_for 10 dead "$redis_pid" || fail "redis-server (pid $redis_pid) still running"
+  [ "$failures" -eq 0 ] || show_logs keys
 fi
 
 # ---- 3. ticketq exits on its own ---------------------------------------------

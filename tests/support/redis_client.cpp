@@ -184,6 +184,12 @@ int64_t RedisClient::scard(const std::string& key) {
 int64_t RedisClient::llen(const std::string& key) {
   return command({"LLEN", key}).integer;
 }
+std::vector<std::string> RedisClient::line(const std::string& event, const std::string& prefix) {
+  return strings_of(command({"ZRANGE", key(event, "queued", prefix), "0", "-1"}));
+}
+int64_t RedisClient::waiting(const std::string& event, const std::string& prefix) {
+  return command({"ZCARD", key(event, "queued", prefix)}).integer;
+}
 bool RedisClient::exists(const std::string& key) {
   return command({"EXISTS", key}).integer == 1;
 }
@@ -255,44 +261,28 @@ std::vector<std::string> RedisClient::check_invariants(const std::string& event,
   auto k = [&](const char* what) { return key(event, what, prefix); };
   if (std::string t = type(k("reserved")); t != "set" && t != "none")
     bad.push_back(k("reserved") + " has type " + t + ", want set");
-  if (std::string t = type(k("waiting")); t != "list" && t != "none")
-    bad.push_back(k("waiting") + " has type " + t + ", want list");
-  if (std::string t = type(k("ticket")); t != "hash" && t != "none")
-    bad.push_back(k("ticket") + " has type " + t + ", want hash");
-  if (std::string t = type(k("tail")); t != "string" && t != "none")
-    bad.push_back(k("tail") + " has type " + t + ", want string");
+  if (std::string t = type(k("queued")); t != "zset" && t != "none")
+    bad.push_back(k("queued") + " has type " + t + ", want zset");
+  if (std::string t = type(k("stats")); t != "hash" && t != "none")
+    bad.push_back(k("stats") + " has type " + t + ", want hash");
   if (!bad.empty()) return bad;
 
   std::set<std::string> reserved = smembers(k("reserved"));
-  std::vector<std::string> line = lrange(k("waiting"));
-  std::map<std::string, std::string> tickets = hgetall(k("ticket"));
-  int64_t tail = std::stoll(get(k("tail")).value_or("0"));
-  int64_t head = tail - static_cast<int64_t>(line.size());  // promoted so far
-
+  std::vector<std::string> tickets =
+      strings_of(command({"ZRANGE", k("queued"), "0", "-1", "WITHSCORES"}));
   if (static_cast<int64_t>(reserved.size()) > capacity)
     bad.push_back("SCARD reserved = " + std::to_string(reserved.size()) + " > capacity " +
                   std::to_string(capacity));
-  if (head < 0)
-    bad.push_back("tail = " + std::to_string(tail) + " < LLEN waiting = " +
-                  std::to_string(line.size()));
-  std::set<std::string> in_line;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const std::string& u = line[i];
-    if (!in_line.insert(u).second) bad.push_back("user " + u + " is in the line twice");
+  double previous = 0;
+  for (size_t i = 0; i + 1 < tickets.size(); i += 2) {
+    const std::string& u = tickets[i];
+    double ticket = std::stod(tickets[i + 1]);
     if (reserved.count(u) != 0) bad.push_back("user " + u + " is both reserved and in the line");
-    auto t = tickets.find(u);
-    if (t == tickets.end()) {
-      bad.push_back("user " + u + " is in the line without a ticket");
-    } else if (std::stoll(t->second) - head != static_cast<int64_t>(i) + 1) {
-      bad.push_back("user " + u + " at index " + std::to_string(i) + " has ticket " + t->second +
-                    " with " + std::to_string(head) + " promoted (position " +
-                    std::to_string(std::stoll(t->second) - head) + ", want " +
-                    std::to_string(i + 1) + ")");
-    }
+    if (ticket <= previous || ticket != static_cast<double>(static_cast<int64_t>(ticket)))
+      bad.push_back("user " + u + " has ticket " + tickets[i + 1] + " after " +
+                    std::to_string(previous));
+    previous = ticket;
   }
-  for (const auto& [u, t] : tickets)
-    if (in_line.count(u) == 0)
-      bad.push_back("user " + u + " has ticket " + t + " but is not in the line");
   return bad;
 }
 

@@ -60,6 +60,9 @@ class RedisClient {
   std::optional<std::string> get(const std::string& key);
   int64_t scard(const std::string& key);
   int64_t llen(const std::string& key);
+  // An event's line, head first, and its length (src/scripts.h).
+  std::vector<std::string> line(const std::string& event, const std::string& prefix = "ticketq");
+  int64_t waiting(const std::string& event, const std::string& prefix = "ticketq");
   bool exists(const std::string& key);
   std::string type(const std::string& key);
   std::vector<std::string> keys(const std::string& prefix);  // SCAN MATCH prefix*
@@ -72,9 +75,8 @@ class RedisClient {
   // The queue invariants of one event (key layout of src/scripts.h), with
   // the event's capacity. Returns the violations, empty when all hold:
   //   SCARD reserved <= capacity; nobody both reserved and in the line;
-  //   the line holds no duplicates; every waiting user has a ticket, and
-  //   ticket - (tail - LLEN waiting) == its index in the list + 1; no
-  //   stray tickets.
+  //   tickets in the line are whole numbers > 0, strictly growing with the
+  //   order (a sorted set has no duplicates by construction).
   std::vector<std::string> check_invariants(const std::string& event, int64_t capacity,
                                             const std::string& prefix = "ticketq");
 

@@ -12,6 +12,11 @@ std::string user_body(const std::string& user) {
   return nlohmann::json{{"user_id", user}}.dump();
 }
 
+nlohmann::json untokened(nlohmann::json j) {
+  if (j.is_object()) j.erase("token");
+  return j;
+}
+
 Stack::Stack(RedisOptions redis_options) : redis_(std::move(redis_options)) {}
 
 std::string Stack::start(ServerOptions server) {

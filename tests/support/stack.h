@@ -17,6 +17,10 @@ namespace ticketq::test {
 Headers admin();
 // {"user_id": user}
 std::string user_body(const std::string& user);
+// A JSON answer without its "token" member: a first join's user token is
+// new every time (iat, jti), so tests compare the rest and check the token
+// on its own.
+nlohmann::json untokened(nlohmann::json j);
 
 class Stack {
  public:

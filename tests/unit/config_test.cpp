@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "key_files.h"
+
 namespace ticketq {
 namespace {
 
@@ -243,6 +245,8 @@ TEST_F(ConfigTest, ConfigPathFromEnvironment) {
 }
 
 TEST_F(ConfigTest, EverySettingHasAWorkingFlagAndEnvVariable) {
+  test::KeyDir keys;
+  std::string key_file = keys.new_key("k.pem");
   // A value valid for every setting of its kind, and different from the default.
   for (const Setting& s : settings_table()) {
     SCOPED_TRACE(s.name);
@@ -256,6 +260,8 @@ TEST_F(ConfigTest, EverySettingHasAWorkingFlagAndEnvVariable) {
       value = "trace";
     } else if (std::string_view(s.name) == "redis") {
       value = "redis://x-redis:1";
+    } else if (std::string_view(s.name) == "token_keys") {
+      value = key_file;  // checked at load: it must be a key
     } else {
       value = std::string("x-") + s.name;
     }
@@ -291,6 +297,56 @@ TEST_F(ConfigTest, RedisAllowEvictionIsZeroOrOne) {
   expect_error(load({"--redis-allow-eviction", "2"}), "redis_allow_eviction");
   expect_error(load({"--config", write_toml("redis_allow_eviction = true\n")}),
                "'redis_allow_eviction' must be an integer");
+}
+
+// -------------------------------------------------------------- token keys --
+
+TEST_F(ConfigTest, TokenSettingsDefaultToAKeyMadeAtStartForTicketqAndBooking) {
+  LoadResult r = load({});
+  ASSERT_EQ(r.action, Action::kRun) << r.message;
+  EXPECT_EQ(r.config.token_keys, "");
+  EXPECT_EQ(r.config.token_issuer, "ticketq");
+  EXPECT_EQ(r.config.token_audience, "booking");
+}
+
+// Every key file is read at load, so --check-config catches a bad one and
+// the message names the file but never shows what is in it.
+TEST_F(ConfigTest, TokenKeysAreCheckedAtLoad) {
+  test::KeyDir keys;
+  std::string a = keys.new_key("a.pem"), b = keys.new_key("b.pem");
+  std::string rsa = keys.new_key("rsa.pem", "RSA");
+  std::string junk = keys.write_text("junk.pem", "PRIVATE-DO-NOT-PRINT\n");
+  LoadResult r = load({"--token-keys", a + "," + b});
+  ASSERT_EQ(r.action, Action::kRun) << r.message;
+  EXPECT_EQ(r.config.token_keys, a + "," + b);
+
+  r = load({"--token-keys", a + "," + b, "--check-config"});
+  EXPECT_EQ(r.exit_code, 0) << r.message;
+  EXPECT_NE(r.message.find("token_keys = \"" + a + "," + b + "\"\n"), std::string::npos)
+      << r.message;  // paths are not secret
+
+  expect_error(load({"--token-keys", keys.file("missing.pem")}),
+               "token_keys: key file " + keys.file("missing.pem") + ": cannot be read");
+  expect_error(load({"--token-keys", a + "," + rsa}), rsa + ": holds a key of type RSA");
+  r = load({"--token-keys", junk, "--check-config"});
+  expect_error(r, junk + ": not an unencrypted PEM private key");
+  EXPECT_EQ(r.message.find("PRIVATE-DO-NOT-PRINT"), std::string::npos) << r.message;
+  fake_env()["TICKETQ_TOKEN_KEYS"] = a + ",";
+  expect_error(load({}), "token_keys: an empty path");
+  // A bad file named in the config file does not matter when the flag
+  // replaces it: only the value that applies is read.
+  fake_env().clear();
+  r = load({"--config", write_toml("token_keys = \"" + junk + "\"\n"), "--token-keys", a});
+  EXPECT_EQ(r.action, Action::kRun) << r.message;
+}
+
+TEST_F(ConfigTest, TokenIssuerAndAudienceMustNotBeEmpty) {
+  expect_error(load({"--token-issuer", ""}), "token_issuer: must not be empty");
+  expect_error(load({"--token-audience", ""}), "token_audience: must not be empty");
+  LoadResult r = load({"--token-issuer", "https://q.example", "--token-audience", "hotel"});
+  ASSERT_EQ(r.action, Action::kRun) << r.message;
+  EXPECT_EQ(r.config.token_issuer, "https://q.example");
+  EXPECT_EQ(r.config.token_audience, "hotel");
 }
 
 // -------------------------------------------------------------- bad values --
@@ -521,7 +577,10 @@ TEST_F(ConfigTest, DescribeListsEverySettingInTableOrder) {
             "access_log = 0\n"
             "batch_max = 256\n"
             "shutdown_timeout_ms = 5000\n"
-            "redis_allow_eviction = 0\n");
+            "redis_allow_eviction = 0\n"
+            "token_keys = \"\"\n"
+            "token_issuer = \"ticketq\"\n"
+            "token_audience = \"booking\"\n");
 }
 
 // ------------------------------------------------------------ apply_setting --
@@ -574,7 +633,10 @@ TEST(SettingsTable, HasEveryExpectedSettingOnce) {
                                              "access_log",
                                              "batch_max",
                                              "shutdown_timeout_ms",
-                                             "redis_allow_eviction"}));
+                                             "redis_allow_eviction",
+                                             "token_keys",
+                                             "token_issuer",
+                                             "token_audience"}));
 }
 
 TEST(SettingsTable, RowsAreConsistent) {

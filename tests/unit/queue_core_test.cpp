@@ -76,7 +76,7 @@ ScriptReply FaultReply(Fault f, std::string detail) {
 
 std::vector<std::string> keys_of(const std::string& prefix, const std::string& event) {
   std::string b = prefix + ":{" + event + "}:";
-  return {b + "cfg", b + "reserved", b + "waiting", b + "ticket", b + "tail"};
+  return {b + "cfg", b + "reserved", b + "queued", b + "stats"};
 }
 
 std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
@@ -124,6 +124,9 @@ class QueueCoreTest : public ::testing::Test {
   EventInfo get_event(const std::string& event) {
     return call<EventInfo>([&](auto cb) { core.get_event(event, cb); });
   }
+  LeaveResult leave(const std::string& event, const std::string& user) {
+    return call<LeaveResult>([&](auto cb) { core.leave(event, user, cb); });
+  }
   std::vector<ReserveResult> reserve_many(const std::string& event,
                                           std::vector<std::string> users) {
     return call<std::vector<ReserveResult>>([&](auto cb) { core.reserve_many(event, users, cb); });
@@ -141,6 +144,7 @@ class QueueCoreTest : public ::testing::Test {
     out.push_back(reset(event));
     out.push_back(put_event(event, {5, 6}));
     out.push_back(get_event(event));
+    out.push_back(leave(event, "u1"));
     for (const auto& r : reserve_many(event, {"u1", "u2"})) out.push_back(r);
     for (const auto& r : status_many(event, {"u1", "u2"})) out.push_back(r);
     return out;
@@ -156,8 +160,7 @@ class QueueCoreTest : public ::testing::Test {
 TEST_F(QueueCoreTest, KeysLayout) {
   EXPECT_EQ(core.keys("concert"),
             (std::vector<std::string>{"ticketq:{concert}:cfg", "ticketq:{concert}:reserved",
-                                      "ticketq:{concert}:waiting", "ticketq:{concert}:ticket",
-                                      "ticketq:{concert}:tail"}));
+                                      "ticketq:{concert}:queued", "ticketq:{concert}:stats"}));
   EXPECT_EQ(core.keys("concert").size(), static_cast<size_t>(kScriptKeyCount));
 }
 
@@ -177,7 +180,7 @@ TEST_F(QueueCoreTest, DefaultEventPassesFallbackSettings) {
   c.reserve("default", "u1", [](ReserveResult) {});
   ASSERT_EQ(runner.calls.size(), 1u);
   EXPECT_EQ(runner.calls[0].script, "reserve");
-  EXPECT_EQ(runner.calls[0].numkeys, 5);
+  EXPECT_EQ(runner.calls[0].numkeys, 4);
   EXPECT_EQ(runner.calls[0].argv, concat(keys_of("ticketq", "default"), {"7", "9", "u1"}));
 }
 
@@ -218,10 +221,11 @@ TEST_F(QueueCoreTest, EachOperationRunsItsScriptWithItsArguments) {
     std::vector<std::string> extra;
   };
   std::vector<Want> want = {
-      {&s.reserve, {"", "", "u1"}},       {&s.status, {"", "", "u1"}},
-      {&s.promote, {"", "", "10"}},       {&s.reset, {"", ""}},
-      {&s.put, {"", "", "5", "6"}},       {&s.get, {"", ""}},
-      {&s.reserve, {"", "", "u1", "u2"}}, {&s.status, {"", "", "u1", "u2"}},
+      {&s.reserve, {"", "", "u1"}},      {&s.status, {"", "", "u1"}},
+      {&s.promote, {"", "", "10"}},      {&s.reset, {"", ""}},
+      {&s.put, {"", "", "5", "6"}},      {&s.get, {"", ""}},
+      {&s.leave, {"", "", "u1"}},        {&s.reserve, {"", "", "u1", "u2"}},
+      {&s.status, {"", "", "u1", "u2"}},
   };
   ASSERT_EQ(runner.calls.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
@@ -408,7 +412,7 @@ TEST_F(QueueCoreTest, PutEventMalformedBelowReserved) {
 // --------------------------------------------------------------- get_event --
 
 TEST_F(QueueCoreTest, GetEventFields) {
-  runner.reply = Reply(Arr({Int(0), Int(100), Int(50), Int(30), Int(7), Int(4)}));
+  runner.reply = Reply(Arr({Int(0), Int(100), Int(50), Int(30), Int(7), Int(4), Int(2)}));
   EventInfo r = get_event("e");
   EXPECT_TRUE(r.ok());
   EXPECT_EQ(r.settings.capacity, 100);
@@ -416,7 +420,27 @@ TEST_F(QueueCoreTest, GetEventFields) {
   EXPECT_EQ(r.reserved, 30);
   EXPECT_EQ(r.waiting, 7);
   EXPECT_EQ(r.promoted, 4);
+  EXPECT_EQ(r.left, 2);
   EXPECT_EQ(runner.calls[0].script, "get");
+}
+
+// ------------------------------------------------------------------- leave --
+
+TEST_F(QueueCoreTest, LeaveSendsTheUserAndReadsCodeAndPosition) {
+  runner.reply = Reply(Arr({Int(0), Int(code::kLeft), Int(17)}));
+  LeaveResult r = leave("e", "u9");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.status, LeaveStatus::kLeft);
+  EXPECT_EQ(r.position, 17);
+  ASSERT_EQ(runner.calls.size(), 1u);
+  EXPECT_EQ(runner.calls[0].script, "leave");
+  EXPECT_EQ(runner.calls[0].argv, concat(keys_of("ticketq", "e"), {"", "", "u9"}));
+  runner.reply = Reply(Arr({Int(0), Int(code::kHoldsSeat), Int(0)}));
+  EXPECT_EQ(leave("e", "u9").status, LeaveStatus::kHoldsSeat);
+  runner.reply = Reply(Arr({Int(0), Int(code::kNotInLine), Int(0)}));
+  EXPECT_EQ(leave("e", "u9").status, LeaveStatus::kNotInLine);
+  runner.reply = Reply(Arr({Int(0), Int(7), Int(0)}));  // no such code
+  EXPECT_EQ(leave("e", "u9").fault, Fault::kError);
 }
 
 // --------------------------------------------------- no event, faults, junk --
@@ -424,7 +448,7 @@ TEST_F(QueueCoreTest, GetEventFields) {
 TEST_F(QueueCoreTest, NoEventForEveryOperation) {
   runner.reply = Reply(Arr({Int(-1)}));
   auto outcomes = every_operation("e");
-  EXPECT_EQ(outcomes.size(), 10u);
+  EXPECT_EQ(outcomes.size(), 11u);
   for (const Outcome& o : outcomes) {
     EXPECT_TRUE(o.no_event);
     EXPECT_EQ(o.fault, Fault::kNone);
@@ -486,8 +510,10 @@ TEST_F(QueueCoreTest, ShortRepliesAreErrors) {
   EXPECT_EQ(reserve("e", "u").fault, Fault::kError);
   EXPECT_EQ(status("e", "u").fault, Fault::kError);
 
-  runner.reply = Reply(Arr({Int(0), Int(1), Int(2), Int(3), Int(4)}));
+  runner.reply = Reply(Arr({Int(0), Int(1), Int(2), Int(3), Int(4), Int(5)}));
   EXPECT_EQ(get_event("e").fault, Fault::kError);
+  runner.reply = Reply(Arr({Int(0), Int(1)}));
+  EXPECT_EQ(leave("e", "u").fault, Fault::kError);
 }
 
 // A reply whose code or number fields are not integers is malformed too; it
@@ -497,7 +523,7 @@ TEST_F(QueueCoreTest, NonIntegerFieldsAreErrors) {
   EXPECT_EQ(status("e", "u").fault, Fault::kError);
   runner.reply = Reply(Arr({Int(0), Int(2), Nil()}));
   EXPECT_EQ(reserve("e", "u").fault, Fault::kError);
-  runner.reply = Reply(Arr({Int(0), Str("100"), Int(50), Int(30), Int(7), Int(4)}));
+  runner.reply = Reply(Arr({Int(0), Str("100"), Int(50), Int(30), Int(7), Int(4), Int(0)}));
   EXPECT_EQ(get_event("e").fault, Fault::kError);
   runner.reply = Reply(Arr({Int(0), Int(0), Int(12)}));  // a user that is no string
   EXPECT_EQ(promote("e", 1).fault, Fault::kError);

@@ -33,7 +33,7 @@ TEST(Scripts, Sha1OfKnownInput) {
   EXPECT_EQ(sha1_hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
 }
 
-TEST(Scripts, NamesAreTheSixOperationsAndDistinct) {
+TEST(Scripts, NamesAreTheSevenOperationsAndDistinct) {
   const Scripts& s = scripts();
   EXPECT_STREQ(s.reserve.name, "reserve");
   EXPECT_STREQ(s.status.name, "status");
@@ -41,13 +41,14 @@ TEST(Scripts, NamesAreTheSixOperationsAndDistinct) {
   EXPECT_STREQ(s.reset.name, "reset");
   EXPECT_STREQ(s.put.name, "put");
   EXPECT_STREQ(s.get.name, "get");
+  EXPECT_STREQ(s.leave.name, "leave");
   std::set<std::string> names, shas;
   for (const Script* sc : s.all()) {
     names.insert(sc->name);
     shas.insert(sc->sha1);
   }
-  EXPECT_EQ(names.size(), 6u);
-  EXPECT_EQ(shas.size(), 6u);
+  EXPECT_EQ(names.size(), 7u);
+  EXPECT_EQ(shas.size(), 7u);
   // all() lists each member once, in declaration order.
   auto all = s.all();
   EXPECT_EQ(all[0], &s.reserve);
@@ -56,6 +57,7 @@ TEST(Scripts, NamesAreTheSixOperationsAndDistinct) {
   EXPECT_EQ(all[3], &s.reset);
   EXPECT_EQ(all[4], &s.put);
   EXPECT_EQ(all[5], &s.get);
+  EXPECT_EQ(all[6], &s.leave);
   EXPECT_EQ(&scripts(), &s);  // one instance
 }
 
@@ -70,7 +72,7 @@ TEST(Scripts, Sha1IsTheLowerHexSha1OfTheBody) {
 
 // The prologue is everything up to the end of its last function.
 std::string prologue_of(const std::string& body) {
-  size_t fn = body.find("local function promoted_count(");
+  size_t fn = body.find("local function last_ticket(");
   if (fn == std::string::npos) return {};
   size_t end = body.find("\nend\n", fn);
   if (end == std::string::npos) return {};
@@ -81,8 +83,8 @@ TEST(Scripts, EveryBodyStartsWithTheSharedPrologue) {
   const std::string prologue = prologue_of(scripts().reserve.body);
   ASSERT_FALSE(prologue.empty());
   // Key names and result codes come from scripts.h.
-  EXPECT_NE(prologue.find("local K_CFG, K_RESERVED, K_WAITING, K_TICKET, K_TAIL = "
-                          "KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]\n"),
+  EXPECT_NE(prologue.find("local K_CFG, K_RESERVED, K_QUEUED, K_STATS = "
+                          "KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"),
             std::string::npos);
   EXPECT_NE(prologue.find("local QUEUED = " + std::to_string(code::kQueued) + "\n"),
             std::string::npos);
@@ -91,8 +93,9 @@ TEST(Scripts, EveryBodyStartsWithTheSharedPrologue) {
   // settings() reads the cfg hash and falls back to ARGV[1], ARGV[2].
   EXPECT_NE(prologue.find("redis.call('HMGET', K_CFG, 'capacity', 'queue_limit')"),
             std::string::npos);
-  EXPECT_NE(prologue.find("if ARGV[1] ~= '' then return tonumber(ARGV[1]), tonumber(ARGV[2]), true"),
-            std::string::npos);
+  EXPECT_NE(
+      prologue.find("if ARGV[1] ~= '' then return tonumber(ARGV[1]), tonumber(ARGV[2]), true"),
+      std::string::npos);
   for (const Script* sc : scripts().all()) {
     SCOPED_TRACE(sc->name);
     EXPECT_EQ(sc->body.rfind(prologue, 0), 0u);
@@ -109,10 +112,11 @@ TEST(Scripts, EveryBodyStartsWithTheSharedPrologue) {
 // and counter(), which read) before its first write: a wrong-typed key then
 // fails the script while nothing is written yet. UNLINK takes any type.
 TEST(Scripts, EveryWrittenKeyIsReadBeforeTheFirstWrite) {
-  const std::set<std::string> writes = {"SADD", "SREM",  "RPUSH", "LPUSH", "LTRIM", "LPOP",
-                                        "HSET", "HDEL",  "SET",   "INCRBY", "DEL",  "HINCRBY"};
+  const std::set<std::string> writes = {"SADD", "SREM",    "RPUSH", "LPUSH", "LTRIM",
+                                        "LPOP", "HSET",    "HDEL",  "SET",   "INCRBY",
+                                        "DEL",  "HINCRBY", "ZADD",  "ZREM",  "ZPOPMIN"};
   static const std::regex call(R"(redis\.call\('([A-Z]+)', (K_[A-Z]+))");
-  static const std::regex helper(R"((store_settings|settings|counter)\((K_[A-Z]+)?)");
+  static const std::regex helper(R"((store_settings|settings|stat|last_ticket)\()");
   for (const Script* sc : scripts().all()) {
     SCOPED_TRACE(sc->name);
     std::string body = sc->body.substr(prologue_of(sc->body).size());
@@ -131,7 +135,8 @@ TEST(Scripts, EveryWrittenKeyIsReadBeforeTheFirstWrite) {
       std::string fn = (*it)[1];
       if (fn == "store_settings") uses.push_back({size_t(it->position()), "K_CFG", true});
       if (fn == "settings") uses.push_back({size_t(it->position()), "K_CFG", false});
-      if (fn == "counter") uses.push_back({size_t(it->position()), (*it)[2], false});
+      if (fn == "stat") uses.push_back({size_t(it->position()), "K_STATS", false});
+      if (fn == "last_ticket") uses.push_back({size_t(it->position()), "K_QUEUED", false});
     }
     size_t first_write = std::string::npos;
     for (const Use& u : uses)
@@ -195,8 +200,8 @@ TEST(Scripts, OnlyTheDeclaredKeysAreUsed) {
     // Keys are never built from strings inside a script (cluster safety).
     EXPECT_EQ(sc->body.find("KEYS[1] .."), std::string::npos);
   }
-  EXPECT_EQ(kScriptKeyCount, 5);
-  EXPECT_EQ(kEventKeys.size(), 5u);
+  EXPECT_EQ(kScriptKeyCount, 4);
+  EXPECT_EQ(kEventKeys.size(), 4u);
 }
 
 TEST(Scripts, ResultCodesMatchTheNumbersTheScriptsReturn) {
