@@ -21,6 +21,9 @@ void Api::promote(const Request& req, Reply reply) {
   core_.promote(req.route.event, *limit.value,
                 [this, reply, event = req.route.event](PromoteResult r) mutable {
                   if (reply_failure(reply, r, event)) return;
+                  if (r.not_open)
+                    return reply.error(409, std::string("the event is ") +
+                                                event_state_name(r.state) + ": nobody is admitted");
                   size_t count = r.promoted.size();
                   if (count > 0) metrics_.promoted(event, count);
                   reply.json(200, {{"status", "queue_processed"},
@@ -40,17 +43,21 @@ void Api::reset(const Request& req, Reply reply) {
 void Api::put_event(const Request& req, Reply reply) {
   auto parsed = parse_event_body(req.body);
   if (!parsed.ok()) return reply.error(400, parsed.error);
-  EventSettings s = *parsed.value;
+  EventPatch patch = *parsed.value;
   core_.put_event(
-      req.route.event, s, [this, reply, s, event = req.route.event](PutEventResult r) mutable {
+      req.route.event, patch,
+      [this, reply, patch, event = req.route.event](PutEventResult r) mutable {
         if (r.below_reserved)
-          return reply.error(409, "capacity " + std::to_string(s.capacity) + " is below the " +
+          return reply.error(409, "capacity " + std::to_string(*patch.capacity) + " is below the " +
                                       std::to_string(r.reserved) + " seats already reserved");
+        if (r.needs_size)
+          return reply.error(400, "a new event needs both capacity and queue_limit");
         if (reply_failure(reply, r, event)) return;
         reply.json(r.created ? 201 : 200, {{"status", r.created ? "created" : "updated"},
                                            {"event", event},
-                                           {"capacity", s.capacity},
-                                           {"queue_limit", s.queue_limit}});
+                                           {"capacity", r.settings.capacity},
+                                           {"queue_limit", r.settings.queue_limit},
+                                           {"state", event_state_name(r.state)}});
       });
 }
 
@@ -58,6 +65,7 @@ void Api::get_event(const Request& req, Reply reply) {
   core_.get_event(req.route.event, [this, reply, event = req.route.event](EventInfo r) mutable {
     if (reply_failure(reply, r, event)) return;
     reply.json(200, {{"event", event},
+                     {"state", event_state_name(r.state)},
                      {"capacity", r.settings.capacity},
                      {"queue_limit", r.settings.queue_limit},
                      {"reserved", r.reserved},

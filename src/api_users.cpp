@@ -22,6 +22,8 @@ const char* reserve_status_text(ReserveStatus s) {
       return "already_reserved";
     case ReserveStatus::kAlreadyInQueue:
       return "already_in_queue";
+    case ReserveStatus::kClosed:
+      return "closed";
     case ReserveStatus::kSoldOut:
       break;
   }
@@ -49,6 +51,10 @@ void Api::reserve(const Request& req, Reply reply) {
           auto token = tokens_.issue(TokenKind::kUser, user, event, unix_now_s(), kUserTokenTtlS);
           if (!token) return reply.error(503, "could not sign a token");
           body["token"] = std::move(*token);
+        }
+        if (r.status == ReserveStatus::kClosed) {
+          body["error"] = "the event is closed: nobody new joins";
+          return reply.json(403, std::move(body));
         }
         reply.json(r.status == ReserveStatus::kSoldOut ? 409 : 200, std::move(body));
       });

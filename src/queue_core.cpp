@@ -47,6 +47,35 @@ int64_t int_at(const std::vector<RedisValue>& e, size_t i) {
   return e[i].integer;
 }
 
+// The elements of a reply that is the refusal `c`, {c, ...} with `size`
+// elements of which the first `int_count` are integers and any further ones
+// strings; nullptr for any other reply.
+const std::vector<RedisValue>* refusal(const ScriptReply& reply, int c, size_t size,
+                                       size_t int_count) {
+  const auto& v = reply.value;
+  if (reply.fault != Fault::kNone || v.type != RedisValue::Type::kArray ||
+      v.elements.size() != size || v.elements[0].type != RedisValue::Type::kInteger ||
+      v.elements[0].integer != c)
+    return nullptr;
+  for (size_t i = 1; i < size; ++i)
+    if (v.elements[i].type !=
+        (i < int_count ? RedisValue::Type::kInteger : RedisValue::Type::kString))
+      return nullptr;
+  return &v.elements;
+}
+
+// A state as the scripts store it; anything else is a malformed reply.
+bool read_state(const RedisValue& v, EventState* out, Outcome& r) {
+  auto s = parse_event_state(v.str);
+  if (s) {
+    *out = *s;
+    return true;
+  }
+  r.fault = Fault::kError;
+  r.detail = "unexpected event state in script reply";
+  return false;
+}
+
 }  // namespace
 
 QueueCore::QueueCore(ScriptRunner& runner, QueueOptions options)
@@ -105,7 +134,7 @@ void QueueCore::reserve_many(const std::string& event, std::vector<std::string> 
   size_t n = users.size();
   run_per_user<ReserveResult>(runner_, scripts().reserve, script_argv(event, std::move(users)), n,
                               std::move(cb), [](int64_t c, int64_t pos, ReserveResult& r) {
-                                if (c < code::kReserved || c > code::kSoldOut) return false;
+                                if (c < code::kReserved || c > code::kClosed) return false;
                                 r.status = static_cast<ReserveStatus>(c);
                                 r.position = pos;
                                 return true;
@@ -142,7 +171,9 @@ void QueueCore::promote(const std::string& event, int64_t limit,
   runner_.run(scripts().promote, kScriptKeyCount, script_argv(event, {std::to_string(limit)}),
               [cb = std::move(cb)](ScriptReply&& reply) {
                 PromoteResult r;
-                if (auto* e = unwrap(reply, r, 2, 2)) {
+                if (auto* e = refusal(reply, code::kNotOpen, 2, 1)) {
+                  r.not_open = read_state((*e)[1], &r.state, r);
+                } else if (auto* e = unwrap(reply, r, 2, 2)) {
                   r.remaining = int_at(*e, 1);
                   for (size_t i = 2; i < e->size(); ++i) r.promoted.push_back((*e)[i].str);
                 }
@@ -178,19 +209,23 @@ void QueueCore::reset(const std::string& event, std::function<void(ResetResult)>
               });
 }
 
-void QueueCore::put_event(const std::string& event, EventSettings s,
+void QueueCore::put_event(const std::string& event, const EventPatch& patch,
                           std::function<void(PutEventResult)> cb) {
+  auto text = [](const std::optional<int64_t>& n) { return n ? std::to_string(*n) : ""; };
   runner_.run(scripts().put, kScriptKeyCount,
-              script_argv(event, {std::to_string(s.capacity), std::to_string(s.queue_limit)}),
+              script_argv(event, {text(patch.capacity), text(patch.queue_limit),
+                                  patch.state ? event_state_name(*patch.state) : ""}),
               [cb = std::move(cb)](ScriptReply&& reply) {
                 PutEventResult r;
-                const auto& v = reply.value;
-                if (reply.fault == Fault::kNone && v.elements.size() == 2 &&
-                    v.elements[0].integer == code::kBelowReserved) {
+                if (auto* e = refusal(reply, code::kBelowReserved, 2, 2)) {
                   r.below_reserved = true;
-                  r.reserved = v.elements[1].integer;
-                } else if (auto* e = unwrap(reply, r, 2)) {
+                  r.reserved = int_at(*e, 1);
+                } else if (refusal(reply, code::kNeedsSize, 1, 1) != nullptr) {
+                  r.needs_size = true;
+                } else if (auto* e = unwrap(reply, r, 5, 4)) {
                   r.created = int_at(*e, 1) == 1;
+                  r.settings = {int_at(*e, 2), int_at(*e, 3)};
+                  read_state((*e)[4], &r.state, r);
                 }
                 cb(std::move(r));
               });
@@ -200,7 +235,8 @@ void QueueCore::get_event(const std::string& event, std::function<void(EventInfo
   runner_.run(scripts().get, kScriptKeyCount, script_argv(event),
               [cb = std::move(cb)](ScriptReply&& reply) {
                 EventInfo r;
-                if (auto* e = unwrap(reply, r, 7)) {
+                if (auto* e = unwrap(reply, r, 8, 7)) {
+                  read_state((*e)[7], &r.state, r);
                   r.settings = {int_at(*e, 1), int_at(*e, 2)};
                   r.reserved = int_at(*e, 3);
                   r.waiting = int_at(*e, 4);

@@ -26,12 +26,15 @@ std::string names_prologue() {
   };
   define("NO_EVENT", code::kNoEvent);
   define("BELOW_RESERVED", code::kBelowReserved);
+  define("NOT_OPEN", code::kNotOpen);
+  define("NEEDS_SIZE", code::kNeedsSize);
   define("OK", code::kOk);
   define("RESERVED", code::kReserved);
   define("QUEUED", code::kQueued);
   define("ALREADY_RESERVED", code::kAlreadyReserved);
   define("ALREADY_IN_QUEUE", code::kAlreadyInQueue);
   define("SOLD_OUT", code::kSoldOut);
+  define("CLOSED", code::kClosed);
   define("NOT_FOUND", code::kNotFound);
   define("IS_RESERVED", code::kIsReserved);
   define("IN_QUEUE", code::kInQueue);
@@ -57,14 +60,24 @@ local function stat(field)
   return int(redis.call('HGET', K_STATS, field) or 0, K_STATS)
 end
 
--- The event's capacity and queue_limit, or nil when it does not exist.
--- `fresh` is true for the default event while Redis holds no settings for
--- it: the script then stores ARGV[1], ARGV[2] with its own writes, so the
--- first instance to touch the event decides for all.
+-- A stored state; absent is open.
+local function state_of(v)
+  if not v then return 'open' end
+  if v ~= 'open' and v ~= 'paused' and v ~= 'closed' then
+    error('ticketq: corrupt value in ' .. K_CFG)
+  end
+  return v
+end
+
+-- The event's capacity, queue_limit, whether it is fresh, and its state;
+-- nil when it does not exist. `fresh` is true for the default event while
+-- Redis holds no settings for it: the script then stores ARGV[1], ARGV[2]
+-- with its own writes, so the first instance to touch the event decides
+-- for all.
 local function settings()
-  local s = redis.call('HMGET', K_CFG, 'capacity', 'queue_limit')
-  if s[1] or s[2] then return int(s[1], K_CFG), int(s[2], K_CFG), false end
-  if ARGV[1] ~= '' then return tonumber(ARGV[1]), tonumber(ARGV[2]), true end
+  local s = redis.call('HMGET', K_CFG, 'capacity', 'queue_limit', 'state')
+  if s[1] or s[2] then return int(s[1], K_CFG), int(s[2], K_CFG), false, state_of(s[3]) end
+  if ARGV[1] ~= '' then return tonumber(ARGV[1]), tonumber(ARGV[2]), true, 'open' end
   return nil
 end
 
@@ -86,7 +99,7 @@ end
 // answer "reserved?" and "in line?" for the whole batch; decisions are made
 // in memory; the writes follow in one go.
 constexpr const char* kReserve = R"lua(
-local cap, limit, fresh = settings()
+local cap, limit, fresh, state = settings()
 if not cap then return {NO_EVENT} end
 local users = {}
 for i = 3, #ARGV do users[#users + 1] = ARGV[i] end
@@ -99,7 +112,8 @@ local out, seen_code, seen_pos = {OK}, {}, {}
 local new_res, new_wait = {}, {}
 local repeat_of = {[RESERVED] = ALREADY_RESERVED, [QUEUED] = ALREADY_IN_QUEUE,
                    [ALREADY_RESERVED] = ALREADY_RESERVED,
-                   [ALREADY_IN_QUEUE] = ALREADY_IN_QUEUE, [SOLD_OUT] = SOLD_OUT}
+                   [ALREADY_IN_QUEUE] = ALREADY_IN_QUEUE, [SOLD_OUT] = SOLD_OUT,
+                   [CLOSED] = CLOSED}
 for i = 1, #users do
   local u = users[i]
   local prev = seen_code[u]
@@ -110,6 +124,8 @@ for i = 1, #users do
     code = ALREADY_RESERVED
   elseif ticket_of[i] then
     code, pos = ALREADY_IN_QUEUE, redis.call('ZRANK', K_QUEUED, u) + 1
+  elseif state == 'closed' then
+    code = CLOSED
   elseif nres < cap and nwait == 0 then
     nres = nres + 1
     new_res[#new_res + 1] = u
@@ -154,10 +170,12 @@ end
 return out
 )lua";
 
-// Promote from the head of the line while seats are free, at most ARGV[3].
+// Promote from the head of the line while seats are free, at most ARGV[3];
+// nobody while the event is paused or closed.
 constexpr const char* kPromote = R"lua(
-local cap, limit, fresh = settings()
+local cap, limit, fresh, state = settings()
 if not cap then return {NO_EVENT} end
+if state ~= 'open' then return {NOT_OPEN, state} end
 local nres = redis.call('SCARD', K_RESERVED)
 local nwait = redis.call('ZCARD', K_QUEUED)
 local promoted = stat('promoted')
@@ -200,27 +218,39 @@ redis.call('UNLINK', K_RESERVED, K_QUEUED, K_STATS)
 return {OK}
 )lua";
 
-// Create or update an event. Capacity may not drop below the seats already
-// taken: reservations are never revoked. Stored settings are only checked
-// for existence, so a PUT also repairs corrupt ones. The default event
-// always existed ("updated").
+// Create or update an event with the settings given (ARGV "" keeps one);
+// a new event needs capacity and queue_limit. Capacity may not drop below
+// the seats already taken: reservations are never revoked. Settings not
+// given are read (a corrupt one fails here, before any write); those given
+// replace whatever was stored, so a PUT also repairs. The default event
+// always existed ("updated"); its missing settings come from ARGV[1..2].
 constexpr const char* kPut = R"lua(
-local stored = redis.call('HMGET', K_CFG, 'capacity', 'queue_limit')
-local existed = stored[1] or stored[2] or ARGV[1] ~= ''
+local stored = redis.call('HMGET', K_CFG, 'capacity', 'queue_limit', 'state')
+local existed = stored[1] or stored[2]
+local is_default = ARGV[1] ~= ''
+if not existed and not is_default and (ARGV[3] == '' or ARGV[4] == '') then
+  return {NEEDS_SIZE}
+end
+local cap, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+if not cap then cap = existed and int(stored[1], K_CFG) or tonumber(ARGV[1]) end
+if not limit then limit = existed and int(stored[2], K_CFG) or tonumber(ARGV[2]) end
+local state = ARGV[5]
+if state == '' then state = existed and state_of(stored[3]) or 'open' end
 local nres = redis.call('SCARD', K_RESERVED)
-if tonumber(ARGV[3]) < nres then return {BELOW_RESERVED, nres} end
-store_settings(ARGV[3], ARGV[4])
-return {OK, existed and 0 or 1}
+if ARGV[3] ~= '' and cap < nres then return {BELOW_RESERVED, nres} end
+redis.call('HSET', K_CFG, 'capacity', string.format('%d', cap),
+           'queue_limit', string.format('%d', limit), 'state', state)
+return {OK, (existed or is_default) and 0 or 1, cap, limit, state}
 )lua";
 
 constexpr const char* kGet = R"lua(
-local cap, limit, fresh = settings()
+local cap, limit, fresh, state = settings()
 if not cap then return {NO_EVENT} end
 local nres = redis.call('SCARD', K_RESERVED)
 local nwait = redis.call('ZCARD', K_QUEUED)
 local promoted, left = stat('promoted'), stat('left')
 if fresh then store_settings(cap, limit) end
-return {OK, cap, limit, nres, nwait, promoted, left}
+return {OK, cap, limit, nres, nwait, promoted, left, state}
 )lua";
 
 Script make(const char* name, const char* body) {

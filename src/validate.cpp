@@ -90,17 +90,46 @@ Parsed<std::string> parse_reserve_body(std::string_view body) {
   return {id, {}};
 }
 
-Parsed<EventSettings> parse_event_body(std::string_view body) {
+const char* event_state_name(EventState s) {
+  switch (s) {
+    case EventState::kPaused:
+      return "paused";
+    case EventState::kClosed:
+      return "closed";
+    case EventState::kOpen:
+      break;
+  }
+  return "open";
+}
+
+std::optional<EventState> parse_event_state(std::string_view text) {
+  for (EventState s : {EventState::kOpen, EventState::kPaused, EventState::kClosed})
+    if (text == event_state_name(s)) return s;
+  return std::nullopt;
+}
+
+Parsed<EventPatch> parse_event_body(std::string_view body) {
+  using P = Parsed<EventPatch>;
   auto obj = parse_json_object(body);
-  if (!obj.ok()) return Parsed<EventSettings>::fail(obj.error);
-  for (auto& [key, _] : obj.value->items())
-    if (key != "capacity" && key != "queue_limit")
-      return Parsed<EventSettings>::fail("unknown field \"" + key + "\"");
-  auto cap = int_member(*obj.value, "capacity", kMaxEventSize);
-  if (!cap.ok()) return Parsed<EventSettings>::fail(cap.error);
-  auto limit = int_member(*obj.value, "queue_limit", kMaxEventSize);
-  if (!limit.ok()) return Parsed<EventSettings>::fail(limit.error);
-  return {EventSettings{*cap.value, *limit.value}, {}};
+  if (!obj.ok()) return P::fail(obj.error);
+  EventPatch patch;
+  for (auto& [key, value] : obj.value->items()) {
+    if (key == "capacity" || key == "queue_limit") {
+      auto n = int_member(*obj.value, key.c_str(), kMaxEventSize);
+      if (!n.ok()) return P::fail(n.error);
+      (key == "capacity" ? patch.capacity : patch.queue_limit) = *n.value;
+    } else if (key == "state") {
+      auto state =
+          value.is_string() ? parse_event_state(value.get_ref<const std::string&>()) : std::nullopt;
+      if (!state) return P::fail("\"state\" must be \"open\", \"paused\" or \"closed\"");
+      patch.state = state;
+    } else {
+      return P::fail("unknown field \"" + key + "\"");
+    }
+  }
+  if (!patch.capacity && !patch.queue_limit && !patch.state)
+    return P::fail("nothing to change: give capacity, queue_limit or state");
+  return {patch, {}};
 }
 
 Parsed<int64_t> parse_promote_limit(std::optional<std::string_view> text) {

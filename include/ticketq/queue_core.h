@@ -21,7 +21,14 @@ struct Outcome {
   bool ok() const { return fault == Fault::kNone && !no_event; }
 };
 
-enum class ReserveStatus { kReserved = 1, kQueued, kAlreadyReserved, kAlreadyInQueue, kSoldOut };
+enum class ReserveStatus {
+  kReserved = 1,
+  kQueued,
+  kAlreadyReserved,
+  kAlreadyInQueue,
+  kSoldOut,
+  kClosed,  // the event takes nobody new
+};
 struct ReserveResult : Outcome {
   ReserveStatus status = ReserveStatus::kSoldOut;
   int64_t position = 0;  // 1-based, for kQueued and kAlreadyInQueue
@@ -42,6 +49,8 @@ struct LeaveResult : Outcome {
 struct PromoteResult : Outcome {
   std::vector<std::string> promoted;  // in line order
   int64_t remaining = 0;
+  bool not_open = false;  // refused: the event is paused or closed (state)
+  EventState state = EventState::kOpen;
 };
 
 struct ResetResult : Outcome {};
@@ -50,10 +59,15 @@ struct PutEventResult : Outcome {
   bool created = false;
   bool below_reserved = false;  // refused: capacity < seats already reserved
   int64_t reserved = 0;
+  bool needs_size = false;  // refused: a new event needs capacity and queue_limit
+  // The event's settings after the call.
+  EventSettings settings;
+  EventState state = EventState::kOpen;
 };
 
 struct EventInfo : Outcome {
   EventSettings settings;
+  EventState state = EventState::kOpen;
   int64_t reserved = 0;
   int64_t waiting = 0;
   int64_t promoted = 0;  // since the last reset
@@ -85,7 +99,8 @@ class QueueCore {
   // A waiting user leaves the line; everyone behind moves up by one.
   void leave(const std::string& event, std::string user, std::function<void(LeaveResult)> cb);
   void reset(const std::string& event, std::function<void(ResetResult)> cb);
-  void put_event(const std::string& event, EventSettings s, std::function<void(PutEventResult)> cb);
+  void put_event(const std::string& event, const EventPatch& patch,
+                 std::function<void(PutEventResult)> cb);
   void get_event(const std::string& event, std::function<void(EventInfo)> cb);
 
   // The Redis keys of an event, in the order the scripts expect (scripts.h).

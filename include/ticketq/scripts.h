@@ -18,7 +18,8 @@ struct Script {
 // The keys of one event E, in the order every script takes them as KEYS.
 // The names are defined here once; the scripts see them as Lua locals
 // (K_CFG, K_RESERVED, ...) and the queue core builds PREFIX:{E}:<name>.
-//   cfg       Hash    capacity, queue_limit; the event exists once it does
+//   cfg       Hash    capacity, queue_limit, state; the event exists once
+//                     it does
 //   reserved  Set     user ids holding a seat (never more than capacity)
 //   queued    Sorted set  the line: waiting user id -> ticket number. It
 //                     dedups, keeps join order (tickets only grow), gives a
@@ -38,6 +39,8 @@ constexpr int kScriptKeyCount = static_cast<int>(kEventKeys.size());
 namespace code {
 constexpr int kNoEvent = -1;
 constexpr int kBelowReserved = -2;
+constexpr int kNotOpen = -3;    // promote: the event is paused or closed
+constexpr int kNeedsSize = -4;  // put: a new event needs capacity and queue_limit
 constexpr int kOk = 0;
 // reserve outcomes
 constexpr int kReserved = 1;
@@ -45,6 +48,7 @@ constexpr int kQueued = 2;
 constexpr int kAlreadyReserved = 3;
 constexpr int kAlreadyInQueue = 4;
 constexpr int kSoldOut = 5;
+constexpr int kClosed = 6;  // the event is closed to newcomers
 // status outcomes
 constexpr int kNotFound = 0;
 constexpr int kIsReserved = 1;
@@ -58,11 +62,13 @@ constexpr int kHoldsSeat = 2;
 struct Scripts {
   Script reserve;  // ARGV[3..]: users in order of arrival -> {0, code, pos, code, pos, ...}
   Script status;   // ARGV[3..]: users -> {0, code, pos, ...}
-  Script promote;  // ARGV[3]: limit -> {0, remaining, user...}
+  Script promote;  // ARGV[3]: limit -> {0, remaining, user...} | {-3, state}
   Script reset;    // -> {0}
-  Script put;      // ARGV[3], ARGV[4]: capacity, queue_limit -> {0, created} | {-2, reserved}
-  Script get;      // -> {0, capacity, queue_limit, reserved, waiting, promoted, left}
-  Script leave;    // ARGV[3]: user -> {0, code, position it had}
+  // ARGV[3..5]: capacity, queue_limit, state, each "" to keep it ->
+  // {0, created, capacity, queue_limit, state} | {-2, reserved} | {-4}
+  Script put;
+  Script get;    // -> {0, capacity, queue_limit, reserved, waiting, promoted, left, state}
+  Script leave;  // ARGV[3]: user -> {0, code, position it had}
 
   std::array<const Script*, 7> all() const {
     return {&reserve, &status, &promote, &reset, &put, &get, &leave};

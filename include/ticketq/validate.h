@@ -39,9 +39,22 @@ struct EventSettings {
   int64_t queue_limit = 0;
 };
 constexpr int64_t kMaxEventSize = INT64_C(1) << 40;
-// Body of PUT /v1/events/{event}: {"capacity": N, "queue_limit": M}, both
-// integers in [0, 2^40].
-Parsed<EventSettings> parse_event_body(std::string_view body);
+
+// An event's state: open; paused (people join, nobody is admitted);
+// closed (nobody new joins; those in line keep their place and status).
+enum class EventState { kOpen, kPaused, kClosed };
+const char* event_state_name(EventState s);  // "open", "paused", "closed"
+std::optional<EventState> parse_event_state(std::string_view text);
+
+// Body of PUT /v1/events/{event}: any of "capacity" and "queue_limit"
+// (integers in [0, 2^40]) and "state", at least one. Settings left out keep
+// their values (a new event needs capacity and queue_limit).
+struct EventPatch {
+  std::optional<int64_t> capacity;
+  std::optional<int64_t> queue_limit;
+  std::optional<EventState> state;
+};
+Parsed<EventPatch> parse_event_body(std::string_view body);
 
 constexpr int64_t kMaxPromoteLimit = 1000;
 // The `limit` query value of process_queue: absent → 1000; a positive integer,

@@ -207,6 +207,7 @@ TEST_F(ApiTest, ProcessQueuePromotesFromTheHeadAndShiftsPositions) {
   auto info = http().get("/v1/events/gig", admin());
   ASSERT_EQ(info.status, 200) << info.describe();
   EXPECT_EQ(info.json, (json{{"event", "gig"},
+                             {"state", "open"},
                              {"capacity", 5},
                              {"queue_limit", 10},
                              {"reserved", 5},
@@ -286,9 +287,11 @@ TEST_F(ApiTest, ResetEmptiesTheEventButKeepsItsSettings) {
   EXPECT_EQ(r.json, (json{{"status", "reset_done"}}));
   EXPECT_EQ(db().keys("ticketq:{gig}"), (std::vector<std::string>{"ticketq:{gig}:cfg"}));
   EXPECT_EQ(db().hgetall("ticketq:{gig}:cfg"),
-            (std::map<std::string, std::string>{{"capacity", "1"}, {"queue_limit", "2"}}));
+            (std::map<std::string, std::string>{
+                {"capacity", "1"}, {"queue_limit", "2"}, {"state", "open"}}));
   auto info = http().get("/v1/events/gig", admin());
   EXPECT_EQ(info.json, (json{{"event", "gig"},
+                             {"state", "open"},
                              {"capacity", 1},
                              {"queue_limit", 2},
                              {"reserved", 0},
@@ -339,20 +342,26 @@ TEST_F(ApiTest, HeadResponseHasNoBody) {
 TEST_F(ApiTest, EventsAreCreatedUpdatedAndDescribed) {
   auto created = http().put("/v1/events/concert", R"({"capacity":3,"queue_limit":4})", admin());
   ASSERT_EQ(created.status, 201) << created.describe();
-  EXPECT_EQ(
-      created.json,
-      (json{{"status", "created"}, {"event", "concert"}, {"capacity", 3}, {"queue_limit", 4}}));
+  EXPECT_EQ(created.json, (json{{"status", "created"},
+                                {"event", "concert"},
+                                {"capacity", 3},
+                                {"queue_limit", 4},
+                                {"state", "open"}}));
   auto updated = http().put("/v1/events/concert", R"({"queue_limit":6,"capacity":5})", admin());
   ASSERT_EQ(updated.status, 200) << updated.describe();
-  EXPECT_EQ(
-      updated.json,
-      (json{{"status", "updated"}, {"event", "concert"}, {"capacity", 5}, {"queue_limit", 6}}));
+  EXPECT_EQ(updated.json, (json{{"status", "updated"},
+                                {"event", "concert"},
+                                {"capacity", 5},
+                                {"queue_limit", 6},
+                                {"state", "open"}}));
   EXPECT_EQ(db().hgetall("ticketq:{concert}:cfg"),
-            (std::map<std::string, std::string>{{"capacity", "5"}, {"queue_limit", "6"}}));
+            (std::map<std::string, std::string>{
+                {"capacity", "5"}, {"queue_limit", "6"}, {"state", "open"}}));
   ASSERT_EQ(reserve("a", "concert").json["status"], "reserved");
   auto info = http().get("/v1/events/concert", admin());
   ASSERT_EQ(info.status, 200) << info.describe();
   EXPECT_EQ(info.json, (json{{"event", "concert"},
+                             {"state", "open"},
                              {"capacity", 5},
                              {"queue_limit", 6},
                              {"reserved", 1},
@@ -409,6 +418,7 @@ TEST_F(ApiTest, DefaultEventComesFromConfigurationAndCanBeChanged) {
   auto info = http().get("/v1/events/default", admin());
   ASSERT_EQ(info.status, 200) << info.describe();
   EXPECT_EQ(info.json, (json{{"event", "default"},
+                             {"state", "open"},
                              {"capacity", 2},
                              {"queue_limit", 3},
                              {"reserved", 0},

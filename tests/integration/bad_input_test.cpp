@@ -297,8 +297,14 @@ std::vector<BadCase> cases() {
   add("put_string_capacity", put_concert(R"({"capacity":"5","queue_limit":5})"), {400});
   add("put_bool_capacity", put_concert(R"({"capacity":true,"queue_limit":5})"), {400});
   add("put_null_capacity", put_concert(R"({"capacity":null,"queue_limit":5})"), {400});
-  add("put_missing_queue_limit", put_concert(R"({"capacity":5})"), {400});
-  add("put_missing_capacity", put_concert(R"({"queue_limit":5})"), {400});
+  // An existing event takes any subset; a new one needs both sizes.
+  add("put_new_event_missing_queue_limit",
+      admin_req("PUT", "/v1/events/brand-new", R"({"capacity":5})"), {400});
+  add("put_new_event_missing_capacity",
+      admin_req("PUT", "/v1/events/brand-new", R"({"queue_limit":5,"state":"open"})"), {400});
+  add("put_nothing", put_concert("{}"), {400});
+  add("put_unknown_state", put_concert(R"({"state":"ajar"})"), {400});
+  add("put_state_not_a_string", put_concert(R"({"state":0})"), {400});
   add("put_unknown_field", put_concert(R"({"capacity":5,"queue_limit":5,"x":1})"), {400});
   add("put_capacity_over_2p40", put_concert(R"({"capacity":1099511627777,"queue_limit":5})"),
       {400});

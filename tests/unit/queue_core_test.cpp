@@ -118,8 +118,8 @@ class QueueCoreTest : public ::testing::Test {
   ResetResult reset(const std::string& event) {
     return call<ResetResult>([&](auto cb) { core.reset(event, cb); });
   }
-  PutEventResult put_event(const std::string& event, EventSettings s) {
-    return call<PutEventResult>([&](auto cb) { core.put_event(event, s, cb); });
+  PutEventResult put_event(const std::string& event, EventPatch p) {
+    return call<PutEventResult>([&](auto cb) { core.put_event(event, p, cb); });
   }
   EventInfo get_event(const std::string& event) {
     return call<EventInfo>([&](auto cb) { core.get_event(event, cb); });
@@ -223,7 +223,7 @@ TEST_F(QueueCoreTest, EachOperationRunsItsScriptWithItsArguments) {
   std::vector<Want> want = {
       {&s.reserve, {"", "", "u1"}},      {&s.status, {"", "", "u1"}},
       {&s.promote, {"", "", "10"}},      {&s.reset, {"", ""}},
-      {&s.put, {"", "", "5", "6"}},      {&s.get, {"", ""}},
+      {&s.put, {"", "", "5", "6", ""}},  {&s.get, {"", ""}},
       {&s.leave, {"", "", "u1"}},        {&s.reserve, {"", "", "u1", "u2"}},
       {&s.status, {"", "", "u1", "u2"}},
   };
@@ -259,7 +259,7 @@ TEST_F(QueueCoreTest, ReserveMapsCodes) {
 }
 
 TEST_F(QueueCoreTest, ReserveUnknownCodeIsAnError) {
-  for (int64_t code : {0, 6, 9, -5}) {
+  for (int64_t code : {0, 7, 9, -5}) {
     SCOPED_TRACE(code);
     runner.reply = Reply(Arr({Int(0), Int(code), Int(0)}));
     ReserveResult r = reserve("e", "u");
@@ -369,50 +369,79 @@ TEST_F(QueueCoreTest, Reset) {
 // --------------------------------------------------------------- put_event --
 
 TEST_F(QueueCoreTest, PutEventCreatedOrUpdated) {
-  runner.reply = Reply(Arr({Int(0), Int(1)}));
+  runner.reply = Reply(Arr({Int(0), Int(1), Int(100), Int(50), Str("open")}));
   PutEventResult r = put_event("e", {100, 50});
   EXPECT_TRUE(r.ok());
   EXPECT_TRUE(r.created);
   EXPECT_FALSE(r.below_reserved);
-  EXPECT_EQ(runner.calls[0].argv, concat(keys_of("ticketq", "e"), {"", "", "100", "50"}));
+  EXPECT_EQ(r.settings.capacity, 100);
+  EXPECT_EQ(r.settings.queue_limit, 50);
+  EXPECT_EQ(r.state, EventState::kOpen);
+  EXPECT_EQ(runner.calls[0].argv, concat(keys_of("ticketq", "e"), {"", "", "100", "50", ""}));
 
-  runner.reply = Reply(Arr({Int(0), Int(0)}));
-  r = put_event("e", {100, 50});
+  // Any subset: what is left out is sent as "", kept by the script.
+  runner.reply = Reply(Arr({Int(0), Int(0), Int(100), Int(50), Str("paused")}));
+  r = put_event("e", {std::nullopt, std::nullopt, EventState::kPaused});
   EXPECT_TRUE(r.ok());
   EXPECT_FALSE(r.created);
-  EXPECT_FALSE(r.below_reserved);
+  EXPECT_EQ(r.state, EventState::kPaused);
+  EXPECT_EQ(runner.calls[1].argv, concat(keys_of("ticketq", "e"), {"", "", "", "", "paused"}));
 }
 
 TEST_F(QueueCoreTest, PutEventOnDefaultPassesFallbackThenNewSettings) {
-  runner.reply = Reply(Arr({Int(0), Int(0)}));
+  runner.reply = Reply(Arr({Int(0), Int(0), Int(1099511627776), Int(0), Str("open")}));
   put_event("default", {1099511627776, 0});
   EXPECT_EQ(runner.calls[0].argv,
-            concat(keys_of("ticketq", "default"), {"500", "500", "1099511627776", "0"}));
+            concat(keys_of("ticketq", "default"), {"500", "500", "1099511627776", "0", ""}));
 }
 
-TEST_F(QueueCoreTest, PutEventBelowReserved) {
+TEST_F(QueueCoreTest, PutEventRefusals) {
   runner.reply = Reply(Arr({Int(-2), Int(12)}));
   PutEventResult r = put_event("e", {3, 50});
   EXPECT_TRUE(r.below_reserved);
   EXPECT_EQ(r.reserved, 12);
   EXPECT_FALSE(r.created);
   EXPECT_EQ(r.fault, Fault::kNone);
+  runner.reply = Reply(Arr({Int(code::kNeedsSize)}));
+  r = put_event("e", {std::nullopt, 5});
+  EXPECT_TRUE(r.needs_size);
+  EXPECT_EQ(r.fault, Fault::kNone);
 }
 
-TEST_F(QueueCoreTest, PutEventMalformedBelowReserved) {
-  for (RedisValue v :
-       {Arr({Int(-2)}), Arr({Int(-2), Int(1), Int(2)}), Arr({Int(0)}), Arr({Int(7), Int(1)})}) {
+TEST_F(QueueCoreTest, PutEventMalformedReplies) {
+  for (RedisValue v : {Arr({Int(-2)}), Arr({Int(-2), Int(1), Int(2)}), Arr({Int(0)}),
+                       Arr({Int(7), Int(1)}), Arr({Int(0), Int(1), Int(2), Int(3), Str("ajar")}),
+                       Arr({Int(0), Int(1), Int(2), Int(3), Int(4)})}) {
     runner.reply = Reply(v);
     PutEventResult r = put_event("e", {3, 50});
     EXPECT_FALSE(r.below_reserved);
+    EXPECT_FALSE(r.needs_size);
     EXPECT_EQ(r.fault, Fault::kError);
   }
+}
+
+// ------------------------------------------------------------ event state --
+
+TEST_F(QueueCoreTest, PromoteRefusedWhileNotOpen) {
+  runner.reply = Reply(Arr({Int(code::kNotOpen), Str("paused")}));
+  PromoteResult r = promote("e", 5);
+  EXPECT_TRUE(r.not_open);
+  EXPECT_EQ(r.state, EventState::kPaused);
+  EXPECT_EQ(r.fault, Fault::kNone);
+  runner.reply = Reply(Arr({Int(code::kNotOpen), Str("shut")}));
+  EXPECT_EQ(promote("e", 5).fault, Fault::kError);
+}
+
+TEST_F(QueueCoreTest, ReserveClosed) {
+  runner.reply = Reply(Arr({Int(0), Int(code::kClosed), Int(0)}));
+  EXPECT_EQ(reserve("e", "u").status, ReserveStatus::kClosed);
 }
 
 // --------------------------------------------------------------- get_event --
 
 TEST_F(QueueCoreTest, GetEventFields) {
-  runner.reply = Reply(Arr({Int(0), Int(100), Int(50), Int(30), Int(7), Int(4), Int(2)}));
+  runner.reply =
+      Reply(Arr({Int(0), Int(100), Int(50), Int(30), Int(7), Int(4), Int(2), Str("closed")}));
   EventInfo r = get_event("e");
   EXPECT_TRUE(r.ok());
   EXPECT_EQ(r.settings.capacity, 100);
@@ -421,6 +450,7 @@ TEST_F(QueueCoreTest, GetEventFields) {
   EXPECT_EQ(r.waiting, 7);
   EXPECT_EQ(r.promoted, 4);
   EXPECT_EQ(r.left, 2);
+  EXPECT_EQ(r.state, EventState::kClosed);
   EXPECT_EQ(runner.calls[0].script, "get");
 }
 
@@ -510,7 +540,7 @@ TEST_F(QueueCoreTest, ShortRepliesAreErrors) {
   EXPECT_EQ(reserve("e", "u").fault, Fault::kError);
   EXPECT_EQ(status("e", "u").fault, Fault::kError);
 
-  runner.reply = Reply(Arr({Int(0), Int(1), Int(2), Int(3), Int(4), Int(5)}));
+  runner.reply = Reply(Arr({Int(0), Int(1), Int(2), Int(3), Int(4), Int(5), Int(6)}));
   EXPECT_EQ(get_event("e").fault, Fault::kError);
   runner.reply = Reply(Arr({Int(0), Int(1)}));
   EXPECT_EQ(leave("e", "u").fault, Fault::kError);
@@ -523,7 +553,8 @@ TEST_F(QueueCoreTest, NonIntegerFieldsAreErrors) {
   EXPECT_EQ(status("e", "u").fault, Fault::kError);
   runner.reply = Reply(Arr({Int(0), Int(2), Nil()}));
   EXPECT_EQ(reserve("e", "u").fault, Fault::kError);
-  runner.reply = Reply(Arr({Int(0), Str("100"), Int(50), Int(30), Int(7), Int(4), Int(0)}));
+  runner.reply =
+      Reply(Arr({Int(0), Str("100"), Int(50), Int(30), Int(7), Int(4), Int(0), Str("open")}));
   EXPECT_EQ(get_event("e").fault, Fault::kError);
   runner.reply = Reply(Arr({Int(0), Int(0), Int(12)}));  // a user that is no string
   EXPECT_EQ(promote("e", 1).fault, Fault::kError);

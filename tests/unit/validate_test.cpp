@@ -223,11 +223,35 @@ TEST(ParseEventBody, Valid) {
   EXPECT_EQ(kMaxEventSize, INT64_C(1099511627776));
 }
 
-TEST(ParseEventBody, RequiredFields) {
-  expect_event_error(R"({"queue_limit":20})", "\"capacity\" is required");
-  expect_event_error(R"({"capacity":10})", "\"queue_limit\" is required");
-  expect_event_error("{}", "\"capacity\" is required");
+// Any subset, at least one; what is left out stays unset (kept by Redis).
+TEST(ParseEventBody, AnySubsetOfTheSettings) {
+  auto p = parse_event_body(R"({"queue_limit":20})");
+  ASSERT_TRUE(p.ok()) << p.error;
+  EXPECT_FALSE(p.value->capacity.has_value());
+  EXPECT_EQ(p.value->queue_limit, 20);
+  EXPECT_FALSE(p.value->state.has_value());
+  p = parse_event_body(R"({"state":"paused"})");
+  ASSERT_TRUE(p.ok()) << p.error;
+  EXPECT_EQ(p.value->state, EventState::kPaused);
+  EXPECT_FALSE(p.value->capacity.has_value() || p.value->queue_limit.has_value());
+  p = parse_event_body(R"({"capacity":3,"state":"closed"})");
+  ASSERT_TRUE(p.ok()) << p.error;
+  EXPECT_EQ(p.value->capacity, 3);
+  EXPECT_EQ(p.value->state, EventState::kClosed);
+  expect_event_error("{}", "nothing to change: give capacity, queue_limit or state");
   expect_event_error("", "body is not valid JSON");
+}
+
+TEST(ParseEventBody, StateIsOneOfThreeNames) {
+  for (const char* s : {"open", "paused", "closed"}) {
+    auto p = parse_event_body(std::string(R"({"state":")") + s + "\"}");
+    ASSERT_TRUE(p.ok()) << s;
+    EXPECT_STREQ(event_state_name(*p.value->state), s);
+  }
+  const std::string bad = "\"state\" must be \"open\", \"paused\" or \"closed\"";
+  for (const char* body : {R"({"state":"Open"})", R"({"state":""})", R"({"state":1})",
+                           R"({"state":null})", R"({"state":["open"]})", R"({"state":"open "})"})
+    expect_event_error(body, bad);
 }
 
 TEST(ParseEventBody, IntegersOnly) {
