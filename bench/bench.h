@@ -31,6 +31,7 @@ struct Options {
   std::string prefix;     // of user ids; default derived from the seed
   double warmup = 0;
   int mix = 20;           // mixed: percent of reserves
+  int64_t left = 0;       // status/mixed: the first `left` ids of the leave order have left
   double timeout = 5;     // per request, seconds
   double max_time = 0;    // hard limit for the whole run; 0 = derived
   bool progress = true;
@@ -68,6 +69,7 @@ class Requests {
   Requests(const Target& t, const std::string& event, const std::string& token);
   void reserve(std::string& out, std::string_view user) const;
   void status(std::string& out, std::string_view user) const;
+  void leave(std::string& out, std::string_view user) const;  // admin, by user id
   std::string process_queue(int limit) const;
   std::string reset() const;
   std::string get_event() const;
@@ -79,6 +81,7 @@ class Requests {
   std::string host_, base_, event_path_, event_name_, token_;
   std::string reserve_head_;  // up to the opening quote of the id
   std::string status_head_, status_tail_;
+  std::string leave_head_;  // up to the opening quote of the id
 };
 
 // A blocking request on a fresh connection, for setup and admin calls.
@@ -94,9 +97,22 @@ OnceResult http_once(const Target& t, const std::string& request, double timeout
 std::string_view json_str(std::string_view body, std::string_view key);
 int64_t json_int(std::string_view body, std::string_view key, int64_t dflt = -1);
 
-// reserve / status / mixed: endless jobs; the worker's limits end them.
+// Which ids of the set 0..users-1 a run uses, computed once and shared by
+// the threads. The leave order is a random permutation seeded by --seed
+// (Fisher-Yates, the same for the same seed and users on any machine); only
+// as much of it as a run needs is drawn, and a longer draw starts with the
+// shorter one.
+struct IdPlan {
+  std::vector<uint32_t> leave_order;  // leave: ids in the order they leave
+  std::vector<uint32_t> waiting;      // status/mixed with --left: the ids still in line
+};
+std::vector<uint32_t> leave_order(uint64_t seed, uint64_t users, uint64_t count);
+IdPlan make_id_plan(const Options& o);
+
+// reserve / status / mixed / leave: jobs until the worker's limits end them
+// (leave: or until the thread's share of the leave order is used up).
 std::unique_ptr<Source> make_load_source(const Options& o, const Requests& req, const UserIds& ids,
-                                         int thread, int threads);
+                                         const IdPlan& plan, int thread, int threads);
 // Reserves ordinals thread, thread + threads, ... below users, once each.
 std::unique_ptr<Source> make_setup_source(const Requests& req, const UserIds& ids, int thread,
                                           int threads, uint64_t users);

@@ -40,6 +40,8 @@ const char* op_name(Op op) {
     case Op::kReserve: return "reserve";
     case Op::kStatus: return "status";
     case Op::kAdmin: return "admin";
+    case Op::kLeave:
+      return "leave";
     case Op::kCount: break;
   }
   return "?";
@@ -539,8 +541,9 @@ void Worker::run(Source& src, const RunLimits& lim) {
     }
   }
   // Open loop: requests the schedule intended inside the measured window that
-  // were never sent because no connection was free in time.
-  if (lim.rate > 0 && !g_stop.load() && lim.end_ns != INT64_MAX) {
+  // were never sent because no connection was free in time (not those a
+  // source that ran out of ids would never have made).
+  if (lim.rate > 0 && !g_stop.load() && lim.end_ns != INT64_MAX && !src.exhausted()) {
     auto planned = static_cast<int64_t>(
         std::ceil(static_cast<double>(lim.end_ns - lim.start_ns) / interval_ns_));
     if (lim.quota >= 0) planned = std::min(planned, lim.quota);

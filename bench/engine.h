@@ -44,7 +44,7 @@ const char* err_name(Err e);
 constexpr size_t kErrCount = static_cast<size_t>(Err::kCount);
 
 // Kinds of request, each with its own latency histogram.
-enum class Op : uint8_t { kReserve, kStatus, kAdmin, kCount };
+enum class Op : uint8_t { kReserve, kStatus, kAdmin, kLeave, kCount };
 const char* op_name(Op op);
 constexpr size_t kOpCount = static_cast<size_t>(Op::kCount);
 

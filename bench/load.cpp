@@ -4,10 +4,12 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <numeric>
 #include <thread>
 
 #include "bench.h"
@@ -48,6 +50,12 @@ Requests::Requests(const Target& t, const std::string& event, const std::string&
                   std::to_string(body_len) + "\r\n\r\n" + body_start;
   status_head_ = "GET " + base_ + event_path_ + "/status/";
   status_tail_ = " HTTP/1.1\r\nHost: " + host_ + "\r\n\r\n";
+  // An admin call with the same body as reserve; leave has no seed route, so
+  // the default event is /v1/events/default. Built whole by admin() with a
+  // placeholder id, then cut before the id.
+  leave_head_ = admin("POST", "/v1/events/" + event_name_ + "/leave",
+                      body_start + std::string(UserIds::kLen, '0') + "\"}");
+  leave_head_.resize(leave_head_.size() - UserIds::kLen - 2);
 }
 
 void Requests::reserve(std::string& out, std::string_view user) const {
@@ -60,6 +68,12 @@ void Requests::status(std::string& out, std::string_view user) const {
   out += status_head_;
   out += user;
   out += status_tail_;
+}
+
+void Requests::leave(std::string& out, std::string_view user) const {
+  out += leave_head_;
+  out += user;
+  out += "\"}";
 }
 
 std::string Requests::admin(const char* method, const std::string& path,
@@ -189,23 +203,81 @@ OnceResult http_once(const Target& t, const std::string& request, double timeout
   }
 }
 
+// ------------------------------------------------------------------ id plan --
+
+namespace {
+uint64_t splitmix64(uint64_t& x) {
+  uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+std::vector<uint32_t> leave_order(uint64_t seed, uint64_t users, uint64_t count) {
+  std::vector<uint32_t> a(users);
+  std::iota(a.begin(), a.end(), uint32_t{0});
+  count = std::min(count, users);
+  uint64_t x = seed ^ 0x6C65617665ULL;    // "leave": apart from the status picks of the same seed
+  for (uint64_t i = 0; i < count; ++i) {  // the first `count` steps of Fisher-Yates
+    auto j = i + static_cast<uint64_t>(
+                     (static_cast<unsigned __int128>(splitmix64(x)) * (users - i)) >> 64);
+    std::swap(a[i], a[j]);
+  }
+  a.resize(count);
+  return a;
+}
+
+IdPlan make_id_plan(const Options& o) {
+  IdPlan plan;
+  auto users = static_cast<uint64_t>(o.users);
+  if (o.scenario == "leave") {
+    plan.leave_order =
+        leave_order(o.seed, users, o.requests > 0 ? static_cast<uint64_t>(o.requests) : users);
+  } else if (o.left > 0) {
+    std::vector<bool> gone(users);
+    for (uint32_t u : leave_order(o.seed, users, static_cast<uint64_t>(o.left))) gone[u] = true;
+    plan.waiting.reserve(users - static_cast<uint64_t>(o.left));
+    for (uint64_t u = 0; u < users; ++u)
+      if (!gone[u]) plan.waiting.push_back(static_cast<uint32_t>(u));
+  }
+  return plan;
+}
+
 // ------------------------------------------------------------ load sources --
 
 namespace {
 
 class LoadSource final : public Source {
  public:
-  LoadSource(const Options& o, const Requests& req, const UserIds& ids, int thread, int threads)
-      : req_(req), ids_(ids), thread_(thread), threads_(threads), mix_(o.mix) {
-    kind_ = o.scenario == "reserve" ? 0 : o.scenario == "status" ? 1 : 2;
+  LoadSource(const Options& o, const Requests& req, const UserIds& ids, const IdPlan& plan,
+             int thread, int threads)
+      : req_(req), ids_(ids), plan_(plan), thread_(thread), threads_(threads), mix_(o.mix) {
+    kind_ = o.scenario == "reserve"  ? 0
+            : o.scenario == "status" ? 1
+            : o.scenario == "mixed"  ? 2
+                                     : 3;
     users_ = static_cast<uint64_t>(o.users);
     fresh_base_ = kind_ == 0 ? 0 : users_;  // status ids are 0..users-1
     rng_ = (o.seed + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(thread + 1)) | 1;
   }
 
   bool next(int64_t, Job& job, std::string& out, int64_t* retry_at) override {
-    bool reserve = kind_ == 0 || (kind_ == 2 && rand() % 100 < static_cast<uint64_t>(mix_));
     char id[UserIds::kLen];
+    if (kind_ == 3) {  // leave: this thread's share of the leave order, each id once
+      size_t at = static_cast<size_t>(thread_) + leaves_ * static_cast<size_t>(threads_);
+      if (at >= plan_.leave_order.size()) {
+        exhausted_ = true;
+        *retry_at = 0;
+        return false;
+      }
+      ++leaves_;
+      ids_.format(plan_.leave_order[at], id);
+      req_.leave(out, std::string_view(id, sizeof id));
+      job.op = Op::kLeave;
+      return true;
+    }
+    bool reserve = kind_ == 0 || (kind_ == 2 && rand() % 100 < static_cast<uint64_t>(mix_));
     if (reserve) {
       uint64_t ord = fresh_base_ + static_cast<uint64_t>(thread_) + fresh_ * static_cast<uint64_t>(threads_);
       if (ord >= ids_.capacity()) {  // out of distinct ids for this prefix
@@ -218,7 +290,8 @@ class LoadSource final : public Source {
       req_.reserve(out, std::string_view(id, sizeof id));
       job.op = Op::kReserve;
     } else {
-      ids_.format(rand() % users_, id);
+      const std::vector<uint32_t>& in_line = plan_.waiting;  // empty: all of 0..users-1
+      ids_.format(in_line.empty() ? rand() % users_ : in_line[rand() % in_line.size()], id);
       req_.status(out, std::string_view(id, sizeof id));
       job.op = Op::kStatus;
     }
@@ -235,9 +308,11 @@ class LoadSource final : public Source {
   }
   const Requests& req_;
   const UserIds& ids_;
+  const IdPlan& plan_;
   int thread_, threads_, mix_;
-  int kind_;
+  int kind_;  // 0 reserve, 1 status, 2 mixed, 3 leave
   uint64_t users_, fresh_base_, fresh_ = 0, rng_;
+  size_t leaves_ = 0;
   bool exhausted_ = false;
 };
 
@@ -269,8 +344,8 @@ class SetupSource final : public Source {
 }  // namespace
 
 std::unique_ptr<Source> make_load_source(const Options& o, const Requests& req, const UserIds& ids,
-                                         int thread, int threads) {
-  return std::make_unique<LoadSource>(o, req, ids, thread, threads);
+                                         const IdPlan& plan, int thread, int threads) {
+  return std::make_unique<LoadSource>(o, req, ids, plan, thread, threads);
 }
 
 std::unique_ptr<Source> make_setup_source(const Requests& req, const UserIds& ids, int thread,

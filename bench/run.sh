@@ -9,8 +9,8 @@
 # and PASS/FAIL per bar. Raw results go to --out as JSON. Everything it starts
 # is stopped on exit, also on failure or Ctrl-C. See bench/README.md.
 #
-#   bench/run.sh --build build-perf                 # full: 3 rounds, about 6-7 minutes
-#   bench/run.sh --build build-perf --quick         # 1 round, short runs, about 2 minutes
+#   bench/run.sh --build build-perf                 # full: 3 rounds, about 5-7 minutes
+#   bench/run.sh --build build-perf --quick         # 1 round, short runs, about 1-2 minutes
 #   bench/run.sh --build build-perf --out results.json --threads 2 --reps 5
 set -euo pipefail
 
@@ -25,7 +25,7 @@ usage: bench/run.sh [--build DIR] [--threads N] [--reps N] [--quick] [--out FILE
   --out FILE          raw results as JSON (default: ${TMPDIR:-/tmp}/ticketq-bars-DATE.json)
   --connections N     keep-alive connections of every load (default 64)
   --bench-threads N   threads of ticketq-bench (default 2)
-  --waiting N         users waiting for bars 3 and 5 (default 1000000)
+  --waiting N         users waiting for bars 3, 5 and 8 (default 1000000; a tenth of them leave for bar 8)
   --keep              keep the work dir (logs, raw runs) instead of deleting it
 EOF
 }
@@ -50,15 +50,17 @@ done
 for v in "$THREADS" "$CONNS" "$BTHREADS" "$BIG" ${REPS:+"$REPS"}; do
   [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: numbers must be positive integers" >&2; exit 2; }
 done
+[[ $BIG -ge 10 ]] || { echo "run.sh: --waiting must be at least 10" >&2; exit 2; }
 
-# Sizes. Full: about 6-7 minutes on 2 busy cores; quick: about 1.5-2 minutes.
+# Sizes. Full: about 5-7 minutes on 2 busy cores; quick: about 1-2 minutes.
 SMALL=1000            # waiting users of the small line (bar 3)
 STATUS_RATE=5000      # open-loop status rate of bar 3, the same for both lines (well below saturation)
 IDLE=10000            # idle connections (bar 6)
+LEAVE=$((BIG / 10))   # users of the big line who leave before bar 8 (100,000 of 1,000,000)
 if [[ $QUICK == 1 ]]; then
-  REPS=${REPS:-1}; N_RES=60000; N_STAT=60000; OPEN_D=4; STAT_D=4; LIMIT=$((120 + REPS * 120))
+  REPS=${REPS:-1}; N_RES=60000; N_STAT=60000; OPEN_D=4; STAT_D=4; LIMIT=$((120 + REPS * 140))
 else
-  REPS=${REPS:-3}; N_RES=150000; N_STAT=150000; OPEN_D=10; STAT_D=8; LIMIT=$((120 + REPS * 160))
+  REPS=${REPS:-3}; N_RES=150000; N_STAT=150000; OPEN_D=10; STAT_D=8; LIMIT=$((120 + REPS * 185))
 fi
 OUT=${OUT:-${TMPDIR:-/tmp}/ticketq-bars-$(date +%Y%m%d-%H%M%S).json}
 case "$OUT" in /*) ;; *) OUT="$PWD/$OUT" ;; esac
@@ -202,6 +204,7 @@ fact config "{\"threads\": $THREADS, \"reps\": $REPS, \"quick\": $QUICK, \"conne
   \"queue_limit\": 10000000, \"waiting_small\": $SMALL}"
 fact status_rate "$STATUS_RATE"
 fact waiting_big "$BIG"
+fact leave_count "$LEAVE"
 fact threads2_server "\"$SERVERS_T2\""
 # Which sources the binaries were built from: the build dir's source dir, its
 # git commit when it is a checkout (+dirty-src: uncommitted changes in src/ or include/).
@@ -217,12 +220,14 @@ fi
 fact build "$(python3 -c 'import json,sys,os,time; print(json.dumps({"server": os.path.abspath(sys.argv[1]), "source_dir": sys.argv[2], "source_rev": sys.argv[3], "server_built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(os.path.getmtime(sys.argv[1])))}))' "$SERVER" "$SRC_DIR" "$SRC_REV")"
 
 N_T2=0; [[ $THREADS != 2 ]] && N_T2=1
-TOTAL=$(( REPS * (3 + 2 + 3 + N_T2 + 2) + 1 ))
+TOTAL=$(( REPS * (3 + 2 + 3 + N_T2 + 4) + 1 ))
 STEP=0
 
-# run_bench STEP_NAME SERVER REP FLUSH -- ticketq-bench args...
+# run_bench STEP_NAME SERVER REP FLUSH -- ticketq-bench args... (--seed 7 unless the args give one)
 run_bench() {
   local step=$1 server=$2 rep=$3 flush=$4; shift 5
+  local seed=(--seed 7)
+  [[ " $* " == *" --seed "* ]] && seed=()
   STEP=$((STEP + 1))
   say "$STEP/$TOTAL $step, round $rep/$REPS: $server  ($*)"
   [[ $flush == 1 ]] && "${RCLI[@]}" flushall >/dev/null
@@ -230,8 +235,8 @@ run_bench() {
   local pid=${PID[$server]} s0 r0 s1 r1 t0 la rc=0
   la=$(cut -d' ' -f1-3 /proc/loadavg)
   s0=$(cpu "$pid"); r0=$(cpu "$RPID"); t0=$(date +%s.%N)
-  "$BENCH" --url "${URL[$server]}" --no-progress --json --seed 7 -c "$CONNS" -t "$BTHREADS" "$@" \
-    >"$DIR/bench.out" 2>"$DIR/bench.err" &
+  TICKETQ_ADMIN_TOKEN=$TOKEN "$BENCH" --url "${URL[$server]}" --no-progress --json "${seed[@]}" \
+    -c "$CONNS" -t "$BTHREADS" "$@" >"$DIR/bench.out" 2>"$DIR/bench.err" &
   CUR=$!
   wait "$CUR" || rc=$?
   CUR=""
@@ -272,12 +277,16 @@ for rep in $(seq "$REPS"); do
   done
 done
 
-# ------------------------------ bars 3 and 5: status with 1,000 / 1,000,000 waiting --
+# ------------------------- bars 3, 5 and 8: status with 1,000 / 1,000,000 waiting --
 # Two events with no seats, so every user waits: w1k with 1,000, w1m with
 # $BIG. ticketq-bench status first reserves its --users ids (untimed; the
 # first time this fills the line, later only idempotent repeats), then GETs
 # random ones of them at a fixed open-loop rate: the same load on both lines,
 # over users that are all waiting. No FLUSHALL here: both lines stay.
+# Bar 8: then $LEAVE random users of w1m leave (-s leave, a random order
+# seeded per round; untimed for the bar), and status runs again on w1m with
+# --left: no setup, asking only about users still waiting. The next round's
+# setup makes those who left join again, at the end of the line.
 "${RCLI[@]}" flushall >/dev/null
 for ev in w1k w1m; do
   r=$(http PUT "${URL[ticketq]}/v1/events/$ev" "$TOKEN" '{"capacity":0,"queue_limit":2000000}')
@@ -298,6 +307,14 @@ for rep in $(seq "$REPS"); do
       \"used_memory_rss_after\": $("${RCLI[@]}" info memory | awk -F: '/^used_memory_rss:/ {print $2}' | tr -d '\r')}"
     [[ $W1 == "$BIG" ]] || say "warning: w1m has $W1 waiting, expected $BIG"
   fi
+  W0=$(waiting_of w1m)
+  run_bench leave_1m ticketq "$rep" 0 -- -s leave --event w1m --prefix m --users "$BIG" -n "$LEAVE" \
+    --seed $((100 + rep)) --max-time 120
+  W1=$(waiting_of w1m)
+  fact "leave_$rep" "{\"waiting_before\": $W0, \"waiting_after\": $W1, \"left\": $((W0 - W1)), \"seed\": $((100 + rep))}"
+  [[ $((W0 - W1)) == "$LEAVE" ]] || say "warning: $((W0 - W1)) users left w1m, expected $LEAVE"
+  run_bench status_1m_left ticketq "$rep" 0 -- -s status --event w1m --prefix m --users "$BIG" \
+    --left "$LEAVE" --seed $((100 + rep)) --rate "$STATUS_RATE" -d "$STAT_D" --warmup 2 --max-time 60
 done
 fact waiting_small_check "$(waiting_of w1k)"
 

@@ -18,7 +18,8 @@ import sys
 
 # What each step expects, to flag anything else.
 EXPECTED_CODES = {"reserve_closed": {"200"}, "reserve_open": {"200"}, "status_closed": {"200"},
-                  "status_1k": {"200"}, "status_1m": {"200"}}
+                  "status_1k": {"200"}, "status_1m": {"200"}, "leave_1m": {"200"},
+                  "status_1m_left": {"200"}}
 
 
 def load_runs(d):
@@ -246,7 +247,7 @@ def cmd_report(a):
     per_user = None
     if mem.get("after") is not None and mem.get("before") is not None and mem.get("waiting_added"):
         per_user = (mem["after"] - mem["before"]) / mem["waiting_added"]
-    row("5", "Redis used_memory per waiting user at %d waiting" % big, per_user, None, "B", "<=", 200,
+    row("5", "Redis used_memory per waiting user at %d waiting" % big, per_user, None, "B", "<=", 160,
         ratio=per_user)
     idle = facts.get("idle") or {}
     rss = idle.get("rss_kb") * 1024 if idle.get("rss_kb") else None
@@ -257,6 +258,14 @@ def cmd_report(a):
     T1 = ("status_closed", "ticketq-t1")
     row("7", "status throughput, ticketq --threads 2 / --threads 1", m(*T2, "rps"), m(*T1, "rps"), "rps",
         ">=", 1.6, paired_ratios(runs, T2, T1, "rps"))
+    S1L, L1M = ("status_1m_left", "ticketq"), ("leave_1m", "ticketq")
+    nleft = facts.get("leave_count", big // 10)
+    row("8", "status p50 at {:,} waiting after {:,} left / at 1,000 (open loop {} req/s)".format(big, nleft, srate),
+        m(*S1L, "p50"), m(*S1K, "p50"), "ms", "<=", 1.2, paired_ratios(runs, S1L, S1K, "p50"))
+    row("8", "status p99 at {:,} waiting after {:,} left / at 1,000 (info)".format(big, nleft),
+        m(*S1L, "p99"), m(*S1K, "p99"), "ms", None, None, paired_ratios(runs, S1L, S1K, "p99"), info=True)
+    row("i", "leave throughput, closed loop, {:,} of {:,} waiting (info)".format(nleft, big), m(*L1M, "rps"),
+        None, "rps", None, None, info=True)
     row("i", "reference status throughput (info)", m(*SR, "rps"), None, "rps", None, None, info=True)
     row("i", "reserve p50 closed loop, ticketq / reference (info)", m(*T, "p50"), m(*R, "p50"), "ms", None, None,
         paired_ratios(runs, T, R, "p50"), info=True)
@@ -300,6 +309,10 @@ def cmd_report(a):
     if mem:
         print("memory: used_memory %d -> %d bytes for %d users added (waiting now %s)" % (
             mem["before"], mem["after"], mem["waiting_added"], mem.get("waiting_now")))
+    leaves = [facts[k] for k in sorted(facts, key=lambda k: (len(k), k)) if k.startswith("leave_") and k[6:].isdigit()]
+    if leaves:
+        print("leave: w1m waiting %s (per round: before -> after)" % ", ".join(
+            "%d -> %d" % (x["waiting_before"], x["waiting_after"]) for x in leaves))
     if idle:
         print("idle: %s; ticketq fds %s -> %s; VmRSS %s kB -> %s kB (VmHWM %s kB)" % (
             json.dumps({k: idle.get(k) for k in ("open", "ok", "errors")}), idle.get("fds_before"),

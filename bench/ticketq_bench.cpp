@@ -3,6 +3,7 @@
 //
 //   ticketq-bench --scenario reserve -c 64 -t 2 -d 10
 //   ticketq-bench --scenario status --users 1000 --rate 20000 -d 10
+//   ticketq-bench --scenario leave --event E --users 1000000 -n 100000 --token T
 //   ticketq-bench --scenario rush --users 5000 --token T --reset
 //
 // Exit code: 0 success; 1 the rush verdict failed, every request failed, or
@@ -151,18 +152,27 @@ int main(int argc, char** argv) {
   app.add_option("-R,--rate", o.rate,
                  "requests/s in all, open loop, latency from the intended send time (0: closed loop)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("-s,--scenario", o.scenario, "reserve | status | mixed | rush")
-      ->check(CLI::IsMember({"reserve", "status", "mixed", "rush"}))->capture_default_str();
+  app.add_option(
+         "-s,--scenario", o.scenario,
+         "reserve | status | mixed | leave (admin: ids of the --users set in a random order "
+         "seeded by --seed, each at most once; 200 left, 404 not in line) | rush")
+      ->check(CLI::IsMember({"reserve", "status", "mixed", "leave", "rush"}))
+      ->capture_default_str();
   app.add_option("--event", o.event, "event name: use /v1/events/NAME/... (default: seed routes)");
   app.add_option("--token", o.token, "admin token (default: env TICKETQ_ADMIN_TOKEN)");
   app.add_flag("--json", o.json, "print one JSON object");
-  app.add_option("--users", o.users, "users of the status/mixed id set, or of the rush")
-      ->check(CLI::Range(int64_t{1}, int64_t{20'000'000}))->capture_default_str();
+  app.add_option("--users", o.users, "users of the status/mixed/leave id set, or of the rush")
+      ->check(CLI::Range(int64_t{1}, int64_t{20'000'000}))
+      ->capture_default_str();
   app.add_option("--seed", o.seed, "seed of the user id prefix and of random picks");
   app.add_option("--prefix", o.prefix, "user id prefix, 1-10 chars of [A-Za-z0-9._-] (default from the seed)");
   app.add_option("--warmup", o.warmup, "seconds of load before measuring")->check(CLI::NonNegativeNumber);
   app.add_option("--mix", o.mix, "mixed: percent of requests that are reserves")
       ->check(CLI::Range(0, 100))->capture_default_str();
+  app.add_option("--left", o.left,
+                 "status/mixed: the ids are in line already and the first N of the leave order "
+                 "(same --seed, --users) left: no setup, ask only about the others")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--timeout", o.timeout, "seconds per request before it counts as a timeout")
       ->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--max-time", o.max_time, "hard limit in seconds for the whole run (default: derived)")
@@ -217,6 +227,11 @@ int main(int argc, char** argv) {
   } else if (o.duration == 0 && o.requests == 0) {
     o.duration = 10;
   }
+  if (o.scenario == "leave" && o.token.empty())
+    return bad("leave needs the admin token (--token or TICKETQ_ADMIN_TOKEN)");
+  if (o.left > 0 && o.scenario != "status" && o.scenario != "mixed")
+    return bad("--left is for status and mixed");
+  if (o.left >= o.users) return bad("--left must be below --users: someone must still be in line");
   if (!o.seed_given) o.seed = std::random_device{}() ^ (static_cast<uint64_t>(now_ns()) << 20);
   if (o.prefix.empty()) {
     const char* digits = "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -268,7 +283,9 @@ int main(int argc, char** argv) {
 
   std::vector<std::unique_ptr<Source>> sources;
   std::vector<RunLimits> limits(workers.size());
-  if (o.scenario != "reserve") {  // untimed setup: reserve the ids that status asks about
+  // Untimed setup: reserve the ids that status asks about. leave finds its
+  // users in line already (404 otherwise), and so does status with --left.
+  if ((o.scenario == "status" || o.scenario == "mixed") && o.left == 0) {
     int64_t t0 = now_ns();
     for (size_t i = 0; i < workers.size(); ++i) {
       sources.push_back(make_setup_source(req, ids, static_cast<int>(i), o.threads, static_cast<uint64_t>(o.users)));
@@ -297,6 +314,7 @@ int main(int argc, char** argv) {
     sources.clear();
   }
 
+  const IdPlan plan = make_id_plan(o);
   int64_t t_start = now_ns() + 20'000'000;
   int64_t measure_from = t_start + static_cast<int64_t>(o.warmup * 1e9);
   int64_t end = o.duration > 0 ? measure_from + static_cast<int64_t>(o.duration * 1e9) : INT64_MAX;
@@ -304,7 +322,7 @@ int main(int argc, char** argv) {
                     : o.duration > 0 ? o.warmup + o.duration + o.timeout + 5
                                      : 600;
   for (size_t i = 0; i < workers.size(); ++i) {
-    sources.push_back(make_load_source(o, req, ids, static_cast<int>(i), o.threads));
+    sources.push_back(make_load_source(o, req, ids, plan, static_cast<int>(i), o.threads));
     RunLimits& l = limits[i];
     l = RunLimits{};
     l.rate = o.rate * conns[i] / o.connections;
@@ -322,10 +340,21 @@ int main(int argc, char** argv) {
   int64_t finished = now_ns();
   Stats total;
   for (auto& w : workers) total.merge(w->stats());
-  int64_t until = g_stop.load()      ? finished
-                  : o.duration > 0 ? std::max(end, std::min(finished, total.last_reply_ns))
-                                 : (total.last_reply_ns > 0 ? total.last_reply_ns : finished);
-  print_report(o, total, until - measure_from, Json::object(), "");
+  // A run that ran out of ids before --duration (leave) ends at its last reply.
+  int64_t until = g_stop.load() ? finished
+                  : o.duration > 0 && finished >= end
+                      ? std::max(end, std::min(finished, total.last_reply_ns))
+                      : (total.last_reply_ns > 0 ? total.last_reply_ns : finished);
+  Json extra = Json::object();
+  std::string extra_text;
+  if (o.scenario == "leave") {
+    extra["left"] = total.by_status[200];
+    extra["not_in_line"] = total.by_status[404];
+    extra_text = "  leave      " + std::to_string(total.by_status[200]) + " left (200), " +
+                 std::to_string(total.by_status[404]) + " not in line (404), of " +
+                 std::to_string(plan.leave_order.size()) + " ids in the leave order\n";
+  }
+  print_report(o, total, until - measure_from, extra, extra_text);
   if (total.hard_deadline_hit) return 1;
   if (answered(total) == 0) {
     std::fprintf(stderr, "ticketq-bench: every request failed\n");

@@ -43,6 +43,7 @@ struct Options {
 } opt;
 
 std::string g_keys[ticketq::kScriptKeyCount];  // ticketq:{default}:cfg, ...
+const std::string g_numkeys = std::to_string(ticketq::kScriptKeyCount);
 std::string g_capacity, g_queue_limit;
 
 struct Loop {
@@ -113,7 +114,7 @@ void run_script(Loop* loop, evhttp_request* req, bool reserve, const char* user,
   auto* call = new Call{req, reserve, {}};
   memcpy(call->user, user, len);
   const ticketq::Script& s = reserve ? ticketq::scripts().reserve : ticketq::scripts().status;
-  std::vector<std::string_view> words = {"EVALSHA", s.sha1, "7"};
+  std::vector<std::string_view> words = {"EVALSHA", s.sha1, g_numkeys};
   for (const auto& k : g_keys) words.push_back(k);
   words.push_back(g_capacity);
   words.push_back(g_queue_limit);
