@@ -1,5 +1,7 @@
 // Handlers for the people in the rush: join the line, ask where they are,
 // leave it.
+#include <spdlog/spdlog.h>
+
 #include <nlohmann/json.hpp>
 
 #include "ticketq/api.h"
@@ -48,9 +50,13 @@ void Api::reserve(const Request& req, Reply reply) {
         // The token only with the first join: anyone may send anyone's id,
         // so a repeat learns the state and nothing that acts for the user.
         if (r.status == ReserveStatus::kReserved || r.status == ReserveStatus::kQueued) {
+          // The place is stored already: should signing fail (OpenSSL out
+          // of memory), the user keeps it and gets the answer without a token.
           auto token = tokens_.issue(TokenKind::kUser, user, event, unix_now_s(), kUserTokenTtlS);
-          if (!token) return reply.error(503, "could not sign a token");
-          body["token"] = std::move(*token);
+          if (token)
+            body["token"] = std::move(*token);
+          else
+            spdlog::error("request {}: could not sign a user token", reply.info().id);
         }
         if (r.status == ReserveStatus::kClosed) {
           body["error"] = "the event is closed: nobody new joins";

@@ -137,7 +137,9 @@ prometheus::Counter& LoopMetrics::redis_error_at(const char* kind) {
   return *counter;
 }
 
-void LoopMetrics::redis_error(const char* kind) { redis_error_at(kind).Increment(); }
+void LoopMetrics::redis_error(const char* kind) {
+  redis_error_at(kind).Increment();
+}
 
 void LoopMetrics::promoted(const std::string& event, size_t n) {
   auto& counter = promoted_[event];

@@ -153,8 +153,14 @@ std::vector<BadCase> cases() {
   std::vector<BadCase> c;
   auto add = [&](std::string name, std::string request, std::set<int> statuses,
                  Body body = Body::kJsonError, std::string allow = "", std::string why = "") {
-    c.push_back({std::move(name), std::move(request), std::move(statuses), body, std::move(allow),
-                 std::move(why), Mode::kFirst, {}});
+    c.push_back({std::move(name),
+                 std::move(request),
+                 std::move(statuses),
+                 body,
+                 std::move(allow),
+                 std::move(why),
+                 Mode::kFirst,
+                 {}});
   };
 
   // ---- reserve bodies
@@ -367,18 +373,18 @@ std::vector<BadCase> cases() {
 
   // ================= added hostile cases =================
   auto add_mode = [&](std::string name, std::string request, Mode mode,
-                      std::set<int> first_statuses, std::set<int> statuses,
-                      Body body = Body::kAny, std::string why = "") {
-    c.push_back({std::move(name), std::move(request), std::move(statuses), body, "",
-                 std::move(why), mode, std::move(first_statuses)});
+                      std::set<int> first_statuses, std::set<int> statuses, Body body = Body::kAny,
+                      std::string why = "") {
+    c.push_back({std::move(name), std::move(request), std::move(statuses), body, "", std::move(why),
+                 mode, std::move(first_statuses)});
   };
 
   // ---- deeply nested JSON (all within 4 KiB)
   add("nested_arrays_2000", reserve_with(std::string(2000, '[') + std::string(2000, ']')), {400});
   add("nested_arrays_unclosed_4000", reserve_with(std::string(4000, '[')), {400});
   add("nested_in_field_1900",
-      reserve_with(R"({"user_id":)" + std::string(1900, '[') + R"("zz")" +
-                   std::string(1900, ']') + "}"),
+      reserve_with(R"({"user_id":)" + std::string(1900, '[') + R"("zz")" + std::string(1900, ']') +
+                   "}"),
       {400});
   {
     std::string objs = R"({"user_id":)";
@@ -395,8 +401,7 @@ std::vector<BadCase> cases() {
 
   // ---- huge numbers, exponents, -0 in PUT bodies
   add("put_capacity_exponent", put_concert(R"({"capacity":1e3,"queue_limit":5})"), {400});
-  add("put_capacity_huge_exponent", put_concert(R"({"capacity":1e999999,"queue_limit":5})"),
-      {400});
+  add("put_capacity_huge_exponent", put_concert(R"({"capacity":1e999999,"queue_limit":5})"), {400});
   add("put_queue_limit_huge_exponent", put_concert(R"({"capacity":5,"queue_limit":9E+400})"),
       {400});
   add("put_capacity_negative_zero", put_concert(R"({"capacity":-0,"queue_limit":5})"), {409},
@@ -419,8 +424,7 @@ std::vector<BadCase> cases() {
   // ---- non-UTF-8 and overlong user ids (JSON and paths)
   add("user_id_overlong_utf8_slash", reserve_with("{\"user_id\":\"\xc0\xaf\"}"), {400});
   add("user_id_lone_surrogate", reserve_with(R"({"user_id":"\ud800"})"), {400});
-  add("user_id_1000_chars", reserve_with(json{{"user_id", std::string(1000, 'u')}}.dump()),
-      {400});
+  add("user_id_1000_chars", reserve_with(json{{"user_id", std::string(1000, 'u')}}.dump()), {400});
   add("status_user_overlong_utf8", req("GET", "/status/%C0%AF"), {400});
   add("status_user_ff", req("GET", "/status/a%FF"), {400});
   add("status_user_1000_chars", req("GET", "/status/" + std::string(1000, 'u')), {400});
@@ -433,11 +437,9 @@ std::vector<BadCase> cases() {
   // ---- NUL / CR / LF injected in ids
   add("status_user_cr", req("GET", "/status/a%0Db"), {400});
   add("status_user_lf", req("GET", "/status/a%0Ab"), {400});
-  add("status_user_header_injection",
-      req("GET", "/status/a%0D%0AX-Token:%20" + kTok), {400});
+  add("status_user_header_injection", req("GET", "/status/a%0D%0AX-Token:%20" + kTok), {400});
   add("v1_status_user_nul", req("GET", "/v1/events/concert/status/alice%00"), {400});
-  add("event_crlf", req("POST", "/v1/events/con%0D%0Acert/reserve", R"({"user_id":"zz"})"),
-      {400});
+  add("event_crlf", req("POST", "/v1/events/con%0D%0Acert/reserve", R"({"user_id":"zz"})"), {400});
   add("user_id_crlf_json", reserve_with(R"({"user_id":"a\r\nb"})"), {400});
   add("user_id_raw_nul_json", reserve_with(std::string("{\"user_id\":\"a\0b\"}", 17)), {400});
 
@@ -458,15 +460,15 @@ std::vector<BadCase> cases() {
   {
     std::string tiny;
     for (int i = 0; i < 5000; ++i) tiny += "1\r\na\r\n";
-    add("chunked_5000_one_byte_chunks", raw_post("Transfer-Encoding: chunked\r\n", tiny + "0\r\n\r\n"),
-        {413}, Body::kAny);
+    add("chunked_5000_one_byte_chunks",
+        raw_post("Transfer-Encoding: chunked\r\n", tiny + "0\r\n\r\n"), {413}, Body::kAny);
   }
   add("chunk_size_huge_hex",
       raw_post("Transfer-Encoding: chunked\r\n", "FFFFFFFFFFFFFFFFFFFFFFFF\r\n{}\r\n0\r\n\r\n"),
       {413}, Body::kAny);
   add("chunk_size_int64_max",
-      raw_post("Transfer-Encoding: chunked\r\n", "7FFFFFFFFFFFFFFF\r\n{}\r\n0\r\n\r\n"),
-      {413}, Body::kAny);
+      raw_post("Transfer-Encoding: chunked\r\n", "7FFFFFFFFFFFFFFF\r\n{}\r\n0\r\n\r\n"), {413},
+      Body::kAny);
   add("chunk_size_negative", raw_post("Transfer-Encoding: chunked\r\n", "-2\r\n{}\r\n0\r\n\r\n"),
       {413}, Body::kAny);
   add("chunk_extension_junk",
@@ -476,9 +478,8 @@ std::vector<BadCase> cases() {
 
   // ---- declared lengths that lie
   add_mode("content_length_larger_then_close",
-           raw_post("Content-Length: 100\r\n", R"({"user_id":"zz"})"), Mode::kHalfClose, {},
-           {0}, Body::kAny,
-           "the client closed before the declared 100 bytes: nothing may be processed");
+           raw_post("Content-Length: 100\r\n", R"({"user_id":"zz"})"), Mode::kHalfClose, {}, {0},
+           Body::kAny, "the client closed before the declared 100 bytes: nothing may be processed");
   add_mode("admin_put_content_length_larger_then_close",
            "PUT /v1/events/concert HTTP/1.1\r\nHost: x\r\nX-Token: " + kTok +
                "\r\nContent-Length: 500\r\n\r\n{\"capacity\":9,\"queue_limit\":9}",
@@ -487,9 +488,8 @@ std::vector<BadCase> cases() {
            raw_post("Content-Length: 2\r\n", "[]{\"user_id\":\"zz\"}\r\n\r\n"), Mode::kPipelined,
            {400}, {400}, Body::kAny,
            "the bytes past Content-Length are a (garbage) next request: 400, no reservation");
-  add_mode("content_length_smaller_tail_is_chunk",
-           raw_post("Content-Length: 2\r\n", "[]0\r\n\r\n"), Mode::kPipelined, {400}, {400},
-           Body::kAny);
+  add_mode("content_length_smaller_tail_is_chunk", raw_post("Content-Length: 2\r\n", "[]0\r\n\r\n"),
+           Mode::kPipelined, {400}, {400}, Body::kAny);
 
   // ---- header floods
   {
@@ -509,24 +509,21 @@ std::vector<BadCase> cases() {
   // ---- smuggling framings
   add("cl_te_smuggled_admin",
       raw_post("Content-Length: 4\r\nTransfer-Encoding: chunked\r\n",
-               "0\r\n\r\nPOST /admin/reset HTTP/1.1\r\nHost: x\r\nX-Token: " + kTok +
-                   "\r\n\r\n"),
+               "0\r\n\r\nPOST /admin/reset HTTP/1.1\r\nHost: x\r\nX-Token: " + kTok + "\r\n\r\n"),
       {400}, Body::kAny);
   add("te_cl_smuggled_admin",
       raw_post("Transfer-Encoding: chunked\r\nContent-Length: 40\r\n",
-               "0\r\n\r\nPOST /admin/reset HTTP/1.1\r\nHost: x\r\nX-Token: " + kTok +
-                   "\r\n\r\n"),
+               "0\r\n\r\nPOST /admin/reset HTTP/1.1\r\nHost: x\r\nX-Token: " + kTok + "\r\n\r\n"),
       {400}, Body::kAny);
-  add("te_space_before_colon",
-      raw_post("Transfer-Encoding : chunked\r\n", "2\r\n{}\r\n0\r\n\r\n"), {400}, Body::kAny);
-  add("te_tab_before_colon",
-      raw_post("Transfer-Encoding\t: chunked\r\n", "2\r\n{}\r\n0\r\n\r\n"), {400}, Body::kAny);
+  add("te_space_before_colon", raw_post("Transfer-Encoding : chunked\r\n", "2\r\n{}\r\n0\r\n\r\n"),
+      {400}, Body::kAny);
+  add("te_tab_before_colon", raw_post("Transfer-Encoding\t: chunked\r\n", "2\r\n{}\r\n0\r\n\r\n"),
+      {400}, Body::kAny);
   add("te_chunked_then_identity",
       raw_post("Transfer-Encoding: chunked, identity\r\n", "2\r\n{}\r\n0\r\n\r\n"), {400},
       Body::kAny);
   add("te_chunked_and_gzip_headers",
-      raw_post("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n",
-               "2\r\n{}\r\n0\r\n\r\n"),
+      raw_post("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n", "2\r\n{}\r\n0\r\n\r\n"),
       {400}, Body::kAny);
   add("te_xchunked", raw_post("Transfer-Encoding: xchunked\r\n", "2\r\n{}\r\n0\r\n\r\n"), {400},
       Body::kAny);
@@ -545,8 +542,7 @@ std::vector<BadCase> cases() {
   // ---- admin-token variants
   add("admin_token_trailing_junk_suffix",
       req("POST", "/admin/reset", "", {{"X-Token", kTok + "x"}}), {401});
-  add("admin_token_with_prefix", req("POST", "/admin/reset", "", {{"X-Token", "x" + kTok}}),
-      {401});
+  add("admin_token_with_prefix", req("POST", "/admin/reset", "", {{"X-Token", "x" + kTok}}), {401});
   add("admin_token_bearer_in_x_token",
       req("POST", "/admin/reset", "", {{"X-Token", "Bearer " + kTok}}), {401});
   add("admin_token_in_authorization",
@@ -556,13 +552,15 @@ std::vector<BadCase> cases() {
       req("PUT", "/v1/events/concert?token=" + kTok, R"({"capacity":9,"queue_limit":9})"), {401});
   add("admin_token_right_then_wrong",
       req("POST", "/admin/reset", "", {{"X-Token", kTok}, {"X-Token", "bad"}}), {401});
-  add("admin_token_comma_list",
-      req("POST", "/admin/reset", "", {{"X-Token", kTok + ", " + kTok}}), {401});
-  add("admin_token_uppercased", [] {
-    std::string t = kTok;
-    for (char& ch : t) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    return req("POST", "/admin/reset", "", {{"X-Token", t}});
-  }(), {401});
+  add("admin_token_comma_list", req("POST", "/admin/reset", "", {{"X-Token", kTok + ", " + kTok}}),
+      {401});
+  add("admin_token_uppercased",
+      [] {
+        std::string t = kTok;
+        for (char& ch : t) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        return req("POST", "/admin/reset", "", {{"X-Token", t}});
+      }(),
+      {401});
   add("admin_token_with_inner_space",
       req("POST", "/admin/reset", "", {{"X-Token", kTok.substr(0, 8) + " " + kTok.substr(8)}}),
       {401});
@@ -585,7 +583,8 @@ std::vector<BadCase> cases() {
       "RFC 9110 5.5: NUL in a field value must be rejected or replaced by SP; either way the "
       "value is not the token, so the call must not be authorized");
   add("admin_token_only_in_chunked_trailer",
-      chunked_req("POST", "/admin/reset", "0\r\nX-Token: " + kTok + "\r\n\r\n", "Trailer: X-Token\r\n"),
+      chunked_req("POST", "/admin/reset", "0\r\nX-Token: " + kTok + "\r\n\r\n",
+                  "Trailer: X-Token\r\n"),
       {400, 401}, Body::kAny, "",
       "a token that arrives only in a chunked trailer must not authorize an admin call");
   add("admin_put_token_only_in_chunked_trailer",
@@ -681,29 +680,29 @@ TEST_P(BadInputTest, IsRefusedAndWritesNothing) {
     }
   }
   if (got) {
-  const HttpResponse& resp = *got;
-  EXPECT_TRUE(bc.statuses.count(resp.status) == 1)
-      << "status " << resp.status << " not in " << ::testing::PrintToString(bc.statuses) << "\n"
-      << resp.describe() << "\n"
-      << bc.why;
-  // 501 is the one exception, and only for methods libevent cannot parse.
-  if (bc.statuses != std::set<int>{501}) {
-    EXPECT_LT(resp.status, 500) << resp.describe();
-  }
-  if (bc.body == Body::kJsonError) {
-    // {"error": why}; on a seed route also "detail", the same text.
-    bool detail_ok = resp.json.size() == 1 ||
-                     (resp.json.size() == 2 && resp.json.contains("detail") &&
-                      resp.json.contains("error") && resp.json["detail"] == resp.json["error"]);
-    EXPECT_TRUE(resp.json.is_object() && detail_ok && resp.json.contains("error") &&
-                resp.json["error"].is_string() && !resp.json["error"].get<std::string>().empty())
-        << resp.describe();
-  } else if (bc.body == Body::kJson) {
-    EXPECT_TRUE(resp.json.is_object()) << resp.describe();
-  }
-  if (!bc.allow.empty()) {
-    EXPECT_EQ(resp.header("Allow").value_or("(none)"), bc.allow);
-  }
+    const HttpResponse& resp = *got;
+    EXPECT_TRUE(bc.statuses.count(resp.status) == 1)
+        << "status " << resp.status << " not in " << ::testing::PrintToString(bc.statuses) << "\n"
+        << resp.describe() << "\n"
+        << bc.why;
+    // 501 is the one exception, and only for methods libevent cannot parse.
+    if (bc.statuses != std::set<int>{501}) {
+      EXPECT_LT(resp.status, 500) << resp.describe();
+    }
+    if (bc.body == Body::kJsonError) {
+      // {"error": why}; on a seed route also "detail", the same text.
+      bool detail_ok = resp.json.size() == 1 ||
+                       (resp.json.size() == 2 && resp.json.contains("detail") &&
+                        resp.json.contains("error") && resp.json["detail"] == resp.json["error"]);
+      EXPECT_TRUE(resp.json.is_object() && detail_ok && resp.json.contains("error") &&
+                  resp.json["error"].is_string() && !resp.json["error"].get<std::string>().empty())
+          << resp.describe();
+    } else if (bc.body == Body::kJson) {
+      EXPECT_TRUE(resp.json.is_object()) << resp.describe();
+    }
+    if (!bc.allow.empty()) {
+      EXPECT_EQ(resp.header("Allow").value_or("(none)"), bc.allow);
+    }
   }
 
   EXPECT_EQ(diff(before, stack_->db().snapshot("")), "") << "Redis changed; " << bc.why;

@@ -174,8 +174,7 @@ TEST_F(ConcurrencyTest, SameUserFromManyConnectionsGetsOneEntry) {
   }
   EXPECT_EQ(stack_.db().smembers("ticketq:{default}:reserved"),
             std::set<std::string>{"same-reserved"});
-  EXPECT_EQ(stack_.db().line("default"),
-            std::vector<std::string>{"same-queued"});
+  EXPECT_EQ(stack_.db().line("default"), std::vector<std::string>{"same-queued"});
   auto bad = stack_.db().check_invariants("default", 1);
   EXPECT_TRUE(bad.empty()) << ::testing::PrintToString(bad);
 }

@@ -122,8 +122,8 @@ TEST_F(ConnectionLimitsTest, ConnectionsPastTheCapGet503AndAreClosed) {
   start({"--max-connections", "4"});
   // The harness's own readiness probe must be closed on the server's side
   // too, or it would count as one of the four.
-  ASSERT_TRUE(wait_until([&] { return tcp_open_connections(stack_.server().port()) == 0; },
-                         Millis(20000)));
+  ASSERT_TRUE(
+      wait_until([&] { return tcp_open_connections(stack_.server().port()) == 0; }, Millis(20000)));
   std::vector<int> held;
   for (int i = 0; i < 4; ++i) held.push_back(connect_to(stack_.server().port()));
   int extra = connect_to(stack_.server().port());
@@ -194,8 +194,8 @@ TEST(FdExhaustionTest, OutOfDescriptorsTheServerIdlesAndRecovers) {
   // or on a loaded machine at least a third of one.
   EXPECT_LT(used, per_second / 5) << "the server spun while out of descriptors";
   for (int fd : fds) close(fd);
-  EXPECT_TRUE(wait_until([&] { return stack.client().get("/health").status == 200; },
-                         Millis(20000), Millis(100)));
+  EXPECT_TRUE(wait_until([&] { return stack.client().get("/health").status == 200; }, Millis(20000),
+                         Millis(100)));
 }
 
 }  // namespace

@@ -343,8 +343,8 @@ TEST(FaultFigures, TicketqKill9UnderLoadThenRestart) {
   // 5,200 places in all and about 6,000 users acknowledged by the end, so
   // every kind of answer (reserved, queued, sold_out) is checked. Redis is
   // up all along: a deadline that no busy machine can miss.
-  o.extra_args = {"--capacity", std::to_string(kCapacity), "--queue-limit", "5000",
-                  "--request-timeout-ms", "10000"};
+  o.extra_args = {"--capacity", std::to_string(kCapacity), "--queue-limit",
+                  "5000",       "--request-timeout-ms",    "10000"};
   ASSERT_EQ(stack.add_server(o), "");
   // The restart reuses the port the first server was given (a port picked
   // free beforehand could be taken before the server binds it).
@@ -721,8 +721,7 @@ TEST(FaultFigures, ClientsHangUpMidRequestWhileRedisStalls) {
           in_redis = 0;
           for (const auto& u : stack.db().smembers(RedisClient::key("default", "reserved")))
             in_redis += u.rfind(mine, 0) == 0;
-          for (const auto& u : stack.db().line("default"))
-            in_redis += u.rfind(mine, 0) == 0;
+          for (const auto& u : stack.db().line("default")) in_redis += u.rfind(mine, 0) == 0;
           return in_redis >= static_cast<int64_t>(fds.size());
         },
         Millis(2000), Millis(20));

@@ -88,8 +88,8 @@ TEST(LifecycleTest, SigtermLetsRequestsInFlightFinish) {
     r = c.post("/reserve", user_body("late"));
   });
   // The request is in flight once its call waits in the stopped Redis.
-  EXPECT_TRUE(wait_until([&] { return tcp_unread_bytes(stack.redis().port()) > 0; },
-                         Millis(20000)));
+  EXPECT_TRUE(
+      wait_until([&] { return tcp_unread_bytes(stack.redis().port()) > 0; }, Millis(20000)));
   EXPECT_EQ(::kill(stack.server().pid(), SIGTERM), 0);
   EXPECT_TRUE(stack.server().wait_for_log("received SIGTERM", 1, Millis(20000)));
   std::this_thread::sleep_for(Millis(200));  // draining, held on purpose
@@ -117,8 +117,8 @@ TEST(LifecycleTest, SigtermAnswersStuckRequestsAfterShutdownTimeout) {
     r = c.post("/reserve", user_body("stuck"));
   });
   // The request is in flight once its call waits in the stopped Redis.
-  EXPECT_TRUE(wait_until([&] { return tcp_unread_bytes(stack.redis().port()) > 0; },
-                         Millis(20000)));
+  EXPECT_TRUE(
+      wait_until([&] { return tcp_unread_bytes(stack.redis().port()) > 0; }, Millis(20000)));
   int64_t t0 = now_ms();
   ExitStatus st = stack.server().terminate(Millis(40000));
   int64_t took = now_ms() - t0;

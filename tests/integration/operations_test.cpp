@@ -36,7 +36,7 @@ TEST_F(OperationsTest, MetricsCountRequestsAndReadEventsFromRedis) {
   ASSERT_EQ(c.post("/reserve", user_body("m3")).status, 200);  // queued
   ASSERT_EQ(c.get("/v1/events/default/status/nobody").status, 404);
   ASSERT_EQ(c.get("/status/nobody").status, 200);  // the seed route, as the original answered
-  ASSERT_EQ(c.get("/reserve").status, 405);          // counted under its route
+  ASSERT_EQ(c.get("/reserve").status, 405);        // counted under its route
   ASSERT_EQ(c.put("/v1/events/default", R"({"capacity":2,"queue_limit":5})", admin()).status, 200);
   HttpResponse p = c.post("/process_queue", "", admin());
   ASSERT_EQ(p.status, 200) << p.describe();
@@ -85,8 +85,7 @@ TEST_F(OperationsTest, OpenApiDocumentIsServedAndNamesEveryRoute) {
        {"/reserve:", "/status/{user_id}:", "/process_queue:", "/admin/reset:",
         "/v1/events/{event}/reserve:", "/v1/events/{event}/status/{user_id}:",
         "/v1/events/{event}/process_queue:", "/v1/events/{event}/reset:", "/v1/events/{event}:",
-        "/v1/events/{event}/leave:",
-        "/health:", "/ready:", "/metrics:", "/openapi.yaml:"})
+        "/v1/events/{event}/leave:", "/health:", "/ready:", "/metrics:", "/openapi.yaml:"})
     EXPECT_NE(r.body.find(std::string("  ") + path), std::string::npos) << path;
 }
 

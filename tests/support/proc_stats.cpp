@@ -76,9 +76,8 @@ int64_t tcp_unread_bytes(int port) {
 
 int tcp_open_connections(int port) {
   int n = 0;
-  for_each_tcp_socket(port, [&](int state, int64_t) {
-    n += state == kEstablished || state == kCloseWait;
-  });
+  for_each_tcp_socket(
+      port, [&](int state, int64_t) { n += state == kEstablished || state == kCloseWait; });
   return n;
 }
 
