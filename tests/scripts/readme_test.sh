@@ -16,8 +16,17 @@ run_pid=""
 cleanup() {
   if [ -n "$run_pid" ] && kill -0 "$run_pid" 2>/dev/null; then
     kill -INT -- "-$run_pid" 2>/dev/null || true  # as Ctrl-C would
-    for _ in $(seq 200); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.05; done
+    for _ in $(seq 600); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.05; done
     kill -KILL -- "-$run_pid" 2>/dev/null || true
+  fi
+  # run.sh starts its Redis in a session of its own, out of the group's
+  # reach: should run.sh not have stopped it, stop it here.
+  local redis_pid
+  redis_pid="$(sed -n 's/.*private redis-server (pid \([0-9]*\)).*/\1/p' "$WORK/run.log" 2>/dev/null | head -1)"
+  if [ -n "$redis_pid" ] && kill -0 "$redis_pid" 2>/dev/null; then
+    kill -TERM "$redis_pid" 2>/dev/null || true
+    for _ in $(seq 200); do kill -0 "$redis_pid" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$redis_pid" 2>/dev/null || true
   fi
   rm -rf "$WORK"
 }
