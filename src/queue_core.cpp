@@ -6,6 +6,15 @@ namespace ticketq {
 
 namespace {
 
+// The shape every script reply has: its first `int_count` elements are
+// integers (the leading one a code), any further ones strings.
+bool well_typed(const std::vector<RedisValue>& e, size_t int_count) {
+  for (size_t i = 0; i < e.size(); ++i)
+    if (e[i].type != (i < int_count ? RedisValue::Type::kInteger : RedisValue::Type::kString))
+      return false;
+  return true;
+}
+
 // Checks the reply of a script and its leading status code. Returns the
 // reply's elements when the call succeeded; otherwise fills `out` (fault or
 // no_event) and returns nullptr. `min_size` is the shortest valid reply; its
@@ -29,11 +38,8 @@ const std::vector<RedisValue>* unwrap(ScriptReply& reply, Outcome& out, size_t m
     out.no_event = true;
     return nullptr;
   }
-  bool well_typed = v.elements[0].integer == code::kOk && v.elements.size() >= min_size;
-  for (size_t i = 0; well_typed && i < v.elements.size(); ++i)
-    well_typed = v.elements[i].type ==
-                 (i < int_count ? RedisValue::Type::kInteger : RedisValue::Type::kString);
-  if (!well_typed) {
+  if (v.elements[0].integer != code::kOk || v.elements.size() < min_size ||
+      !well_typed(v.elements, int_count)) {
     out.fault = Fault::kError;
     out.detail = "malformed script reply";
     spdlog::error("queue: script reply code {} with {} elements", v.elements[0].integer,
@@ -54,13 +60,8 @@ const std::vector<RedisValue>* refusal(const ScriptReply& reply, int c, size_t s
                                        size_t int_count) {
   const auto& v = reply.value;
   if (reply.fault != Fault::kNone || v.type != RedisValue::Type::kArray ||
-      v.elements.size() != size || v.elements[0].type != RedisValue::Type::kInteger ||
-      v.elements[0].integer != c)
+      v.elements.size() != size || !well_typed(v.elements, int_count) || v.elements[0].integer != c)
     return nullptr;
-  for (size_t i = 1; i < size; ++i)
-    if (v.elements[i].type !=
-        (i < int_count ? RedisValue::Type::kInteger : RedisValue::Type::kString))
-      return nullptr;
   return &v.elements;
 }
 
