@@ -738,5 +738,24 @@ TEST(BadInputFraming, ConnectGetsAFramedClientError) {
       << r.data;
 }
 
+// A connection the server closes on an error must not disturb the next
+// one: a second request with headers over 8 KiB, sent at once on a fresh
+// connection, is refused like the first. (The guard keeps each bufferevent
+// until its sweep; were the socket closed before, the next connection
+// could get its number while the old bufferevent still reads it.)
+TEST(BadInputFraming, ConnectionAfterAnErrorCloseIsReadWhole) {
+  Stack stack;
+  ServerOptions o;
+  o.threads = 1;  // every connection on the same event loop
+  ASSERT_EQ(stack.start(o), "");
+  const std::string oversized = req("GET", "/health", "", {{"X-Big", std::string(9000, 'h')}});
+  for (int i = 0; i < 10; ++i) {
+    SCOPED_TRACE(i);
+    RawResult r = raw_exchange(stack.server().port(), oversized, Millis(5000));
+    ASSERT_TRUE(r.first.has_value()) << r.data;
+    EXPECT_EQ(r.first->status, 400) << r.first->describe();
+  }
+}
+
 }  // namespace
 }  // namespace ticketq::test
