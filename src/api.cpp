@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ticketq/clock.h"
 #include "ticketq/openapi.h"
+#include "ticketq/validate.h"
 
 namespace ticketq {
 
@@ -46,6 +48,14 @@ void Api::handle(const Request& req, Reply reply) {
       return get_event(req, std::move(reply));
     case Op::kLeave:
       return leave(req, std::move(reply));
+    case Op::kCancel:
+      return cancel(req, std::move(reply));
+    case Op::kConfirm:
+      return confirm(req, std::move(reply));
+    case Op::kVerify:
+      return verify(req, std::move(reply));
+    case Op::kEventList:
+      return list_events(std::move(reply));
     case Op::kHealth:
       return health(std::move(reply));
     case Op::kMetrics:
@@ -72,6 +82,47 @@ bool Api::reply_failure(Reply& reply, const Outcome& o, const std::string& event
   }
   note_event(event);
   return false;
+}
+
+TokenCheck Api::check_token(std::string_view token, const std::string& event,
+                            std::initializer_list<TokenKind> kinds) const {
+  TokenCheck t;
+  for (TokenKind kind : kinds) {
+    t = tokens_.verify(token, kind, event, unix_now_s());
+    if (t.error != TokenError::kWrongKind) break;
+  }
+  return t;
+}
+
+std::optional<Api::Actor> Api::actor(const Request& req, Reply& reply,
+                                     std::initializer_list<TokenKind> kinds) {
+  if (!req.bearer.empty()) {
+    TokenCheck t = check_token(req.bearer, req.route.event, kinds);
+    if (!t.ok()) {
+      reply.error(401, std::string("token refused: ") + t.reason());
+      return std::nullopt;
+    }
+    return Actor{std::move(t.claims.sub), t.claims.tkt};
+  }
+  if (req.admin) {
+    auto parsed = parse_reserve_body(req.body);
+    if (!parsed.ok()) {
+      reply.error(400, parsed.error);
+      return std::nullopt;
+    }
+    if (parsed.value->empty()) {
+      reply.error(400, "user_id is required");
+      return std::nullopt;
+    }
+    return Actor{std::move(*parsed.value), std::nullopt};
+  }
+  std::string wanted;
+  for (TokenKind kind : kinds)
+    wanted += std::string(wanted.empty() ? "" : " or ") + token_kind_name(kind);
+  const char* article = wanted[0] == 'a' ? "an " : "a ";
+  reply.error(401,
+              article + wanted + " token (Authorization: Bearer) or the admin token is required");
+  return std::nullopt;
 }
 
 void Api::note_event(const std::string& event) {

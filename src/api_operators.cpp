@@ -1,6 +1,8 @@
 // Handlers for operators and their tools: move the line, reset it, create
 // and read events, and the endpoints that load balancers and Prometheus
 // call.
+#include <spdlog/spdlog.h>
+
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -11,6 +13,27 @@
 namespace ticketq {
 
 using Json = nlohmann::ordered_json;
+
+namespace {
+
+// An event's settings as PUT and GET show them.
+void add_settings(Json& body, const EventSettings& s, EventState state,
+                  const AdmissionSettings& a) {
+  Json rate = "manual";
+  if (a.admit_rate) {
+    double r = *a.admit_rate;
+    rate =
+        r == static_cast<double>(static_cast<int64_t>(r)) ? Json(static_cast<int64_t>(r)) : Json(r);
+  }
+  body.update(Json{{"state", event_state_name(state)},
+                   {"capacity", s.capacity},
+                   {"queue_limit", s.queue_limit},
+                   {"admit_rate", std::move(rate)},
+                   {"hold_s", a.hold_s},
+                   {"waiter_ttl_s", a.waiter_ttl_s}});
+}
+
+}  // namespace
 
 void Api::promote(const Request& req, Reply reply) {
   std::string error;
@@ -44,35 +67,77 @@ void Api::put_event(const Request& req, Reply reply) {
   auto parsed = parse_event_body(req.body);
   if (!parsed.ok()) return reply.error(400, parsed.error);
   EventPatch patch = *parsed.value;
-  core_.put_event(
-      req.route.event, patch,
-      [this, reply, patch, event = req.route.event](PutEventResult r) mutable {
-        if (r.below_reserved)
-          return reply.error(409, "capacity " + std::to_string(*patch.capacity) + " is below the " +
-                                      std::to_string(r.reserved) + " seats already reserved");
-        if (r.needs_size)
-          return reply.error(400, "a new event needs both capacity and queue_limit");
-        if (reply_failure(reply, r, event)) return;
-        reply.json(r.created ? 201 : 200, {{"status", r.created ? "created" : "updated"},
-                                           {"event", event},
-                                           {"capacity", r.settings.capacity},
-                                           {"queue_limit", r.settings.queue_limit},
-                                           {"state", event_state_name(r.state)}});
-      });
+  core_.put_event(req.route.event, patch,
+                  [this, reply, patch, event = req.route.event](PutEventResult r) mutable {
+                    if (r.below_reserved)
+                      return reply.error(409, "capacity " + std::to_string(*patch.capacity) +
+                                                  " is below the " + std::to_string(r.reserved) +
+                                                  " seats already reserved");
+                    if (r.needs_size)
+                      return reply.error(400, "a new event needs both capacity and queue_limit");
+                    if (reply_failure(reply, r, event)) return;
+                    Json body{{"status", r.created ? "created" : "updated"}, {"event", event}};
+                    add_settings(body, r.settings, r.state, r.admission);
+                    reply.json(r.created ? 201 : 200, std::move(body));
+                  });
 }
 
 void Api::get_event(const Request& req, Reply reply) {
   core_.get_event(req.route.event, [this, reply, event = req.route.event](EventInfo r) mutable {
     if (reply_failure(reply, r, event)) return;
-    reply.json(200, {{"event", event},
-                     {"state", event_state_name(r.state)},
-                     {"capacity", r.settings.capacity},
-                     {"queue_limit", r.settings.queue_limit},
-                     {"reserved", r.reserved},
+    Json body{{"event", event}};
+    add_settings(body, r.settings, r.state, r.admission);
+    body.update(Json{{"reserved", r.reserved},
                      {"waiting", r.waiting},
+                     {"admitted", r.holding},
+                     {"confirmed", r.confirmed},
+                     {"admitted_last_minute", r.admitted_last_minute},
                      {"promoted", r.promoted},
-                     {"left", r.left}});
+                     {"left", r.left},
+                     {"cancelled", r.cancelled},
+                     {"expired", r.expired_holds + r.expired_waiters},
+                     {"expired_holds", r.expired_holds},
+                     {"expired_waiters", r.expired_waiters}});
+    reply.json(200, std::move(body));
   });
+}
+
+namespace {
+
+// Walks the events stored in Redis a page at a time, then answers with
+// their names, sorted; the default event is always listed.
+struct EventWalk {
+  static constexpr size_t kMaxEvents = 10000;
+  static constexpr int64_t kPage = 1000;
+  QueueCore& core;
+  Reply reply;
+  std::set<std::string> names{kDefaultEvent};
+  bool truncated = false;  // names were dropped
+
+  static void next(std::shared_ptr<EventWalk> self, const std::string& cursor) {
+    self->core.list_events(cursor, kPage, [self](EventsPage page) {
+      if (!page.ok()) {
+        spdlog::debug("request {}: 503: {}", self->reply.info().id, page.detail);
+        return self->reply.error(503, fault_text(page.fault));
+      }
+      for (std::string& e : page.events) {
+        if (self->names.size() < kMaxEvents)
+          self->names.insert(std::move(e));
+        else if (self->names.count(e) == 0)
+          self->truncated = true;
+      }
+      bool full = self->names.size() >= kMaxEvents;
+      if (page.cursor != "0" && !full) return next(self, page.cursor);
+      self->reply.json(200, {{"events", self->names},
+                             {"truncated", self->truncated || (full && page.cursor != "0")}});
+    });
+  }
+};
+
+}  // namespace
+
+void Api::list_events(Reply reply) {
+  EventWalk::next(std::make_shared<EventWalk>(EventWalk{core_, std::move(reply)}), "0");
 }
 
 void Api::health(Reply reply) {
@@ -92,8 +157,12 @@ void Api::metrics(Reply reply) {
   for (const std::string& event : events) {
     core_.get_event(event, [this, pending, reply, event](EventInfo r) mutable {
       if (r.ok()) {
-        metrics_.shared().event_reserved.Add({{"event", event}}).Set(double(r.reserved));
-        metrics_.shared().event_waiting.Add({{"event", event}}).Set(double(r.waiting));
+        Metrics& m = metrics_.shared();
+        m.event_reserved.Add({{"event", event}}).Set(double(r.reserved));
+        m.event_waiting.Add({{"event", event}}).Set(double(r.waiting));
+        m.event_admitted.Add({{"event", event}}).Set(double(r.holding));
+        m.event_confirmed.Add({{"event", event}}).Set(double(r.confirmed));
+        m.event_admitted_last_minute.Add({{"event", event}}).Set(double(r.admitted_last_minute));
       }
       if (--*pending > 0) return;
       reply.send(Response{200, metrics_.shared().render(), "text/plain; version=0.0.4"});

@@ -1,11 +1,12 @@
 // Handlers for the people in the rush: join the line, ask where they are,
-// leave it.
+// leave it, give a seat back.
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
 
 #include "ticketq/api.h"
 #include "ticketq/clock.h"
+#include "ticketq/pace.h"
 #include "ticketq/validate.h"
 
 namespace ticketq {
@@ -33,7 +34,15 @@ const char* reserve_status_text(ReserveStatus s) {
 }
 
 // How long a user token proves who its holder is: longer than any rush.
+// An admission token of a seat whose hold never ends lives as long.
 constexpr int64_t kUserTokenTtlS = 24 * 3600;
+
+// The refusal of a call made with a token of an earlier join of the user id.
+void superseded(Reply& reply, const std::string& user) {
+  reply.json(409, {{"status", "superseded"},
+                   {"user_id", user},
+                   {"error", "the token belongs to an earlier join of this user id"}});
+}
 
 }  // namespace
 
@@ -52,7 +61,8 @@ void Api::reserve(const Request& req, Reply reply) {
         if (r.status == ReserveStatus::kReserved || r.status == ReserveStatus::kQueued) {
           // The place is stored already: should signing fail (OpenSSL out
           // of memory), the user keeps it and gets the answer without a token.
-          auto token = tokens_.issue(TokenKind::kUser, user, event, unix_now_s(), kUserTokenTtlS);
+          auto token =
+              tokens_.issue(TokenKind::kUser, user, event, r.ticket, unix_now_s(), kUserTokenTtlS);
           if (token)
             body["token"] = std::move(*token);
           else
@@ -66,59 +76,116 @@ void Api::reserve(const Request& req, Reply reply) {
       });
 }
 
-// A user nobody knows is 404 on /v1 and 200 {"status": "not_found"} on the
-// seed route, as the original server answered (its clients count a 404 as
-// a failed request).
+// Anyone may read a status. A caller presenting the user's token (of the
+// join that holds the seat) also gets the admission token. A user nobody
+// knows is 404 on /v1 and 200 {"status": "not_found"} on the seed route, as
+// the original server answered (its clients count a 404 as a failed
+// request).
 void Api::status(const Request& req, Reply reply) {
-  coalescer_.status(
-      req.route.event, req.route.user_id,
-      [this, reply, user = req.route.user_id, event = req.route.event](StatusResult r) mutable {
-        if (reply_failure(reply, r, event)) return;
-        switch (r.status) {
-          case UserStatus::kReserved:
-            return reply.json(200, {{"status", "reserved"}, {"user_id", user}});
-          case UserStatus::kInQueue:
-            return reply.json(
-                200, {{"status", "in_queue"}, {"user_id", user}, {"position", r.position}});
-          case UserStatus::kNotFound:
-            return reply.json(reply.info().seed ? 200 : 404,
-                              {{"status", "not_found"}, {"user_id", user}});
-        }
-      });
+  std::optional<int64_t> ticket;
+  if (!req.bearer.empty()) {
+    TokenCheck t = check_token(req.bearer, req.route.event, {TokenKind::kUser});
+    if (!t.ok()) return reply.error(401, std::string("token refused: ") + t.reason());
+    if (t.claims.sub != req.route.user_id) return reply.error(403, "the token is another user's");
+    ticket = t.claims.tkt;
+  }
+  coalescer_.status(req.route.event, req.route.user_id,
+                    [this, reply, ticket, user = req.route.user_id,
+                     event = req.route.event](StatusResult r) mutable {
+                      if (reply_failure(reply, r, event)) return;
+                      switch (r.status) {
+                        case UserStatus::kInQueue: {
+                          auto eta = estimate_wait_s(r.pace, r.position);
+                          return reply.json(200,
+                                            {{"status", "in_queue"},
+                                             {"user_id", user},
+                                             {"position", r.position},
+                                             {"state", "waiting"},
+                                             {"eta_s", eta ? Json(*eta) : Json()},
+                                             {"poll_after_ms", poll_after_ms(r.pace, true, eta)}});
+                        }
+                        case UserStatus::kReserved:
+                          return reply.json(200, seat_status(r, user, event, ticket));
+                        case UserStatus::kNotFound:
+                          return reply.json(reply.info().seed ? 200 : 404,
+                                            {{"status", "not_found"}, {"user_id", user}});
+                      }
+                    });
+}
+
+// A seat holder's status; the admission token only for the token of the
+// join that got the seat, and only while the hold lasts.
+nlohmann::ordered_json Api::seat_status(const StatusResult& r, const std::string& user,
+                                        const std::string& event,
+                                        std::optional<int64_t> ticket) const {
+  Json body{{"status", "reserved"},
+            {"user_id", user},
+            {"state", r.confirmed ? "confirmed" : "admitted"},
+            {"hold_expires_at", r.hold_ends_ms > 0 ? Json((r.hold_ends_ms + 999) / 1000) : Json()},
+            {"poll_after_ms", poll_after_ms(r.pace, false, std::nullopt)}};
+  if (!ticket || *ticket != r.ticket) return body;
+  if (r.hold_ends_ms > 0 && r.hold_ends_ms <= r.pace.now_ms) return body;
+  const int64_t now = unix_now_s();
+  const int64_t ttl = r.hold_ends_ms > 0 ? (r.hold_ends_ms + 999) / 1000 - now : kUserTokenTtlS;
+  auto token =
+      tokens_.issue(TokenKind::kAdmission, user, event, r.ticket, now, std::max<int64_t>(ttl, 1));
+  if (token) body["admission_token"] = std::move(*token);
+  return body;
 }
 
 // Leaving the line: everyone behind moves up by one. The user leaves with
 // their user token (Authorization: Bearer); an operator names the user
 // ({"user_id": ...}) with the admin token.
 void Api::leave(const Request& req, Reply reply) {
-  std::string user;
-  if (!req.bearer.empty()) {
-    TokenCheck t = tokens_.verify(req.bearer, TokenKind::kUser, req.route.event, unix_now_s());
-    if (!t.ok()) return reply.error(401, std::string("user token refused: ") + t.reason());
-    user = std::move(t.claims.sub);
-  } else if (req.admin) {
-    auto parsed = parse_reserve_body(req.body);
-    if (!parsed.ok()) return reply.error(400, parsed.error);
-    if (parsed.value->empty()) return reply.error(400, "user_id is required");
-    user = std::move(*parsed.value);
-  } else {
-    return reply.error(401, "a user token (Authorization: Bearer) or the admin token is required");
-  }
-  core_.leave(
-      req.route.event, user, [this, reply, user, event = req.route.event](LeaveResult r) mutable {
-        if (reply_failure(reply, r, event)) return;
-        switch (r.status) {
-          case LeaveStatus::kLeft:
-            return reply.json(200,
-                              {{"status", "left"}, {"user_id", user}, {"position", r.position}});
-          case LeaveStatus::kHoldsSeat:
-            return reply.json(409, {{"status", "reserved"},
-                                    {"user_id", user},
-                                    {"error", "the user holds a seat, not a place in line"}});
-          case LeaveStatus::kNotInLine:
-            return reply.json(404, {{"status", "not_found"}, {"user_id", user}});
-        }
-      });
+  auto who = actor(req, reply, {TokenKind::kUser});
+  if (!who) return;
+  core_.leave(req.route.event, who->user, who->ticket,
+              [this, reply, user = who->user, event = req.route.event](LeaveResult r) mutable {
+                if (reply_failure(reply, r, event)) return;
+                switch (r.status) {
+                  case LeaveStatus::kLeft:
+                    return reply.json(
+                        200, {{"status", "left"}, {"user_id", user}, {"position", r.position}});
+                  case LeaveStatus::kHoldsSeat:
+                    return reply.json(409,
+                                      {{"status", "reserved"},
+                                       {"user_id", user},
+                                       {"error", "the user holds a seat: cancel gives it back"}});
+                  case LeaveStatus::kOtherJoin:
+                    return superseded(reply, user);
+                  case LeaveStatus::kNotInLine:
+                    return reply.json(404, {{"status", "not_found"}, {"user_id", user}});
+                }
+              });
+}
+
+// Giving a seat back: the user (user or admission token) while it is only
+// held; an operator any seat, a confirmed one too. With automatic admission
+// on, the next step admits the head of the line to it.
+void Api::cancel(const Request& req, Reply reply) {
+  auto who = actor(req, reply, {TokenKind::kUser, TokenKind::kAdmission});
+  if (!who) return;
+  core_.cancel(req.route.event, who->user, who->ticket,
+               [this, reply, user = who->user, event = req.route.event](SeatResult r) mutable {
+                 if (reply_failure(reply, r, event)) return;
+                 switch (r.status) {
+                   case SeatStatus::kDone:
+                     return reply.json(200, {{"status", "cancelled"}, {"user_id", user}});
+                   case SeatStatus::kIsConfirmed:
+                     return reply.json(
+                         409, {{"status", "confirmed"},
+                               {"user_id", user},
+                               {"error", "the seat is sold: only an operator cancels it"}});
+                   case SeatStatus::kOtherJoin:
+                     return superseded(reply, user);
+                   default:
+                     if (r.waiting)
+                       return reply.json(409, {{"status", "in_queue"},
+                                               {"user_id", user},
+                                               {"error", "the user waits in line: leave instead"}});
+                     return reply.json(404, {{"status", "not_found"}, {"user_id", user}});
+                 }
+               });
 }
 
 }  // namespace ticketq

@@ -76,6 +76,15 @@ const Setting kSettings[] = {
      0, 0, "the iss claim of tokens, and what a token must carry to verify", false},
     {"token_audience", "TICKETQ_TOKEN_AUDIENCE", SettingKind::kString, nullptr,
      &Config::token_audience, 0, 0, "the aud claim of tokens: the booking service", false},
+    {"admission_tick_ms", "TICKETQ_ADMISSION_TICK_MS", SettingKind::kInt,
+     &Config::admission_tick_ms, nullptr, 0, 10000,
+     "how often this instance runs each event's admission step (admit at the rate, sweep "
+     "ended holds and silent waiters); 0 = never (other instances must)",
+     false},
+    {"admission_discover_ms", "TICKETQ_ADMISSION_DISCOVER_MS", SettingKind::kInt,
+     &Config::admission_discover_ms, nullptr, 100, 600000,
+     "how often this instance looks for new events in Redis (a SCAN of their settings keys)",
+     false},
 };
 
 const char* const kLogLevels[] = {"trace", "debug", "info", "warn", "error", "off"};

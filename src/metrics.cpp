@@ -73,6 +73,21 @@ Metrics::Metrics()
                         .Name("ticketq_event_waiting")
                         .Help("Users waiting in line, by event (read from Redis at scrape time)")
                         .Register(*registry_)),
+      event_admitted(BuildGauge()
+                         .Name("ticketq_event_admitted")
+                         .Help("Seats held by admitted users who have not confirmed, by event "
+                               "(read from Redis at scrape time)")
+                         .Register(*registry_)),
+      event_confirmed(BuildGauge()
+                          .Name("ticketq_event_confirmed")
+                          .Help("Seats confirmed (sold), by event (read from Redis at scrape time)")
+                          .Register(*registry_)),
+      event_admitted_last_minute(
+          BuildGauge()
+              .Name("ticketq_event_admitted_last_minute")
+              .Help("Users admitted from the line in the last minute, by event (read from Redis "
+                    "at scrape time)")
+              .Register(*registry_)),
       connections(BuildGauge()
                       .Name("ticketq_http_connections")
                       .Help("Open client connections")

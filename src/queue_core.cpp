@@ -106,22 +106,30 @@ std::vector<std::string> QueueCore::script_argv(const std::string& event,
 }
 
 // Runs a per-user script (reserve or status) for many users. The reply is
-// {0, code1, pos1, code2, pos2, ...}; `fill` turns one pair into a result.
+// {0, header..., then `width` integers per user}; `fill` turns one user's
+// integers (and the header) into a result.
 template <typename Result, typename Fill>
 void run_per_user(ScriptRunner& runner, const Script& script, std::vector<std::string> argv,
-                  size_t users, std::function<void(std::vector<Result>)> cb, Fill fill) {
+                  size_t users, size_t header, size_t width,
+                  std::function<void(std::vector<Result>)> cb, Fill fill) {
   runner.run(script, kScriptKeyCount, std::move(argv),
-             [users, cb = std::move(cb), fill](ScriptReply&& reply) {
+             [users, header, width, cb = std::move(cb), fill](ScriptReply&& reply) {
                Result failed;
                std::vector<Result> results;
-               if (auto* e = unwrap(reply, failed, 1 + 2 * users)) {
-                 results.resize(users);
-                 for (size_t i = 0; i < users; ++i) {
-                   if (!fill(int_at(*e, 1 + 2 * i), int_at(*e, 2 + 2 * i), results[i])) {
-                     failed.fault = Fault::kError;
-                     failed.detail = "unexpected code in script reply";
-                     results.clear();
-                     break;
+               const size_t size = 1 + header + width * users;
+               if (auto* e = unwrap(reply, failed, size)) {
+                 if (e->size() != size) {
+                   failed.fault = Fault::kError;
+                   failed.detail = "malformed script reply";
+                 } else {
+                   results.resize(users);
+                   for (size_t i = 0; i < users; ++i) {
+                     if (!fill(&(*e)[1], &(*e)[1 + header + width * i], results[i])) {
+                       failed.fault = Fault::kError;
+                       failed.detail = "unexpected code in script reply";
+                       results.clear();
+                       break;
+                     }
                    }
                  }
                }
@@ -134,10 +142,13 @@ void QueueCore::reserve_many(const std::string& event, std::vector<std::string> 
                              std::function<void(std::vector<ReserveResult>)> cb) {
   size_t n = users.size();
   run_per_user<ReserveResult>(runner_, scripts().reserve, script_argv(event, std::move(users)), n,
-                              std::move(cb), [](int64_t c, int64_t pos, ReserveResult& r) {
+                              0, 3, std::move(cb),
+                              [](const RedisValue*, const RedisValue* u, ReserveResult& r) {
+                                int64_t c = u[0].integer;
                                 if (c < code::kReserved || c > code::kClosed) return false;
                                 r.status = static_cast<ReserveStatus>(c);
-                                r.position = pos;
+                                r.position = u[1].integer;
+                                r.ticket = u[2].integer;
                                 return true;
                               });
 }
@@ -145,13 +156,20 @@ void QueueCore::reserve_many(const std::string& event, std::vector<std::string> 
 void QueueCore::status_many(const std::string& event, std::vector<std::string> users,
                             std::function<void(std::vector<StatusResult>)> cb) {
   size_t n = users.size();
-  run_per_user<StatusResult>(runner_, scripts().status, script_argv(event, std::move(users)), n,
-                             std::move(cb), [](int64_t c, int64_t pos, StatusResult& r) {
-                               if (c < code::kNotFound || c > code::kInQueue) return false;
-                               r.status = static_cast<UserStatus>(c);
-                               r.position = pos;
-                               return true;
-                             });
+  run_per_user<StatusResult>(
+      runner_, scripts().status, script_argv(event, std::move(users)), n, 5, 5, std::move(cb),
+      [](const RedisValue* h, const RedisValue* u, StatusResult& r) {
+        int64_t c = u[0].integer;
+        if (c < code::kNotFound || c > code::kInQueue) return false;
+        r.pace = {h[0].integer, h[1].integer, h[2].integer, h[3].integer != 0, h[4].integer};
+        r.status = static_cast<UserStatus>(c);
+        r.position = u[1].integer;
+        r.ticket = u[2].integer;
+        r.confirmed = u[3].integer == -2;
+        r.hold_ends_ms = u[3].integer > 0 ? u[3].integer : 0;
+        r.used = u[4].integer != 0;
+        return true;
+      });
 }
 
 // Single-user forms: a batch of one.
@@ -182,23 +200,131 @@ void QueueCore::promote(const std::string& event, int64_t limit,
               });
 }
 
-void QueueCore::leave(const std::string& event, std::string user,
+namespace {
+
+std::string ticket_arg(const std::optional<int64_t>& ticket) {
+  return ticket ? std::to_string(*ticket) : "";
+}
+
+// A code in [lo, hi] or kOtherJoin, else a malformed reply.
+bool read_code(int64_t c, int64_t lo, int64_t hi, Outcome& r) {
+  if ((c >= lo && c <= hi) || c == code::kOtherJoin) return true;
+  r.fault = Fault::kError;
+  r.detail = "unexpected code in script reply";
+  return false;
+}
+
+}  // namespace
+
+void QueueCore::leave(const std::string& event, std::string user, std::optional<int64_t> ticket,
                       std::function<void(LeaveResult)> cb) {
-  runner_.run(scripts().leave, kScriptKeyCount, script_argv(event, {std::move(user)}),
+  runner_.run(scripts().leave, kScriptKeyCount,
+              script_argv(event, {std::move(user), ticket_arg(ticket)}),
               [cb = std::move(cb)](ScriptReply&& reply) {
                 LeaveResult r;
-                if (auto* e = unwrap(reply, r, 3, 3)) {
-                  int64_t c = int_at(*e, 1);
-                  if (c < code::kNotInLine || c > code::kHoldsSeat) {
-                    r.fault = Fault::kError;
-                    r.detail = "unexpected code in script reply";
-                  } else {
-                    r.status = static_cast<LeaveStatus>(c);
-                    r.position = int_at(*e, 2);
-                  }
+                if (auto* e = unwrap(reply, r, 3, 3);
+                    e && read_code(int_at(*e, 1), code::kNotInLine, code::kHoldsSeat, r)) {
+                  r.status = static_cast<LeaveStatus>(int_at(*e, 1));
+                  r.position = int_at(*e, 2);
                 }
                 cb(std::move(r));
               });
+}
+
+// Cancel, confirm and verify answer {0, code [, waiting [, confirmed,
+// hold_end [, used]]]} (scripts.h).
+void QueueCore::seat_call(const Script& script, const std::string& event,
+                          std::vector<std::string> extra, std::function<void(SeatResult)> cb) {
+  runner_.run(script, kScriptKeyCount, script_argv(event, std::move(extra)),
+              [cb = std::move(cb)](ScriptReply&& reply) {
+                SeatResult r;
+                if (auto* e = unwrap(reply, r, 2);
+                    e && read_code(int_at(*e, 1), code::kNoSeat, code::kUsed, r)) {
+                  r.status = static_cast<SeatStatus>(int_at(*e, 1));
+                  if (e->size() >= 3) r.waiting = int_at(*e, 2) == 1;
+                  if (e->size() >= 5) {
+                    r.confirmed = int_at(*e, 3) == 1;
+                    r.hold_ends_ms = std::max<int64_t>(0, int_at(*e, 4));
+                  }
+                  if (e->size() >= 6) r.used = int_at(*e, 5) == 1;
+                }
+                cb(std::move(r));
+              });
+}
+
+void QueueCore::cancel(const std::string& event, std::string user, std::optional<int64_t> ticket,
+                       std::function<void(SeatResult)> cb) {
+  std::string by_operator = ticket ? "" : "1";
+  seat_call(scripts().cancel, event, {std::move(user), ticket_arg(ticket), by_operator},
+            std::move(cb));
+}
+
+void QueueCore::confirm(const std::string& event, std::string user, std::optional<int64_t> ticket,
+                        std::function<void(SeatResult)> cb) {
+  seat_call(scripts().confirm, event, {std::move(user), ticket_arg(ticket)}, std::move(cb));
+}
+
+void QueueCore::verify(const std::string& event, std::string user, int64_t ticket, bool consume,
+                       std::function<void(SeatResult)> cb) {
+  seat_call(scripts().verify, event, {std::move(user), std::to_string(ticket), consume ? "1" : "0"},
+            std::move(cb));
+}
+
+void QueueCore::tick(const std::string& event, int64_t sweep_max, int64_t gap_ms,
+                     std::function<void(TickResult)> cb) {
+  runner_.run(scripts().tick, kScriptKeyCount,
+              script_argv(event, {std::to_string(sweep_max), std::to_string(gap_ms)}),
+              [cb = std::move(cb)](ScriptReply&& reply) {
+                TickResult r;
+                if (auto* e = unwrap(reply, r, 6, 6)) {
+                  r.admitted = int_at(*e, 1);
+                  r.expired_holds = int_at(*e, 2);
+                  r.expired_waiters = int_at(*e, 3);
+                  r.more = int_at(*e, 4) == 1;
+                  r.idle = int_at(*e, 5) == 1;
+                }
+                cb(std::move(r));
+              });
+}
+
+namespace {
+
+// A glob pattern that matches `text` literally.
+std::string glob_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+void QueueCore::list_events(const std::string& cursor, int64_t count,
+                            std::function<void(EventsPage)> cb) {
+  // Every event has a cfg key PREFIX:{E}:cfg. A key is ours only with both
+  // ends, and its name is checked like any event a client sends.
+  std::string head = options_.key_prefix + ":{";
+  std::string tail = std::string("}:") + kEventKeys[0];
+  runner_.run(
+      scripts().events, 0,
+      {glob_escape(head) + "*" + glob_escape(tail), cursor, std::to_string(count)},
+      [cb = std::move(cb), head, tail](ScriptReply&& reply) {
+        EventsPage r;
+        if (auto* e = unwrap(reply, r, 2, 1)) {
+          r.cursor = (*e)[1].str;
+          for (size_t i = 2; i < e->size(); ++i) {
+            std::string_view key = (*e)[i].str;
+            if (key.size() <= head.size() + tail.size() || !key.starts_with(head) ||
+                !key.ends_with(tail))
+              continue;
+            std::string name(key.substr(head.size(), key.size() - head.size() - tail.size()));
+            if (valid_event(name)) r.events.push_back(std::move(name));
+          }
+        }
+        cb(std::move(r));
+      });
 }
 
 void QueueCore::reset(const std::string& event, std::function<void(ResetResult)> cb) {
@@ -210,12 +336,29 @@ void QueueCore::reset(const std::string& event, std::function<void(ResetResult)>
               });
 }
 
+namespace {
+
+bool read_rate(const RedisValue& v, AdmissionSettings& a, Outcome& r) {
+  auto rate = parse_admit_rate(v.str);
+  if (rate) {
+    a.admit_rate = *rate;
+    return true;
+  }
+  r.fault = Fault::kError;
+  r.detail = "unexpected admit_rate in script reply";
+  return false;
+}
+
+}  // namespace
+
 void QueueCore::put_event(const std::string& event, const EventPatch& patch,
                           std::function<void(PutEventResult)> cb) {
   auto text = [](const std::optional<int64_t>& n) { return n ? std::to_string(*n) : ""; };
   runner_.run(scripts().put, kScriptKeyCount,
               script_argv(event, {text(patch.capacity), text(patch.queue_limit),
-                                  patch.state ? event_state_name(*patch.state) : ""}),
+                                  patch.state ? event_state_name(*patch.state) : "",
+                                  patch.admit_rate ? admit_rate_text(*patch.admit_rate) : "",
+                                  text(patch.hold_s), text(patch.waiter_ttl_s)}),
               [cb = std::move(cb)](ScriptReply&& reply) {
                 PutEventResult r;
                 if (auto* e = refusal(reply, code::kBelowReserved, 2, 2)) {
@@ -223,10 +366,12 @@ void QueueCore::put_event(const std::string& event, const EventPatch& patch,
                   r.reserved = int_at(*e, 1);
                 } else if (refusal(reply, code::kNeedsSize, 1, 1) != nullptr) {
                   r.needs_size = true;
-                } else if (auto* e = unwrap(reply, r, 5, 4)) {
+                } else if (auto* e = unwrap(reply, r, 8, 6)) {
                   r.created = int_at(*e, 1) == 1;
                   r.settings = {int_at(*e, 2), int_at(*e, 3)};
-                  read_state((*e)[4], &r.state, r);
+                  r.admission.hold_s = int_at(*e, 4);
+                  r.admission.waiter_ttl_s = int_at(*e, 5);
+                  read_state((*e)[6], &r.state, r) && read_rate((*e)[7], r.admission, r);
                 }
                 cb(std::move(r));
               });
@@ -236,13 +381,21 @@ void QueueCore::get_event(const std::string& event, std::function<void(EventInfo
   runner_.run(scripts().get, kScriptKeyCount, script_argv(event),
               [cb = std::move(cb)](ScriptReply&& reply) {
                 EventInfo r;
-                if (auto* e = unwrap(reply, r, 8, 7)) {
-                  read_state((*e)[7], &r.state, r);
+                if (auto* e = unwrap(reply, r, 17, 15)) {
                   r.settings = {int_at(*e, 1), int_at(*e, 2)};
                   r.reserved = int_at(*e, 3);
                   r.waiting = int_at(*e, 4);
                   r.promoted = int_at(*e, 5);
                   r.left = int_at(*e, 6);
+                  r.holding = int_at(*e, 7);
+                  r.confirmed = int_at(*e, 8);
+                  r.admitted_last_minute = int_at(*e, 9);
+                  r.expired_holds = int_at(*e, 10);
+                  r.expired_waiters = int_at(*e, 11);
+                  r.cancelled = int_at(*e, 12);
+                  r.admission.hold_s = int_at(*e, 13);
+                  r.admission.waiter_ttl_s = int_at(*e, 14);
+                  read_state((*e)[15], &r.state, r) && read_rate((*e)[16], r.admission, r);
                 }
                 cb(std::move(r));
               });

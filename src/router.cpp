@@ -37,6 +37,10 @@ constexpr RouteSpec kRoutes[] = {
     {"PUT", "/v1/events/:event", Op::kEventPut, true, false},
     {"GET", "/v1/events/:event", Op::kEventGet, true, false},
     {"POST", "/v1/events/:event/leave", Op::kLeave, false, false},
+    {"POST", "/v1/events/:event/cancel", Op::kCancel, false, false},
+    {"POST", "/v1/events/:event/confirm", Op::kConfirm, false, false},
+    {"POST", "/v1/events/:event/verify", Op::kVerify, false, false},
+    {"GET", "/v1/events", Op::kEventList, true, false},
 };
 
 std::vector<std::string_view> split_path(std::string_view path) {
@@ -93,6 +97,14 @@ const char* op_name(Op op) {
       return "event_get";
     case Op::kLeave:
       return "leave";
+    case Op::kCancel:
+      return "cancel";
+    case Op::kConfirm:
+      return "confirm";
+    case Op::kVerify:
+      return "verify";
+    case Op::kEventList:
+      return "event_list";
     case Op::kHealth:
       return "health";
     case Op::kReady:

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "ticketq/admission.h"
 #include "ticketq/clock.h"
 #include "ticketq/http_frontend.h"
 #include "ticketq/listener.h"
@@ -37,6 +38,13 @@ class Worker {
     http_->accept_on(fd);
     stop_event_ = event_new(base_, -1, 0, &Worker::on_stop, this);
     drain_timer_ = event_new(base_, -1, EV_PERSIST, &Worker::on_drain_tick, this);
+    if (index == 0 && cfg.admission_tick_ms > 0) {
+      // One admission timer per instance (admission.h).
+      admission_ =
+          std::make_unique<Admission>(base_, *core_, *gateway_, &metrics_,
+                                      AdmissionOptions{.tick_ms = cfg.admission_tick_ms,
+                                                       .discover_ms = cfg.admission_discover_ms});
+    }
     if (index == 0) {
       default_check_ = event_new(base_, -1, EV_PERSIST, &Worker::on_default_check, this);
       timeval every{0, 100 * 1000};
@@ -46,6 +54,7 @@ class Worker {
 
   ~Worker() {
     http_.reset();  // closes client connections; every request was answered
+    admission_.reset();
     core_.reset();
     gateway_.reset();
     event_free(stop_event_);
@@ -57,6 +66,7 @@ class Worker {
   void start() {
     thread_ = std::thread([this] {
       gateway_->start();
+      if (admission_) admission_->start();
       event_base_dispatch(base_);
     });
   }
@@ -76,6 +86,7 @@ class Worker {
     auto* self = static_cast<Worker*>(arg);
     self->http_->stop_accepting();
     self->http_->start_draining();
+    if (self->admission_) self->admission_->stop();
     self->drain_started_ = now_ms();
     self->drain_deadline_ = self->drain_started_ + self->cfg_.shutdown_timeout_ms;
     timeval tick{0, 10 * 1000};
@@ -128,6 +139,7 @@ class Worker {
   std::unique_ptr<RedisGateway> gateway_;
   std::unique_ptr<QueueCore> core_;
   std::unique_ptr<HttpFrontend> http_;
+  std::unique_ptr<Admission> admission_;  // loop 0 only
   event* stop_event_ = nullptr;
   event* drain_timer_ = nullptr;
   event* default_check_ = nullptr;

@@ -179,7 +179,8 @@ TokenError read_claims(const nlohmann::json& p, TokenClaims* c) {
   if (!string_member(p, "iss", &c->iss) || !string_member(p, "aud", &c->aud) ||
       !string_member(p, "sub", &c->sub) || !string_member(p, "evt", &c->evt) ||
       !string_member(p, "kind", &kind) || !int_member(p, "iat", &c->iat) ||
-      !int_member(p, "exp", &c->exp) || !string_member(p, "jti", &c->jti))
+      !int_member(p, "exp", &c->exp) || !string_member(p, "jti", &c->jti) ||
+      !int_member(p, "tkt", &c->tkt))
     return TokenError::kMalformed;
   auto k = kind_from_name(kind);
   if (!k) return TokenError::kWrongKind;
@@ -361,18 +362,22 @@ Parsed<Tokens> Tokens::ephemeral(TokenSettings settings) {
 
 // ------------------------------------------------------------ sign, verify --
 
+nlohmann::ordered_json claims_json(const TokenClaims& c) {
+  return {{"iss", c.iss},
+          {"aud", c.aud},
+          {"sub", c.sub},
+          {"evt", c.evt},
+          {"kind", token_kind_name(c.kind)},
+          {"iat", c.iat},
+          {"exp", c.exp},
+          {"jti", c.jti},
+          {"tkt", c.tkt}};
+}
+
 std::optional<std::string> Tokens::sign(const TokenClaims& c) const {
   std::string payload;
   try {  // dump() throws on invalid UTF-8; no exception leaves this unit
-    payload = Json{{"iss", c.iss},
-                   {"aud", c.aud},
-                   {"sub", c.sub},
-                   {"evt", c.evt},
-                   {"kind", token_kind_name(c.kind)},
-                   {"iat", c.iat},
-                   {"exp", c.exp},
-                   {"jti", c.jti}}
-                  .dump();
+    payload = claims_json(c).dump();
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }
@@ -383,7 +388,7 @@ std::optional<std::string> Tokens::sign(const TokenClaims& c) const {
 }
 
 std::optional<std::string> Tokens::issue(TokenKind kind, std::string_view sub,
-                                         std::string_view event, int64_t now_s,
+                                         std::string_view event, int64_t ticket, int64_t now_s,
                                          int64_t ttl_s) const {
   unsigned char id[16];
   if (RAND_bytes(id, sizeof id) != 1) {
@@ -398,6 +403,7 @@ std::optional<std::string> Tokens::issue(TokenKind kind, std::string_view sub,
   c.kind = kind;
   c.iat = now_s;
   c.exp = now_s + ttl_s;
+  c.tkt = ticket;
   c.jti = base64url_encode(std::string_view(reinterpret_cast<const char*>(id), sizeof id));
   return sign(c);
 }

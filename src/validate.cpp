@@ -108,6 +108,22 @@ std::optional<EventState> parse_event_state(std::string_view text) {
   return std::nullopt;
 }
 
+std::string admit_rate_text(const std::optional<double>& rate) {
+  if (!rate) return "manual";
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, *rate);
+  return std::string(buf, r.ptr);
+}
+
+std::optional<std::optional<double>> parse_admit_rate(std::string_view text) {
+  if (text == "manual") return std::optional<double>();
+  double v = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (r.ec != std::errc() || r.ptr != text.data() + text.size() || !(v >= 0) || v > kMaxAdmitRate)
+    return std::nullopt;
+  return std::optional<double>(v);
+}
+
 Parsed<EventPatch> parse_event_body(std::string_view body) {
   using P = Parsed<EventPatch>;
   auto obj = parse_json_object(body);
@@ -118,17 +134,35 @@ Parsed<EventPatch> parse_event_body(std::string_view body) {
       auto n = int_member(*obj.value, key.c_str(), kMaxEventSize);
       if (!n.ok()) return P::fail(n.error);
       (key == "capacity" ? patch.capacity : patch.queue_limit) = *n.value;
+    } else if (key == "hold_s" || key == "waiter_ttl_s") {
+      auto n = int_member(*obj.value, key.c_str(), kMaxDurationS);
+      if (!n.ok()) return P::fail(n.error);
+      (key == "hold_s" ? patch.hold_s : patch.waiter_ttl_s) = *n.value;
     } else if (key == "state") {
       auto state =
           value.is_string() ? parse_event_state(value.get_ref<const std::string&>()) : std::nullopt;
       if (!state) return P::fail("\"state\" must be \"open\", \"paused\" or \"closed\"");
       patch.state = state;
+    } else if (key == "admit_rate") {
+      if (value.is_string() && value.get_ref<const std::string&>() == "manual") {
+        patch.admit_rate = std::optional<double>();
+      } else if (value.is_number() && value.get<double>() >= 0 &&
+                 value.get<double>() <= kMaxAdmitRate) {
+        patch.admit_rate = std::optional<double>(value.get<double>() + 0.0);  // -0 is 0
+      } else {
+        return P::fail(
+            "\"admit_rate\" must be \"manual\" or a number of users per second "
+            "between 0 and 1000000");
+      }
     } else {
       return P::fail("unknown field \"" + key + "\"");
     }
   }
-  if (!patch.capacity && !patch.queue_limit && !patch.state)
-    return P::fail("nothing to change: give capacity, queue_limit or state");
+  if (!patch.capacity && !patch.queue_limit && !patch.state && !patch.admit_rate && !patch.hold_s &&
+      !patch.waiter_ttl_s)
+    return P::fail(
+        "nothing to change: give capacity, queue_limit, state, admit_rate, hold_s or "
+        "waiter_ttl_s");
   return {patch, {}};
 }
 

@@ -1,8 +1,9 @@
 // The API's handlers, grouped by who calls them:
-//   api_users.cpp      people in the rush: reserve, status
+//   api_users.cpp      people in the rush: reserve, status, leave, cancel
 //   api_operators.cpp  operators and their tools: process_queue, reset,
 //                      events, health, readiness, metrics, the API document
-//   api_booking.cpp    booking services: the public keys of the tokens
+//   api_booking.cpp    booking services: confirm, verify, the public keys
+//                      of the tokens
 // A handler gets a small Request and answers through its Reply (reply.h),
 // exactly once; it knows nothing of the transport, and the queue core it
 // calls knows nothing of HTTP.
@@ -15,6 +16,9 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <unordered_set>
 
@@ -52,15 +56,35 @@ class Api {
   void reserve(const Request& req, Reply reply);
   void status(const Request& req, Reply reply);
   void leave(const Request& req, Reply reply);
+  void cancel(const Request& req, Reply reply);
   // operators
   void promote(const Request& req, Reply reply);
   void reset(const Request& req, Reply reply);
   void put_event(const Request& req, Reply reply);
   void get_event(const Request& req, Reply reply);
+  void list_events(Reply reply);
   void health(Reply reply);
   void metrics(Reply reply);
   // booking services
+  void confirm(const Request& req, Reply reply);
+  void verify(const Request& req, Reply reply);
   void jwks(Reply reply);
+
+  // Whom a call on one user acts for: the user of a bearer token of one of
+  // `kinds` for this event, bound to the join the token was given for; or,
+  // with the admin token, the user the body names ({"user_id": ...}), any
+  // join (ticket nullopt). Answers 400/401 itself and returns nullopt then.
+  struct Actor {
+    std::string user;
+    std::optional<int64_t> ticket;
+  };
+  std::optional<Actor> actor(const Request& req, Reply& reply,
+                             std::initializer_list<TokenKind> kinds);
+  // Checks a token of one of `kinds` (the first whose kind matches).
+  TokenCheck check_token(std::string_view token, const std::string& event,
+                         std::initializer_list<TokenKind> kinds) const;
+  nlohmann::ordered_json seat_status(const StatusResult& r, const std::string& user,
+                                     const std::string& event, std::optional<int64_t> ticket) const;
 
   // Answers the outcomes every operation shares (fault: 503, no event:
   // 404). Returns true when it answered. Otherwise the event exists, and is

@@ -38,6 +38,8 @@ struct Config {
   std::string token_keys;  // PEM files, comma-separated, the first signs; "" = made at start
   std::string token_issuer = "ticketq";
   std::string token_audience = "booking";
+  int64_t admission_tick_ms = 200;
+  int64_t admission_discover_ms = 2000;
 
   // Derived at load time, not settings.
   bool admin_token_generated = false;

@@ -48,6 +48,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& promoted;
   prometheus::Family<prometheus::Gauge>& event_reserved;
   prometheus::Family<prometheus::Gauge>& event_waiting;
+  prometheus::Family<prometheus::Gauge>& event_admitted;
+  prometheus::Family<prometheus::Gauge>& event_confirmed;
+  prometheus::Family<prometheus::Gauge>& event_admitted_last_minute;
   prometheus::Family<prometheus::Gauge>& connections;
   prometheus::Family<prometheus::Counter>& connections_refused;
   prometheus::Family<prometheus::Counter>& slow_requests;

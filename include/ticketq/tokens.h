@@ -5,8 +5,10 @@
 // A user who joins the line gets a *user* token; an admitted user gets an
 // *admission* token. Header {"alg":"EdDSA","kid":K,"typ":"JWT"}, where K is
 // the key's RFC 7638 JWK thumbprint; claims iss, aud, sub (user id), evt
-// (event), kind ("user" or "admission"), iat, exp (seconds since the epoch)
-// and jti (random, one per token).
+// (event), kind ("user" or "admission"), iat, exp (seconds since the epoch),
+// jti (random, one per token) and tkt (the ticket of the user's join: a
+// token acts only for the join it was given for, not for a later one of
+// the same user id).
 //
 // Keys are Ed25519 private keys in PEM files: the first signs, every one
 // verifies. To rotate, put the new key first and keep the old one second
@@ -24,6 +26,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,7 +49,11 @@ struct TokenClaims {
   int64_t iat = 0;  // issued at, seconds since the epoch
   int64_t exp = 0;  // expires at: refused from this second on
   std::string jti;  // unique id of the token
+  int64_t tkt = 0;  // the ticket of the join the token belongs to
 };
+
+// The claims as the token's payload has them.
+nlohmann::ordered_json claims_json(const TokenClaims& c);
 
 // Why a token was refused.
 enum class TokenError {
@@ -101,7 +108,7 @@ class Tokens {
   // Claims with this service's issuer and audience, iat = now_s,
   // exp = now_s + ttl_s and a fresh random jti, signed.
   std::optional<std::string> issue(TokenKind kind, std::string_view sub, std::string_view event,
-                                   int64_t now_s, int64_t ttl_s) const;
+                                   int64_t ticket, int64_t now_s, int64_t ttl_s) const;
   // Checks signature, then issuer, audience, kind, event and times, in that
   // order; the first failure is the reason.
   TokenCheck verify(std::string_view token, TokenKind kind, std::string_view event,

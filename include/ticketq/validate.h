@@ -46,13 +46,34 @@ enum class EventState { kOpen, kPaused, kClosed };
 const char* event_state_name(EventState s);  // "open", "paused", "closed"
 std::optional<EventState> parse_event_state(std::string_view text);
 
+// How an event admits from its line and how long places and seats last.
+struct AdmissionSettings {
+  // Users admitted per second while seats are free; nullopt: "manual" (only
+  // process_queue admits); 0: paused.
+  std::optional<double> admit_rate;
+  int64_t hold_s = 0;        // an unconfirmed seat returns after this long; 0: never
+  int64_t waiter_ttl_s = 0;  // a waiter not heard from for this long loses the place; 0: never
+};
+constexpr double kMaxAdmitRate = 1e6;
+constexpr int64_t kMaxDurationS = 365 * 24 * 3600;
+// "manual" or the rate as the shortest text that reads back the same.
+std::string admit_rate_text(const std::optional<double>& rate);
+// The inverse, for text the scripts stored; nullopt in the outer optional
+// when it is neither.
+std::optional<std::optional<double>> parse_admit_rate(std::string_view text);
+
 // Body of PUT /v1/events/{event}: any of "capacity" and "queue_limit"
-// (integers in [0, 2^40]) and "state", at least one. Settings left out keep
-// their values (a new event needs capacity and queue_limit).
+// (integers in [0, 2^40]), "state", "admit_rate" ("manual" or a number in
+// [0, 10^6]), "hold_s" and "waiter_ttl_s" (integers in [0, one year]), at
+// least one. Settings left out keep their values (a new event needs
+// capacity and queue_limit).
 struct EventPatch {
   std::optional<int64_t> capacity;
   std::optional<int64_t> queue_limit;
   std::optional<EventState> state;
+  std::optional<std::optional<double>> admit_rate;  // set: "manual" (nullopt) or a rate
+  std::optional<int64_t> hold_s;
+  std::optional<int64_t> waiter_ttl_s;
 };
 Parsed<EventPatch> parse_event_body(std::string_view body);
 

@@ -63,6 +63,13 @@ TEST_F(ApiTest, ReserveGivesSeatsWhileFreeAndNobodyWaits) {
 
   EXPECT_EQ(db().smembers("ticketq:{default}:reserved"), (std::set<std::string>{"alice", "bob"}));
   EXPECT_EQ(db().waiting("default"), 0);
+  // Admitted at once, each with the ticket of the join and a hold that
+  // never ends (hold_s 0).
+  EXPECT_EQ(db().hgetall("ticketq:{default}:seats"),
+            (std::map<std::string, std::string>{{"alice", "1"}, {"bob", "2"}}));
+  EXPECT_EQ(db().snapshot("ticketq:{default}:holds")["ticketq:{default}:holds"].items,
+            (std::vector<std::string>{"alice=inf", "bob=inf"}));
+  EXPECT_EQ(db().command({"HGET", "ticketq:{default}:cfg", "tickets"}).str, "2");
   expect_invariants("default", 2);
 }
 
@@ -105,8 +112,13 @@ TEST_F(ApiTest, FullEventQueuesInOrderThenSellsOut) {
 
   EXPECT_EQ(db().smembers("ticketq:{default}:reserved"), (std::set<std::string>{"a", "b"}));
   EXPECT_EQ(db().line("default"), (std::vector<std::string>{"c", "d", "e"}));
+  // Every first join takes the next ticket, those admitted at once too: a
+  // and b took 1 and 2, the line goes on from 3. The refused f took none.
+  EXPECT_EQ(db().hgetall("ticketq:{default}:seats"),
+            (std::map<std::string, std::string>{{"a", "1"}, {"b", "2"}}));
   EXPECT_EQ(db().snapshot("ticketq:{default}:queued")["ticketq:{default}:queued"].items,
-            (std::vector<std::string>{"c=1", "d=2", "e=3"}));  // user = ticket
+            (std::vector<std::string>{"c=3", "d=4", "e=5"}));  // user = ticket
+  EXPECT_EQ(db().command({"HGET", "ticketq:{default}:cfg", "tickets"}).str, "5");
   expect_invariants("default", 2);
 }
 
@@ -142,15 +154,16 @@ TEST_F(ApiTest, StatusReportsReservedInQueueAndNotFound) {
   for (const std::string u : {"a", "b", "c", "d", "e", "f"}) ASSERT_GT(reserve(u).status, 0);
   Snapshot before = db().snapshot("ticketq");
 
+  // Without a token: no admission token, whatever the state.
   auto a = status("a");
   ASSERT_EQ(a.status, 200) << a.describe();
-  EXPECT_EQ(untokened(a.json), (json{{"status", "reserved"}, {"user_id", "a"}}));
+  EXPECT_EQ(a.json, holds_seat("a"));
   auto d = status("d");
   ASSERT_EQ(d.status, 200) << d.describe();
-  EXPECT_EQ(d.json, (json{{"status", "in_queue"}, {"user_id", "d"}, {"position", 2}}));
+  EXPECT_EQ(d.json, in_queue("d", 2));  // nobody admitted from the line yet: no estimate
   auto e = status("e", "default");
   ASSERT_EQ(e.status, 200) << e.describe();
-  EXPECT_EQ(e.json, (json{{"status", "in_queue"}, {"user_id", "e"}, {"position", 3}}));
+  EXPECT_EQ(e.json, in_queue("e", 3));
   // Somebody not known: 200 on the seed route, as the original server
   // answered (its clients count a 404 as a failure), 404 on /v1.
   for (const std::string u : {"f", "nobody"}) {  // f was turned away
@@ -182,6 +195,7 @@ TEST_F(ApiTest, ProcessQueuePromotesFromTheHeadAndShiftsPositions) {
                              {"remaining", 5}}));
 
   put_event("gig", 5, 10, 200);
+  const int64_t promoted_at = now_ms();
   auto p = http().post("/v1/events/gig/process_queue", "", admin());
   ASSERT_EQ(p.status, 200) << p.describe();
   EXPECT_EQ(p.json, (json{{"status", "queue_processed"},
@@ -190,14 +204,18 @@ TEST_F(ApiTest, ProcessQueuePromotesFromTheHeadAndShiftsPositions) {
                           {"remaining", 2}}));
   for (const std::string u : {"c", "d", "e"}) {
     auto s = status(u, "gig");
-    EXPECT_EQ(untokened(s.json), (json{{"status", "reserved"}, {"user_id", u}})) << s.describe();
+    EXPECT_EQ(s.json, holds_seat(u)) << s.describe();
   }
+  // Promoted with the tickets of their joins.
+  EXPECT_EQ(db().hgetall("ticketq:{gig}:seats"),
+            (std::map<std::string, std::string>{
+                {"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}, {"e", "5"}}));
+  // Three admitted from the line just now: the estimate counts them.
   auto f = status("f", "gig");
-  EXPECT_EQ(f.json, (json{{"status", "in_queue"}, {"user_id", "f"}, {"position", 1}}))
-      << f.describe();
   auto g = status("g", "gig");
-  EXPECT_EQ(g.json, (json{{"status", "in_queue"}, {"user_id", "g"}, {"position", 2}}))
-      << g.describe();
+  const int64_t since = now_ms() - promoted_at;
+  EXPECT_TRUE(waits_at_pace(f.json, "f", 1, 3, since)) << f.describe();
+  EXPECT_TRUE(waits_at_pace(g.json, "g", 2, 3, since)) << g.describe();
   // A repeat of a promoted user now says reserved; a newcomer queues behind g.
   EXPECT_EQ(reserve("c", "gig").json["status"], "already_reserved");
   auto h = reserve("h", "gig");
@@ -210,10 +228,21 @@ TEST_F(ApiTest, ProcessQueuePromotesFromTheHeadAndShiftsPositions) {
                              {"state", "open"},
                              {"capacity", 5},
                              {"queue_limit", 10},
+                             {"admit_rate", "manual"},
+                             {"hold_s", 0},
+                             {"waiter_ttl_s", 0},
                              {"reserved", 5},
                              {"waiting", 3},
+                             {"admitted", 5},
+                             {"confirmed", 0},
+                             {"admitted_last_minute", 3},  // from the line: not a and b
                              {"promoted", 3},
-                             {"left", 0}}));
+                             {"left", 0},
+                             {"cancelled", 0},
+                             {"expired", 0},
+                             {"expired_holds", 0},
+                             {"expired_waiters", 0}}))
+      << info.describe();
   EXPECT_EQ(db().smembers("ticketq:{gig}:reserved"),
             (std::set<std::string>{"a", "b", "c", "d", "e"}));
   EXPECT_EQ(db().line("gig"), (std::vector<std::string>{"f", "g", "h"}));
@@ -224,6 +253,7 @@ TEST_F(ApiTest, ProcessQueueHonoursLimit) {
   put_event("gig", 1, 10, 201);
   for (const std::string u : {"a", "b", "c", "d", "e"}) ASSERT_EQ(reserve(u, "gig").status, 200);
   put_event("gig", 10, 10, 200);
+  const int64_t promoted_at = now_ms();
   auto p = http().post("/v1/events/gig/process_queue?limit=2", "", admin());
   ASSERT_EQ(p.status, 200) << p.describe();
   EXPECT_EQ(p.json, (json{{"status", "queue_processed"},
@@ -231,8 +261,7 @@ TEST_F(ApiTest, ProcessQueueHonoursLimit) {
                           {"promoted_count", 2},
                           {"remaining", 2}}));
   auto d = status("d", "gig");
-  EXPECT_EQ(d.json, (json{{"status", "in_queue"}, {"user_id", "d"}, {"position", 1}}))
-      << d.describe();
+  EXPECT_TRUE(waits_at_pace(d.json, "d", 1, 2, now_ms() - promoted_at)) << d.describe();
   // The seed route works on the default event the same way.
   auto seed = http().post("/process_queue?limit=1", "", admin());
   ASSERT_EQ(seed.status, 200) << seed.describe();
@@ -286,21 +315,39 @@ TEST_F(ApiTest, ResetEmptiesTheEventButKeepsItsSettings) {
   ASSERT_EQ(r.status, 200) << r.describe();
   EXPECT_EQ(r.json, (json{{"status", "reset_done"}}));
   EXPECT_EQ(db().keys("ticketq:{gig}"), (std::vector<std::string>{"ticketq:{gig}:cfg"}));
+  // The settings stay, and so does the ticket counter: a ticket names one
+  // join for good.
   EXPECT_EQ(db().hgetall("ticketq:{gig}:cfg"),
-            (std::map<std::string, std::string>{
-                {"capacity", "1"}, {"queue_limit", "2"}, {"state", "open"}}));
+            (std::map<std::string, std::string>{{"capacity", "1"},
+                                                {"queue_limit", "2"},
+                                                {"state", "open"},
+                                                {"admit_rate", "manual"},
+                                                {"hold_s", "0"},
+                                                {"waiter_ttl_s", "0"},
+                                                {"tickets", "2"}}));
   auto info = http().get("/v1/events/gig", admin());
   EXPECT_EQ(info.json, (json{{"event", "gig"},
                              {"state", "open"},
                              {"capacity", 1},
                              {"queue_limit", 2},
+                             {"admit_rate", "manual"},
+                             {"hold_s", 0},
+                             {"waiter_ttl_s", 0},
                              {"reserved", 0},
                              {"waiting", 0},
+                             {"admitted", 0},
+                             {"confirmed", 0},
+                             {"admitted_last_minute", 0},
                              {"promoted", 0},
-                             {"left", 0}}))
+                             {"left", 0},
+                             {"cancelled", 0},
+                             {"expired", 0},
+                             {"expired_holds", 0},
+                             {"expired_waiters", 0}}))
       << info.describe();
   EXPECT_EQ(status("a", "gig").status, 404);
   EXPECT_EQ(reserve("c", "gig").json["status"], "reserved");
+  EXPECT_EQ(db().hgetall("ticketq:{gig}:seats"), (std::map<std::string, std::string>{{"c", "3"}}));
   // The other event was not touched.
   EXPECT_EQ(db().smembers("ticketq:{default}:reserved"), (std::set<std::string>{"a", "z"}));
 
@@ -346,17 +393,28 @@ TEST_F(ApiTest, EventsAreCreatedUpdatedAndDescribed) {
                                 {"event", "concert"},
                                 {"capacity", 3},
                                 {"queue_limit", 4},
-                                {"state", "open"}}));
+                                {"state", "open"},
+                                {"admit_rate", "manual"},
+                                {"hold_s", 0},
+                                {"waiter_ttl_s", 0}}));
   auto updated = http().put("/v1/events/concert", R"({"queue_limit":6,"capacity":5})", admin());
   ASSERT_EQ(updated.status, 200) << updated.describe();
   EXPECT_EQ(updated.json, (json{{"status", "updated"},
                                 {"event", "concert"},
                                 {"capacity", 5},
                                 {"queue_limit", 6},
-                                {"state", "open"}}));
+                                {"state", "open"},
+                                {"admit_rate", "manual"},
+                                {"hold_s", 0},
+                                {"waiter_ttl_s", 0}}));
+  // Every setting is stored; no ticket is given yet.
   EXPECT_EQ(db().hgetall("ticketq:{concert}:cfg"),
-            (std::map<std::string, std::string>{
-                {"capacity", "5"}, {"queue_limit", "6"}, {"state", "open"}}));
+            (std::map<std::string, std::string>{{"capacity", "5"},
+                                                {"queue_limit", "6"},
+                                                {"state", "open"},
+                                                {"admit_rate", "manual"},
+                                                {"hold_s", "0"},
+                                                {"waiter_ttl_s", "0"}}));
   ASSERT_EQ(reserve("a", "concert").json["status"], "reserved");
   auto info = http().get("/v1/events/concert", admin());
   ASSERT_EQ(info.status, 200) << info.describe();
@@ -364,10 +422,21 @@ TEST_F(ApiTest, EventsAreCreatedUpdatedAndDescribed) {
                              {"state", "open"},
                              {"capacity", 5},
                              {"queue_limit", 6},
+                             {"admit_rate", "manual"},
+                             {"hold_s", 0},
+                             {"waiter_ttl_s", 0},
                              {"reserved", 1},
                              {"waiting", 0},
+                             {"admitted", 1},  // admitted at once, its hold never ends
+                             {"confirmed", 0},
+                             {"admitted_last_minute", 0},  // counts admissions from the line
                              {"promoted", 0},
-                             {"left", 0}}));
+                             {"left", 0},
+                             {"cancelled", 0},
+                             {"expired", 0},
+                             {"expired_holds", 0},
+                             {"expired_waiters", 0}}))
+      << info.describe();
   // Names may use the whole alphabet of events.
   auto odd = http().put("/v1/events/A-z_0.9", R"({"capacity":0,"queue_limit":0})", admin());
   EXPECT_EQ(odd.status, 201) << odd.describe();
@@ -421,10 +490,21 @@ TEST_F(ApiTest, DefaultEventComesFromConfigurationAndCanBeChanged) {
                              {"state", "open"},
                              {"capacity", 2},
                              {"queue_limit", 3},
+                             {"admit_rate", "manual"},
+                             {"hold_s", 0},
+                             {"waiter_ttl_s", 0},
                              {"reserved", 0},
                              {"waiting", 0},
+                             {"admitted", 0},
+                             {"confirmed", 0},
+                             {"admitted_last_minute", 0},
                              {"promoted", 0},
-                             {"left", 0}}));
+                             {"left", 0},
+                             {"cancelled", 0},
+                             {"expired", 0},
+                             {"expired_holds", 0},
+                             {"expired_waiters", 0}}))
+      << info.describe();
   // The seed routes and /v1/events/default are one and the same event.
   ASSERT_EQ(reserve("a").json["status"], "reserved");
   EXPECT_EQ(reserve("a", "default").json["status"], "already_reserved");
@@ -447,16 +527,26 @@ TEST_F(ApiTest, EventsKeepSeparateStateUnderTheDocumentedKeys) {
   ASSERT_EQ(reserve("b", "two").json["status"], "reserved");  // same user, other event
   EXPECT_EQ(status("a", "two").status, 404);
 
-  EXPECT_EQ(db().keys("ticketq:{one}"),
-            (std::vector<std::string>{"ticketq:{one}:cfg", "ticketq:{one}:queued",
-                                      "ticketq:{one}:reserved"}));
+  // No stats before a promote, leave or cancel; no seen without waiter_ttl_s.
+  EXPECT_EQ(
+      db().keys("ticketq:{one}"),
+      (std::vector<std::string>{"ticketq:{one}:cfg", "ticketq:{one}:holds", "ticketq:{one}:queued",
+                                "ticketq:{one}:reserved", "ticketq:{one}:seats"}));
+  EXPECT_EQ(db().type("ticketq:{one}:cfg"), "hash");
   EXPECT_EQ(db().type("ticketq:{one}:reserved"), "set");
   EXPECT_EQ(db().type("ticketq:{one}:queued"), "zset");
+  EXPECT_EQ(db().type("ticketq:{one}:seats"), "hash");
+  EXPECT_EQ(db().type("ticketq:{one}:holds"), "zset");
   EXPECT_EQ(db().smembers("ticketq:{one}:reserved"), std::set<std::string>{"a"});
   EXPECT_EQ(db().smembers("ticketq:{two}:reserved"), std::set<std::string>{"b"});
   EXPECT_EQ(db().line("one"), std::vector<std::string>{"b"});
   EXPECT_EQ(db().keys("ticketq:{two}"),
-            (std::vector<std::string>{"ticketq:{two}:cfg", "ticketq:{two}:reserved"}));
+            (std::vector<std::string>{"ticketq:{two}:cfg", "ticketq:{two}:holds",
+                                      "ticketq:{two}:reserved", "ticketq:{two}:seats"}));
+  // Each event counts its own tickets.
+  EXPECT_EQ(db().hgetall("ticketq:{one}:seats"), (std::map<std::string, std::string>{{"a", "1"}}));
+  EXPECT_EQ(db().command({"ZSCORE", "ticketq:{one}:queued", "b"}).str, "2");
+  EXPECT_EQ(db().hgetall("ticketq:{two}:seats"), (std::map<std::string, std::string>{{"b", "1"}}));
   expect_invariants("one", 1);
   expect_invariants("two", 1);
 }
@@ -556,8 +646,7 @@ TEST_F(ApiTest, LoweringQueueLimitBelowTheLineTurnsNewcomersAway) {
   put_event("gig", 1, 1, 200);
   EXPECT_EQ(reserve("e", "gig").status, 409);
   // Those already in line keep their places.
-  EXPECT_EQ(status("d", "gig").json,
-            (json{{"status", "in_queue"}, {"user_id", "d"}, {"position", 3}}));
+  EXPECT_EQ(status("d", "gig").json, in_queue("d", 3));
   EXPECT_EQ(reserve("d", "gig").json["status"], "already_in_queue");
   expect_invariants("gig", 1);
 }
@@ -569,6 +658,11 @@ TEST_F(ApiTest, ResetStartsTheLineAgainAtPositionOne) {
   EXPECT_EQ(reserve("e").json["status"], "reserved");
   EXPECT_EQ(untokened(reserve("f").json),
             (json{{"status", "queued"}, {"user_id", "f"}, {"position", 1}}));
+  // The tickets go on where they were (a..d took 1..4): d's new join is
+  // another ticket than its first.
+  EXPECT_EQ(db().hgetall("ticketq:{default}:seats"),
+            (std::map<std::string, std::string>{{"d", "5"}, {"e", "6"}}));
+  EXPECT_EQ(db().command({"ZSCORE", "ticketq:{default}:queued", "f"}).str, "7");
   expect_invariants("default", 2);
 }
 

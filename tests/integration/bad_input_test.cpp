@@ -322,6 +322,57 @@ std::vector<BadCase> cases() {
   add("put_duplicate_key", put_concert(R"({"capacity":5,"capacity":6,"queue_limit":5})"), {400});
   add("put_trailing_bytes", put_concert(R"({"capacity":5,"queue_limit":5}})"), {400});
   add("put_capacity_below_reserved", put_concert(R"({"capacity":1,"queue_limit":5})"), {409});
+  // The admission settings: a rate of users per second ("manual" or 0 to
+  // 1,000,000), whole seconds for the hold and the waiters' time to live.
+  add("put_admit_rate_negative", put_concert(R"({"admit_rate":-1})"), {400});
+  add("put_admit_rate_text", put_concert(R"({"admit_rate":"fast"})"), {400});
+  add("put_admit_rate_numeric_text", put_concert(R"({"admit_rate":"5"})"), {400});
+  add("put_admit_rate_over_max", put_concert(R"({"admit_rate":1000001})"), {400});
+  add("put_admit_rate_null", put_concert(R"({"admit_rate":null})"), {400});
+  add("put_hold_s_negative", put_concert(R"({"hold_s":-1})"), {400});
+  add("put_hold_s_fraction", put_concert(R"({"hold_s":1.5})"), {400});
+  add("put_waiter_ttl_s_text", put_concert(R"({"waiter_ttl_s":"30"})"), {400});
+
+  // ---- the calls on a seat and GET /v1/events, refused: no writes
+  add("cancel_no_credentials", req("POST", "/v1/events/concert/cancel", R"({"user_id":"alice"})"),
+      {401});
+  add("cancel_not_a_token",
+      req("POST", "/v1/events/concert/cancel", "", {{"Authorization", "Bearer alice"}}), {401});
+  add("cancel_admin_names_nobody", admin_req("POST", "/v1/events/concert/cancel", "{}"), {400});
+  add("cancel_unknown_user", admin_req("POST", "/v1/events/concert/cancel", R"({"user_id":"zz"})"),
+      {404}, Body::kJson);
+  add("cancel_waiting_user",
+      admin_req("POST", "/v1/events/concert/cancel", R"({"user_id":"carol"})"), {409}, Body::kJson);
+  add("cancel_never_created_event",
+      admin_req("POST", "/v1/events/nope/cancel", R"({"user_id":"alice"})"), {404});
+  add("GET_cancel", admin_req("GET", "/v1/events/concert/cancel"), {405}, Body::kJsonError, "POST");
+  add("confirm_no_credentials", req("POST", "/v1/events/concert/confirm", R"({"user_id":"alice"})"),
+      {401});
+  add("confirm_not_a_token",
+      req("POST", "/v1/events/concert/confirm", "", {{"Authorization", "Bearer x.y.z"}}), {401});
+  add("confirm_unknown_user",
+      admin_req("POST", "/v1/events/concert/confirm", R"({"user_id":"zz"})"), {409}, Body::kJson);
+  add("confirm_waiting_user",
+      admin_req("POST", "/v1/events/concert/confirm", R"({"user_id":"carol"})"), {409},
+      Body::kJson);
+  add("leave_seat_holder", admin_req("POST", "/v1/events/concert/leave", R"({"user_id":"alice"})"),
+      {409}, Body::kJson);
+  add("verify_no_body", req("POST", "/v1/events/concert/verify"), {400});
+  add("verify_not_json", req("POST", "/v1/events/concert/verify", "token=x"), {400});
+  add("verify_token_not_a_string", req("POST", "/v1/events/concert/verify", R"({"token":1})"),
+      {400});
+  add("verify_extra_member",
+      req("POST", "/v1/events/concert/verify", R"({"token":"x","user_id":"alice"})"), {400});
+  add("verify_consume_2", req("POST", "/v1/events/concert/verify?consume=2", R"({"token":"x"})"),
+      {400});
+  add("verify_consume_twice",
+      req("POST", "/v1/events/concert/verify?consume=0&consume=1", R"({"token":"x"})"), {400});
+  add("verify_not_a_token", req("POST", "/v1/events/concert/verify", R"({"token":"x"})"), {401},
+      Body::kJson);
+  add("list_events_no_token", req("GET", "/v1/events"), {401});
+  add("list_events_wrong_token", req("GET", "/v1/events", "", {{"X-Token", "x"}}), {401});
+  add("POST_list_events", admin_req("POST", "/v1/events"), {405}, Body::kJsonError, "GET, HEAD");
+  add("list_events", admin_req("GET", "/v1/events"), {200}, Body::kJson);  // a read
 
   // ---- framing and the protocol
   add("content_length_conflict", raw_post("Content-Length: 2\r\nContent-Length: 3\r\n", "{}"),

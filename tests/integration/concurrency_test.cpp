@@ -134,9 +134,22 @@ void ConcurrencyTest::rush(std::vector<std::string> extra_args) {
     const std::string& u = line[i];
     EXPECT_EQ(position_of[u], static_cast<int64_t>(i) + 1) << u;
     auto s = (i % 2 == 0 ? c0 : c1).get("/status/" + u);
-    EXPECT_EQ(s.json, (json{{"status", "in_queue"}, {"user_id", u}, {"position", i + 1}}))
-        << s.describe();
+    EXPECT_EQ(s.json, in_queue(u, static_cast<int64_t>(i) + 1)) << s.describe();
   }
+  // Each accepted first join took one ticket, and no refused one: the seats
+  // went first, so they hold 1..100, and the line 101..300 in its order.
+  EXPECT_EQ(db.command({"HGET", "ticketq:{default}:cfg", "tickets"}).str,
+            std::to_string(kCapacity + kLimit));
+  std::set<std::string> seat_tickets, want_seat_tickets;
+  for (const auto& [u, ticket] : db.hgetall("ticketq:{default}:seats")) seat_tickets.insert(ticket);
+  for (int t = 1; t <= kCapacity; ++t) want_seat_tickets.insert(std::to_string(t));
+  EXPECT_EQ(seat_tickets, want_seat_tickets);
+  Reply first = db.command({"ZRANGE", "ticketq:{default}:queued", "0", "0", "WITHSCORES"});
+  Reply last = db.command({"ZRANGE", "ticketq:{default}:queued", "-1", "-1", "WITHSCORES"});
+  ASSERT_EQ(first.elements.size(), 2u);
+  ASSERT_EQ(last.elements.size(), 2u);
+  EXPECT_EQ(first.elements[1].str, std::to_string(kCapacity + 1));
+  EXPECT_EQ(last.elements[1].str, std::to_string(kCapacity + kLimit));
   auto bad = db.check_invariants("default", kCapacity);
   EXPECT_TRUE(bad.empty()) << ::testing::PrintToString(bad);
 }

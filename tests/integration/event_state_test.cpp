@@ -3,6 +3,8 @@
 // admits nobody; every change is one script, seen by every instance.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "support/stack.h"
 
 namespace ticketq::test {
@@ -38,19 +40,56 @@ TEST_F(EventStateTest, PutChangesOnlyWhatItNames) {
                                 {"event", "show"},
                                 {"capacity", 1},
                                 {"queue_limit", 5},
-                                {"state", "open"}}));
+                                {"state", "open"},
+                                {"admit_rate", "manual"},
+                                {"hold_s", 0},
+                                {"waiter_ttl_s", 0}}));
   auto limit = put(R"({"queue_limit":9})");
   ASSERT_EQ(limit.status, 200) << limit.describe();
-  EXPECT_EQ(limit.json["capacity"], 1);
-  EXPECT_EQ(limit.json["queue_limit"], 9);
+  EXPECT_EQ(limit.json, (json{{"status", "updated"},
+                              {"event", "show"},
+                              {"capacity", 1},
+                              {"queue_limit", 9},
+                              {"state", "open"},
+                              {"admit_rate", "manual"},
+                              {"hold_s", 0},
+                              {"waiter_ttl_s", 0}}));
   auto paused = put(R"({"state":"paused"})");
   EXPECT_EQ(paused.json["state"], "paused");
   EXPECT_EQ(paused.json["queue_limit"], 9);
+  // The admission settings too, each on its own.
+  auto held = put(R"({"hold_s":120})");
+  ASSERT_EQ(held.status, 200) << held.describe();
+  EXPECT_EQ(held.json, (json{{"status", "updated"},
+                             {"event", "show"},
+                             {"capacity", 1},
+                             {"queue_limit", 9},
+                             {"state", "paused"},
+                             {"admit_rate", "manual"},
+                             {"hold_s", 120},
+                             {"waiter_ttl_s", 0}}));
+  EXPECT_EQ(put(R"({"waiter_ttl_s":30})").json["waiter_ttl_s"], 30);
+  auto rate = put(R"({"admit_rate":2})");
+  ASSERT_EQ(rate.status, 200) << rate.describe();
+  EXPECT_EQ(rate.json["admit_rate"], 2);
+  EXPECT_EQ(rate.json["hold_s"], 120);
+  EXPECT_EQ(rate.json["waiter_ttl_s"], 30);
+  EXPECT_EQ(rate.json["state"], "paused");
+  EXPECT_EQ(stack_.db().hgetall("ticketq:{show}:cfg"),
+            (std::map<std::string, std::string>{{"capacity", "1"},
+                                                {"queue_limit", "9"},
+                                                {"state", "paused"},
+                                                {"admit_rate", "2"},
+                                                {"hold_s", "120"},
+                                                {"waiter_ttl_s", "30"}}));
   // The other instance sees the same.
   auto info = b_->get("/v1/events/show", admin());
   EXPECT_EQ(info.json["state"], "paused") << info.describe();
   EXPECT_EQ(info.json["capacity"], 1);
   EXPECT_EQ(info.json["queue_limit"], 9);
+  EXPECT_EQ(info.json["admit_rate"], 2);
+  EXPECT_EQ(info.json["hold_s"], 120);
+  EXPECT_EQ(info.json["waiter_ttl_s"], 30);
   for (const char* body : {"{}", R"({"state":"ajar"})", R"({"capacity":-1})",
                            R"({"capacity":1,"capacity":2})", R"({"colour":"red"})"}) {
     SCOPED_TRACE(body);

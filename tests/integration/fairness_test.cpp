@@ -2,6 +2,8 @@
 // waiting, even when a seat frees up, and promotion goes in line order.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "support/stack.h"
 
 namespace ticketq::test {
@@ -47,15 +49,22 @@ TEST_F(FairnessTest, NewcomerQueuesBehindTheLineWhenASeatFrees) {
   EXPECT_EQ(stack_.db().scard("ticketq:{fair}:reserved"), 2);
 
   // The seat goes to the head of the line: c.
+  const int64_t promoted_at = now_ms();
   auto p = http_->post("/v1/events/fair/process_queue", "", admin());
   ASSERT_EQ(p.status, 200) << p.describe();
   EXPECT_EQ(p.json, (json{{"status", "queue_processed"},
                           {"promoted_users", {"c"}},
                           {"promoted_count", 1},
                           {"remaining", 2}}));
-  EXPECT_EQ(untokened(status("c").json), (json{{"status", "reserved"}, {"user_id", "c"}}));
-  EXPECT_EQ(status("d").json, (json{{"status", "in_queue"}, {"user_id", "d"}, {"position", 1}}));
-  EXPECT_EQ(status("e").json, (json{{"status", "in_queue"}, {"user_id", "e"}, {"position", 2}}));
+  EXPECT_EQ(status("c").json, holds_seat("c"));
+  auto d = status("d");
+  auto e2 = status("e");
+  const int64_t since = now_ms() - promoted_at;
+  EXPECT_TRUE(waits_at_pace(d.json, "d", 1, 1, since)) << d.describe();
+  EXPECT_TRUE(waits_at_pace(e2.json, "e", 2, 1, since)) << e2.describe();
+  // c holds the seat with the ticket of its join.
+  EXPECT_EQ(stack_.db().hgetall("ticketq:{fair}:seats"),
+            (std::map<std::string, std::string>{{"a", "1"}, {"b", "2"}, {"c", "3"}}));
   // Still full, still a line: the next newcomer queues last.
   EXPECT_EQ(untokened(reserve("f").json),
             (json{{"status", "queued"}, {"user_id", "f"}, {"position", 3}}));

@@ -56,13 +56,20 @@ TEST(HardeningTest, InstancesAgreeOnTheDefaultEventWhateverTheirFlags) {
 
 // --------------------------------------------------------------- corruption --
 
-// A key of the wrong type or a stored number that is not one makes a script
-// fail before its first write: the client gets 503, the event is unchanged.
+// A key of the wrong type or a stored value that is not what it should be
+// makes a script fail before its first write: the client gets 503, the
+// event is unchanged. Each row corrupts one key and runs one call that
+// reads it.
 struct Corruption {
   const char* name;
-  const char* op;                    // "reserve_new", "reserve_repeat", "promote", "put"
+  // "reserve_new", "reserve_repeat", "promote", "put", "leave", "cancel",
+  // "confirm" (the last three by the operator, for a user named in the
+  // body), "cancel_own" (a's user token), "confirm_own", "verify" (a's
+  // admission token), "status" (of a)
+  const char* op;
   const char* key;                   // which of the event's keys
-  std::vector<std::string> command;  // applied after DEL of the key; "{key}" is replaced
+  std::vector<std::string> command;  // "{key}" is replaced by the key's name
+  bool del_first = true;             // DEL the key before the command
 };
 
 void PrintTo(const Corruption& c, std::ostream* os) {
@@ -90,15 +97,31 @@ TEST_P(CorruptKeyTest, ScriptFailsBeforeItsFirstWrite) {
   const std::string base = "/v1/events/" + event;
   HttpClient http = stack_->client();
   RedisClient& db = stack_->db();
-  // 2 seats taken (a, b), 2 waiting (c, d), then a third seat, so that a
-  // promote has something to write.
+  // 2 seats taken (a, b: admitted at once, tickets 1 and 2, holds that
+  // never end), 2 waiting (c, d: tickets 3 and 4), then a third seat, so
+  // that a promote has something to write. The event admits by hand only
+  // (admit_rate manual, no hold or waiter expiry): the admission timer
+  // writes nothing to it.
   ASSERT_EQ(http.put(base, R"({"capacity":2,"queue_limit":10})", admin()).status, 201);
-  for (const char* u : {"a", "b", "c", "d"})
-    ASSERT_EQ(http.post(base + "/reserve", user_body(u)).status, 200);
+  std::string user_token;
+  for (const char* u : {"a", "b", "c", "d"}) {
+    auto r = http.post(base + "/reserve", user_body(u));
+    ASSERT_EQ(r.status, 200) << r.describe();
+    if (std::string(u) == "a") user_token = r.json.value("token", "");
+  }
   ASSERT_EQ(http.put(base, R"({"capacity":3,"queue_limit":10})", admin()).status, 200);
+  ASSERT_FALSE(user_token.empty());
+  const Headers as_a{{"Authorization", "Bearer " + user_token}};
+  auto seat = http.get(base + "/status/a", as_a);
+  ASSERT_EQ(seat.status, 200) << seat.describe();
+  const std::string admission = seat.json.value("admission_token", "");
+  ASSERT_FALSE(admission.empty()) << seat.describe();
+  const Headers as_seat{{"Authorization", "Bearer " + admission}};
 
   const std::string key = RedisClient::key(event, c.key);
-  ASSERT_FALSE(db.command({"DEL", key}).is_error());
+  if (c.del_first) {
+    ASSERT_FALSE(db.command({"DEL", key}).is_error());
+  }
   std::vector<std::string> cmd = c.command;
   for (auto& w : cmd)
     if (w == "{key}") w = key;
@@ -107,12 +130,20 @@ TEST_P(CorruptKeyTest, ScriptFailsBeforeItsFirstWrite) {
   Snapshot before = db.snapshot(prefix);
 
   HttpResponse r;
-  std::string op = c.op;
+  const std::string op = c.op;
   if (op == "reserve_new") r = http.post(base + "/reserve", user_body("e"));
   if (op == "reserve_repeat") r = http.post(base + "/reserve", user_body("c"));
   if (op == "promote") r = http.post(base + "/process_queue", "", admin());
   if (op == "put") r = http.put(base, R"({"capacity":4,"queue_limit":10})", admin());
   if (op == "leave") r = http.post(base + "/leave", user_body("c"), admin());
+  if (op == "cancel") r = http.post(base + "/cancel", user_body("a"), admin());
+  if (op == "confirm") r = http.post(base + "/confirm", user_body("a"), admin());
+  if (op == "cancel_own") r = http.post(base + "/cancel", "", as_a);
+  if (op == "confirm_own") r = http.post(base + "/confirm", "", as_seat);
+  if (op == "verify")
+    r = http.post(base + "/verify?consume=1", nlohmann::json{{"token", admission}}.dump());
+  if (op == "status") r = http.get(base + "/status/a", as_a);
+  ASSERT_NE(r.status, 0) << "unknown op " << op;
   EXPECT_EQ(r.status, 503) << r.describe();
   EXPECT_TRUE(r.header("Retry-After").has_value()) << r.describe();
   EXPECT_EQ(diff(before, db.snapshot(prefix)), "") << "a failed script wrote";
@@ -122,21 +153,88 @@ TEST_P(CorruptKeyTest, ScriptFailsBeforeItsFirstWrite) {
             std::string(c.key) == "cfg" ? 503 : 200);
 }
 
+// A hold's end: ms since the epoch, or inf. This one is not whole, and far
+// in the future, so that no sweep of ended holds takes it away meanwhile.
+constexpr const char* kFractionalEnd = "99999999999999.5";
+
 const Corruption kCorruptions[] = {
+    // A newcomer (e, who must queue) reads the settings and every key's size.
     {"reserved_not_a_set_reserve", "reserve_new", "reserved", {"SET", "{key}", "x"}},
     {"queued_not_a_zset_reserve", "reserve_new", "queued", {"SET", "{key}", "x"}},
-    {"queued_fractional_ticket_reserve",
+    {"seats_not_a_hash_reserve", "reserve_new", "seats", {"SET", "{key}", "x"}},
+    {"holds_not_a_zset_reserve", "reserve_new", "holds", {"SET", "{key}", "x"}},
+    {"seen_not_a_zset_reserve", "reserve_new", "seen", {"SET", "{key}", "x"}},
+    {"cfg_admit_rate_not_a_rate_reserve",
      "reserve_new",
-     "queued",
-     {"ZADD", "{key}", "1", "c", "2.5", "d"}},
+     "cfg",
+     {"HSET", "{key}", "admit_rate", "fast"},
+     false},
+    {"cfg_negative_hold_reserve", "reserve_new", "cfg", {"HSET", "{key}", "hold_s", "-1"}, false},
+    {"cfg_fractional_waiter_ttl_reserve",
+     "reserve_new",
+     "cfg",
+     {"HSET", "{key}", "waiter_ttl_s", "1.5"},
+     false},
+    {"cfg_tickets_not_a_number_reserve",
+     "reserve_new",
+     "cfg",
+     {"HSET", "{key}", "tickets", "many"},
+     false},
     {"queued_not_a_zset_repeat", "reserve_repeat", "queued", {"SADD", "{key}", "c", "d"}},
+    // A promote reads the tickets of the head it admits (c) before writing.
+    {"queued_fractional_ticket_promote",
+     "promote",
+     "queued",
+     {"ZADD", "{key}", "3.5", "c", "4", "d"}},
     {"reserved_not_a_set_promote", "promote", "reserved", {"SET", "{key}", "x"}},
     {"queued_not_a_zset_promote", "promote", "queued", {"SET", "{key}", "x"}},
+    {"seats_not_a_hash_promote", "promote", "seats", {"SET", "{key}", "x"}},
+    {"holds_not_a_zset_promote", "promote", "holds", {"SET", "{key}", "x"}},
+    {"seen_not_a_zset_promote", "promote", "seen", {"SET", "{key}", "x"}},
     {"stats_not_a_hash_promote", "promote", "stats", {"SET", "{key}", "x"}},
     {"stats_not_a_number_promote", "promote", "stats", {"HSET", "{key}", "promoted", "many"}},
+    {"stats_rate_slot_not_a_number_promote", "promote", "stats", {"HSET", "{key}", "r3", "x"}},
     {"queued_not_a_zset_leave", "leave", "queued", {"SET", "{key}", "x"}},
     {"reserved_not_a_set_leave", "leave", "reserved", {"SET", "{key}", "x"}},
+    {"seen_not_a_zset_leave", "leave", "seen", {"SET", "{key}", "x"}},
     {"stats_not_a_number_leave", "leave", "stats", {"HSET", "{key}", "left", "-1"}},
+    // An operator gives a's seat back, or sells it.
+    {"reserved_not_a_set_cancel", "cancel", "reserved", {"SET", "{key}", "x"}},
+    {"queued_not_a_zset_cancel", "cancel", "queued", {"SET", "{key}", "x"}},
+    {"seats_not_a_hash_cancel", "cancel", "seats", {"SET", "{key}", "x"}},
+    {"holds_not_a_zset_cancel", "cancel", "holds", {"SET", "{key}", "x"}},
+    {"stats_not_a_number_cancel", "cancel", "stats", {"HSET", "{key}", "cancelled", "x"}},
+    {"reserved_not_a_set_confirm", "confirm", "reserved", {"SET", "{key}", "x"}},
+    {"seats_not_a_hash_confirm", "confirm", "seats", {"SET", "{key}", "x"}},
+    {"holds_not_a_zset_confirm", "confirm", "holds", {"SET", "{key}", "x"}},
+    {"holds_fractional_end_confirm",
+     "confirm",
+     "holds",
+     {"ZADD", "{key}", kFractionalEnd, "a"},
+     false},
+    // a's own calls read a's seat: its ticket names the join.
+    {"seat_not_a_ticket_cancel_own", "cancel_own", "seats", {"HSET", "{key}", "a", "x"}, false},
+    {"seat_not_a_ticket_confirm_own", "confirm_own", "seats", {"HSET", "{key}", "a", "x"}, false},
+    {"seat_not_a_ticket_verify", "verify", "seats", {"HSET", "{key}", "a", "1x"}, false},
+    {"seat_not_a_ticket_status", "status", "seats", {"HSET", "{key}", "a", "u"}, false},
+    {"holds_fractional_end_verify",
+     "verify",
+     "holds",
+     {"ZADD", "{key}", kFractionalEnd, "a"},
+     false},
+    {"holds_fractional_end_status",
+     "status",
+     "holds",
+     {"ZADD", "{key}", kFractionalEnd, "a"},
+     false},
+    // An operator's cancel and confirm check the seat they act on too.
+    {"seat_not_a_ticket_cancel", "cancel", "seats", {"HSET", "{key}", "a", "x"}, false},
+    {"seat_not_a_ticket_confirm", "confirm", "seats", {"HSET", "{key}", "a", "x"}, false},
+    {"holds_fractional_end_cancel",
+     "cancel",
+     "holds",
+     {"ZADD", "{key}", kFractionalEnd, "a"},
+     false},
     {"cfg_not_a_hash_put", "put", "cfg", {"SET", "{key}", "x"}},
     {"reserved_not_a_set_put", "put", "reserved", {"SET", "{key}", "x"}},
 };

@@ -175,6 +175,7 @@ TEST_F(LineTest, PositionsStayExactThroughTenThousandRandomOperations) {
     return it == line.end() ? 0 : static_cast<int64_t>(it - line.begin()) + 1;
   };
   int counts[5] = {};
+  int64_t last_promotion_ms = -1;  // when the last promote that admitted anyone answered
   for (int op = 1; op <= kOps; ++op) {
     std::string u = "u" + std::to_string(rng() % kUsers);
     int kind = static_cast<int>(rng() % 100);
@@ -210,11 +211,29 @@ TEST_F(LineTest, PositionsStayExactThroughTenThousandRandomOperations) {
       }
     } else if (kind < 90) {
       ++counts[2];
+      const int64_t asked_at = now_ms();
       auto r = status(u);
       if (seats.count(u)) {
-        ASSERT_EQ(untokened(r.json), (json{{"status", "reserved"}, {"user_id", u}}));
+        ASSERT_EQ(r.json, holds_seat(u));
       } else if (int64_t pos = index_of(u)) {
-        ASSERT_EQ(r.json, (json{{"status", "in_queue"}, {"user_id", u}, {"position", pos}}));
+        // The estimate depends on when the promotions of the last minute
+        // were: unknown before the first one, a whole number of seconds
+        // (ask again after a tenth of it, 1 s at least) while the last one
+        // was less than 50 s ago.
+        json want = in_queue(u, pos);
+        if (!r.json.is_object() || !r.json.contains("eta_s")) FAIL() << r.describe();
+        want["eta_s"] = r.json["eta_s"];
+        if (r.json["eta_s"].is_number_integer()) {
+          const int64_t eta = r.json["eta_s"];
+          ASSERT_GE(eta, 1) << r.describe();
+          want["poll_after_ms"] = std::clamp<int64_t>(eta * 100, 1000, 30000);
+        }
+        ASSERT_EQ(r.json, want);
+        if (last_promotion_ms < 0) {
+          ASSERT_TRUE(r.json["eta_s"].is_null()) << "nobody was admitted from the line yet";
+        } else if (asked_at - last_promotion_ms < 50000) {
+          ASSERT_TRUE(r.json["eta_s"].is_number_integer()) << r.describe();
+        }
       } else {
         ASSERT_EQ(r.status, 404) << r.describe();
       }
@@ -231,6 +250,7 @@ TEST_F(LineTest, PositionsStayExactThroughTenThousandRandomOperations) {
       }
       ASSERT_EQ(r.json["promoted_users"], promoted) << r.describe();
       ASSERT_EQ(r.json["remaining"], line.size());
+      if (!promoted.empty()) last_promotion_ms = now_ms();
     } else {
       ++counts[4];
       capacity += 1 + static_cast<int64_t>(rng() % 3);

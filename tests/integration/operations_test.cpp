@@ -85,7 +85,9 @@ TEST_F(OperationsTest, OpenApiDocumentIsServedAndNamesEveryRoute) {
        {"/reserve:", "/status/{user_id}:", "/process_queue:", "/admin/reset:",
         "/v1/events/{event}/reserve:", "/v1/events/{event}/status/{user_id}:",
         "/v1/events/{event}/process_queue:", "/v1/events/{event}/reset:", "/v1/events/{event}:",
-        "/v1/events/{event}/leave:", "/health:", "/ready:", "/metrics:", "/openapi.yaml:"})
+        "/v1/events/{event}/leave:", "/v1/events/{event}/cancel:", "/v1/events/{event}/confirm:",
+        "/v1/events/{event}/verify:", "/v1/events:", "/health:", "/ready:", "/metrics:",
+        "/openapi.yaml:", "/.well-known/jwks.json:"})
     EXPECT_NE(r.body.find(std::string("  ") + path), std::string::npos) << path;
 }
 

@@ -88,7 +88,7 @@ TEST(TokensCrossCheck, PythonVerifiesWhatTheUnitSignsAndRefusesTampering) {
   TempDir dir("tokens");
   Tokens tokens = load({new_key(dir, "k.pem")});
   int64_t now = now_s();
-  auto tok = tokens.issue(TokenKind::kAdmission, "alice@example", "concert", now, 600);
+  auto tok = tokens.issue(TokenKind::kAdmission, "alice@example", "concert", 1, now, 600);
   ASSERT_TRUE(tok);
 
   json report = accepted(python_verify(dir, tokens.jwks(), *tok));
@@ -116,11 +116,11 @@ TEST(TokensCrossCheck, PythonVerifiesWhatTheUnitSignsAndRefusesTampering) {
   // A token of a key the JWKS does not list.
   Tokens other = load({new_key(dir, "other.pem")});
   expect_refused(
-      python_verify(dir, tokens.jwks(), *other.issue(TokenKind::kUser, "a", "e", now, 600)),
+      python_verify(dir, tokens.jwks(), *other.issue(TokenKind::kUser, "a", "e", 1, now, 600)),
       "kid names no key");
   // PyJWT checks the audience: a token for another one is refused by it.
   Tokens hotel = load({dir.file("k.pem")}, {"ticketq", "hotel"});
-  std::string for_hotel = *hotel.issue(TokenKind::kUser, "a", "e", now, 600);
+  std::string for_hotel = *hotel.issue(TokenKind::kUser, "a", "e", 1, now, 600);
   expect_refused(python_verify(dir, hotel.jwks(), for_hotel), "InvalidAudience");
   accepted(python_verify(dir, hotel.jwks(), for_hotel, {"--audience", "hotel"}));
 }
@@ -130,8 +130,8 @@ TEST(TokensCrossCheck, PythonVerifiesOldTokensAgainstTheRotatedJwks) {
   std::string old_key = new_key(dir, "old.pem"), new_key_file = new_key(dir, "new.pem");
   Tokens before = load({old_key});
   Tokens rotated = load({new_key_file, old_key});
-  std::string old_token = *before.issue(TokenKind::kUser, "bob", "default", now_s(), 600);
-  std::string new_token = *rotated.issue(TokenKind::kUser, "bob", "default", now_s(), 600);
+  std::string old_token = *before.issue(TokenKind::kUser, "bob", "default", 1, now_s(), 600);
+  std::string new_token = *rotated.issue(TokenKind::kUser, "bob", "default", 1, now_s(), 600);
   EXPECT_EQ(accepted(python_verify(dir, rotated.jwks(), old_token))["kid"], before.kids()[0]);
   EXPECT_EQ(accepted(python_verify(dir, rotated.jwks(), new_token))["kid"], rotated.kids()[0]);
   expect_refused(python_verify(dir, before.jwks(), new_token), "kid names no key");
@@ -166,7 +166,7 @@ TEST(TokensServer, ServesTheJwksOfItsKeyWhichVerifiesTheUnitsTokens) {
   EXPECT_NE(c.get("/openapi.yaml").body.find("\n  /.well-known/jwks.json:\n"), std::string::npos);
 
   // What the server publishes verifies a token of this key, independently.
-  std::string tok = *tokens.issue(TokenKind::kUser, "carol", "default", now_s(), 600);
+  std::string tok = *tokens.issue(TokenKind::kUser, "carol", "default", 1, now_s(), 600);
   EXPECT_EQ(accepted(python_verify(dir, r.body, tok))["claims"]["sub"], "carol");
 
   // The log names the kid; never the key.

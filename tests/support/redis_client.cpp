@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <sstream>
 
 namespace ticketq::test {
@@ -259,29 +260,92 @@ std::vector<std::string> RedisClient::check_invariants(const std::string& event,
                                                        const std::string& prefix) {
   std::vector<std::string> bad;
   auto k = [&](const char* what) { return key(event, what, prefix); };
-  if (std::string t = type(k("reserved")); t != "set" && t != "none")
-    bad.push_back(k("reserved") + " has type " + t + ", want set");
-  if (std::string t = type(k("queued")); t != "zset" && t != "none")
-    bad.push_back(k("queued") + " has type " + t + ", want zset");
-  if (std::string t = type(k("stats")); t != "hash" && t != "none")
-    bad.push_back(k("stats") + " has type " + t + ", want hash");
+  const std::pair<const char*, const char*> types[] = {
+      {"cfg", "hash"},   {"reserved", "set"}, {"queued", "zset"}, {"stats", "hash"},
+      {"seats", "hash"}, {"holds", "zset"},   {"seen", "zset"}};
+  for (const auto& [what, want] : types)
+    if (std::string t = type(k(what)); t != want && t != "none")
+      bad.push_back(k(what) + " has type " + t + ", want " + want);
   if (!bad.empty()) return bad;
 
-  std::set<std::string> reserved = smembers(k("reserved"));
-  std::vector<std::string> tickets =
-      strings_of(command({"ZRANGE", k("queued"), "0", "-1", "WITHSCORES"}));
+  // A whole number from its text, or nullopt.
+  auto whole = [](const std::string& text) -> std::optional<int64_t> {
+    if (text.empty() || text.size() > 18 ||
+        !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return std::nullopt;
+    return std::stoll(text);
+  };
+  auto zset = [&](const std::string& z) {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::vector<std::string> v = strings_of(command({"ZRANGE", z, "0", "-1", "WITHSCORES"}));
+    for (size_t i = 0; i + 1 < v.size(); i += 2) out.emplace_back(v[i], v[i + 1]);
+    return out;
+  };
+
+  const std::set<std::string> reserved = smembers(k("reserved"));
+  const auto line = zset(k("queued"));
+  const std::map<std::string, std::string> seats = hgetall(k("seats"));
+  std::set<std::string> waiting;
+  for (const auto& [u, score] : line) waiting.insert(u);
   if (static_cast<int64_t>(reserved.size()) > capacity)
     bad.push_back("SCARD reserved = " + std::to_string(reserved.size()) + " > capacity " +
                   std::to_string(capacity));
-  double previous = 0;
-  for (size_t i = 0; i + 1 < tickets.size(); i += 2) {
-    const std::string& u = tickets[i];
-    double ticket = std::stod(tickets[i + 1]);
+
+  const std::optional<std::string> cfg_tickets = [&]() -> std::optional<std::string> {
+    Reply r = command({"HGET", k("cfg"), "tickets"});
+    if (r.type != Reply::Type::kString) return std::nullopt;
+    return r.str;
+  }();
+  std::optional<int64_t> last_ticket = cfg_tickets ? whole(*cfg_tickets) : int64_t{0};
+  if (!last_ticket) {
+    bad.push_back(k("cfg") + " tickets = " + *cfg_tickets + ", not a whole number");
+    last_ticket = INT64_MAX;
+  }
+  std::map<int64_t, std::string> ticket_owner;  // ticket -> whose ("queued u" / "seat u")
+  auto take_ticket = [&](int64_t ticket, const std::string& who) {
+    if (ticket <= 0 || ticket > *last_ticket)
+      bad.push_back(who + " has ticket " + std::to_string(ticket) + ", outside 1.." +
+                    std::to_string(*last_ticket) + " (cfg tickets)");
+    auto [it, fresh] = ticket_owner.emplace(ticket, who);
+    if (!fresh)
+      bad.push_back(who + " has ticket " + std::to_string(ticket) + ", as " + it->second + " has");
+  };
+
+  int64_t previous = 0;
+  for (const auto& [u, score] : line) {
     if (reserved.count(u) != 0) bad.push_back("user " + u + " is both reserved and in the line");
-    if (ticket <= previous || ticket != static_cast<double>(static_cast<int64_t>(ticket)))
-      bad.push_back("user " + u + " has ticket " + tickets[i + 1] + " after " +
-                    std::to_string(previous));
-    previous = ticket;
+    std::optional<int64_t> ticket = whole(score);
+    if (!ticket) {
+      bad.push_back("user " + u + " has ticket " + score + " in the line, not a whole number");
+      continue;
+    }
+    if (*ticket <= previous)
+      bad.push_back("user " + u + " has ticket " + score + " after " + std::to_string(previous));
+    previous = *ticket;
+    take_ticket(*ticket, "queued " + u);
+  }
+
+  for (const auto& u : reserved)
+    if (seats.count(u) == 0) bad.push_back("seat holder " + u + " has no entry in seats");
+  for (const auto& [u, value] : seats) {
+    if (reserved.count(u) == 0) bad.push_back("seats names " + u + ", who holds no seat");
+    std::string digits = value;
+    if (!digits.empty() && digits.back() == 'u') digits.pop_back();
+    std::optional<int64_t> ticket = whole(digits);
+    if (!ticket) {
+      bad.push_back("seat of " + u + " = " + value + ", not a ticket");
+      continue;
+    }
+    take_ticket(*ticket, "seat " + u);
+  }
+
+  for (const auto& [u, ends] : zset(k("holds"))) {
+    if (reserved.count(u) == 0) bad.push_back("holds names " + u + ", who holds no seat");
+    if (ends != "inf" && !whole(ends)) bad.push_back("hold of " + u + " ends at " + ends);
+  }
+  for (const auto& [u, beat] : zset(k("seen"))) {
+    if (waiting.count(u) == 0) bad.push_back("seen names " + u + ", who is not in the line");
+    if (!whole(beat)) bad.push_back("heartbeat of " + u + " = " + beat);
   }
   return bad;
 }

@@ -72,11 +72,18 @@ class RedisClient {
   // Every key whose name starts with `prefix` ("" = the whole database).
   Snapshot snapshot(const std::string& prefix);
 
-  // The queue invariants of one event (key layout of src/scripts.h), with
-  // the event's capacity. Returns the violations, empty when all hold:
+  // The queue invariants of one event (key layout of
+  // include/ticketq/scripts.h), with the event's capacity. Returns the
+  // violations, empty when all hold:
+  //   each key has its type (cfg, stats, seats: hash; reserved: set;
+  //   queued, holds, seen: sorted set) or is absent;
   //   SCARD reserved <= capacity; nobody both reserved and in the line;
-  //   tickets in the line are whole numbers > 0, strictly growing with the
-  //   order (a sorted set has no duplicates by construction).
+  //   the seat holders are exactly the fields of seats; holds names seat
+  //   holders only, each with a whole ms or inf; seen names waiting users
+  //   only, each with a whole ms;
+  //   tickets (the line's scores, the seats' values without their "u") are
+  //   whole numbers > 0, no two alike, none above cfg's `tickets`, and
+  //   strictly growing along the line.
   std::vector<std::string> check_invariants(const std::string& event, int64_t capacity,
                                             const std::string& prefix = "ticketq");
 

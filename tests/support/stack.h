@@ -2,6 +2,9 @@
 // with shorthands for the API's requests.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +24,25 @@ std::string user_body(const std::string& user);
 // new every time (iat, jti), so tests compare the rest and check the token
 // on its own.
 nlohmann::json untokened(nlohmann::json j);
+
+// What GET status answers (src/pace.h), for the cases whose every field is
+// known in advance:
+// a user waiting at `position` while the line's pace is unknown (nobody
+// admitted from the line in the last minute, or the event admits nobody)
+// and the event keeps no heartbeats (waiter_ttl_s 0): no estimate, ask
+// again in 5 s;
+nlohmann::json in_queue(const std::string& user, int64_t position);
+// a seat holder, asked without a token, whose seat is held (not confirmed)
+// and whose hold never ends (hold_s 0): ask again in 10 s.
+nlohmann::json holds_seat(const std::string& user);
+// Checks the status of `user`, waiting at `position`, when `admitted` users
+// were admitted from the line at once, at most `since_ms` ago, and nobody
+// else in the last minute; no heartbeats kept. The pace is then `admitted`
+// over a span of 5 s (one slot) to 5 s + since_ms (the admission may have
+// come at the end of its slot): eta_s lies between the waits at those two
+// paces, rounded up, and poll_after_ms is a tenth of it, within 1 s..30 s.
+::testing::AssertionResult waits_at_pace(const nlohmann::json& body, const std::string& user,
+                                         int64_t position, int64_t admitted, int64_t since_ms);
 
 class Stack {
  public:

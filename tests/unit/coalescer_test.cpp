@@ -6,14 +6,17 @@
 #include <event2/event.h>
 #include <gtest/gtest.h>
 
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ticketq {
 namespace {
 
-// Answers reserve calls with "queued" at positions 1..n of each call, and
-// records the users of every call.
+// Answers reserve calls with "queued" at positions 1..n of each call (ticket
+// 100 + position) and status calls with "in line" there, in the reply
+// layouts of scripts.h, and records the users of every call.
 class RecordingRunner : public ScriptRunner {
  public:
   void run(const Script& script, int numkeys, std::vector<std::string> argv,
@@ -26,10 +29,23 @@ class RecordingRunner : public ScriptRunner {
       r.detail = "slow";
     } else {
       r.value.type = RedisValue::Type::kArray;
+      const bool status = std::string_view(script.name) == "status";
+      // status: {0, now_ms, admitted_last_minute, span_ms, paused,
+      // waiter_ttl_s, then code, pos, ticket, hold_end, used per user};
+      // reserve: {0, then code, pos, ticket per user}.
       r.value.elements.push_back(integer(0));
+      if (status)
+        for (int64_t h : std::initializer_list<int64_t>{1'700'000'000'000, 0, 0, 0, 0})
+          r.value.elements.push_back(integer(h));
       for (size_t i = 0; i + (short_reply ? 1 : 0) < users.size(); ++i) {
+        int64_t pos = static_cast<int64_t>(i) + 1;
         r.value.elements.push_back(integer(2));
-        r.value.elements.push_back(integer(static_cast<int64_t>(i) + 1));
+        r.value.elements.push_back(integer(pos));
+        r.value.elements.push_back(integer(100 + pos));
+        if (status) {
+          r.value.elements.push_back(integer(0));
+          r.value.elements.push_back(integer(0));
+        }
       }
     }
     cb(std::move(r));
@@ -68,11 +84,13 @@ class CoalescerTest : public ::testing::Test {
 TEST_F(CoalescerTest, RequestsOfOneTurnBecomeOneCallInArrivalOrder) {
   Coalescer c(base_, core_, 256);
   std::vector<std::string> answered;
-  std::vector<int64_t> positions;
+  std::vector<int64_t> positions, tickets;
   for (const char* u : {"a", "b", "c"})
     c.reserve("default", u, [&, u](ReserveResult r) {
+      EXPECT_TRUE(r.ok()) << r.detail;
       answered.push_back(u);
       positions.push_back(r.position);
+      tickets.push_back(r.ticket);
     });
   EXPECT_TRUE(runner_.calls.empty()) << "nothing is sent before the turn ends";
   run_loop();
@@ -81,15 +99,37 @@ TEST_F(CoalescerTest, RequestsOfOneTurnBecomeOneCallInArrivalOrder) {
   EXPECT_EQ(runner_.calls[0].users, (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_EQ(answered, (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_EQ(positions, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(tickets, (std::vector<int64_t>{101, 102, 103}));
+}
+
+TEST_F(CoalescerTest, StatusRequestsOfOneTurnBecomeOneCall) {
+  Coalescer c(base_, core_, 256);
+  std::vector<int64_t> positions;
+  for (const char* u : {"a", "b"})
+    c.status("default", u, [&](StatusResult r) {
+      EXPECT_TRUE(r.ok()) << r.detail;
+      EXPECT_EQ(r.status, UserStatus::kInQueue);
+      EXPECT_EQ(r.pace.now_ms, 1'700'000'000'000);
+      positions.push_back(r.position);
+    });
+  run_loop();
+  ASSERT_EQ(runner_.calls.size(), 1u);
+  EXPECT_EQ(runner_.calls[0].script, "status");
+  EXPECT_EQ(runner_.calls[0].users, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(positions, (std::vector<int64_t>{1, 2}));
 }
 
 TEST_F(CoalescerTest, EventsAndOperationsAreSentSeparately) {
   Coalescer c(base_, core_, 256);
   int answers = 0;
-  c.reserve("default", "a", [&](ReserveResult) { ++answers; });
-  c.reserve("concert", "b", [&](ReserveResult) { ++answers; });
-  c.status("default", "c", [&](StatusResult) { ++answers; });
-  c.reserve("default", "d", [&](ReserveResult) { ++answers; });
+  auto count = [&](const Outcome& r) {
+    EXPECT_TRUE(r.ok()) << r.detail;
+    ++answers;
+  };
+  c.reserve("default", "a", count);
+  c.reserve("concert", "b", count);
+  c.status("default", "c", count);
+  c.reserve("default", "d", count);
   run_loop();
   EXPECT_EQ(answers, 4);
   ASSERT_EQ(runner_.calls.size(), 3u);

@@ -299,6 +299,45 @@ TEST_F(ConfigTest, RedisAllowEvictionIsZeroOrOne) {
                "'redis_allow_eviction' must be an integer");
 }
 
+// ---------------------------------------------------------- admission timer --
+
+// The bounds are the table's (every integer setting's bounds are checked
+// above); here: the defaults, and each way of giving them.
+TEST_F(ConfigTest, AdmissionTimerSettings) {
+  LoadResult r = load({});
+  ASSERT_EQ(r.action, Action::kRun) << r.message;
+  EXPECT_EQ(r.config.admission_tick_ms, 200);
+  EXPECT_EQ(r.config.admission_discover_ms, 2000);
+  EXPECT_STREQ(setting("admission_tick_ms").env, "TICKETQ_ADMISSION_TICK_MS");
+  EXPECT_STREQ(setting("admission_discover_ms").env, "TICKETQ_ADMISSION_DISCOVER_MS");
+  // The admission bucket holds half a second of the rate: the default tick
+  // is well inside it.
+  EXPECT_LT(r.config.admission_tick_ms, 500);
+  EXPECT_GT(setting("admission_discover_ms").min, 0);
+
+  r = load({"--admission-tick-ms", "50", "--admission-discover-ms", "500"});
+  ASSERT_EQ(r.action, Action::kRun) << r.message;
+  EXPECT_EQ(r.config.admission_tick_ms, 50);
+  EXPECT_EQ(r.config.admission_discover_ms, 500);
+  fake_env()["TICKETQ_ADMISSION_TICK_MS"] = "75";
+  r = load({"--config", write_toml("admission_tick_ms = 100\nadmission_discover_ms = 60000\n")});
+  ASSERT_EQ(r.action, Action::kRun) << r.message;
+  EXPECT_EQ(r.config.admission_tick_ms, 75);  // env > file
+  EXPECT_EQ(r.config.admission_discover_ms, 60000);
+  fake_env().clear();
+
+  for (const char* name : {"admission_tick_ms", "admission_discover_ms"}) {
+    SCOPED_TRACE(name);
+    std::string flag = "--" + std::string(name);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    expect_error(load({flag, std::to_string(setting(name).max + 1)}), name);
+    expect_error(load({flag, "-1"}), name);
+    expect_error(load({flag, "1.5"}), name);
+    expect_error(load({"--config", write_toml(std::string(name) + " = \"200\"\n")}),
+                 "'" + std::string(name) + "' must be an integer");
+  }
+}
+
 // -------------------------------------------------------------- token keys --
 
 TEST_F(ConfigTest, TokenSettingsDefaultToAKeyMadeAtStartForTicketqAndBooking) {
@@ -580,7 +619,9 @@ TEST_F(ConfigTest, DescribeListsEverySettingInTableOrder) {
             "redis_allow_eviction = 0\n"
             "token_keys = \"\"\n"
             "token_issuer = \"ticketq\"\n"
-            "token_audience = \"booking\"\n");
+            "token_audience = \"booking\"\n"
+            "admission_tick_ms = 200\n"
+            "admission_discover_ms = 2000\n");
 }
 
 // ------------------------------------------------------------ apply_setting --
@@ -636,7 +677,9 @@ TEST(SettingsTable, HasEveryExpectedSettingOnce) {
                                              "redis_allow_eviction",
                                              "token_keys",
                                              "token_issuer",
-                                             "token_audience"}));
+                                             "token_audience",
+                                             "admission_tick_ms",
+                                             "admission_discover_ms"}));
 }
 
 TEST(SettingsTable, RowsAreConsistent) {

@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <iterator>
+#include <set>
 #include <string>
+#include <utility>
 
 namespace ticketq {
 namespace {
@@ -46,6 +49,14 @@ const Expected kTable[] = {
     {"POST", "/v1/events/concert/reset", Op::kReset, true, "concert", ""},
     {"PUT", "/v1/events/concert", Op::kEventPut, true, "concert", ""},
     {"GET", "/v1/events/concert", Op::kEventGet, true, "concert", ""},
+    {"POST", "/v1/events/concert/leave", Op::kLeave, false, "concert", ""},
+    {"POST", "/v1/events/concert/cancel", Op::kCancel, false, "concert", ""},
+    {"POST", "/v1/events/concert/confirm", Op::kConfirm, false, "concert", ""},
+    {"POST", "/v1/events/concert/verify", Op::kVerify, false, "concert", ""},
+    {"GET", "/v1/events", Op::kEventList, true, "default", ""},
+    {"GET", "/metrics", Op::kMetrics, false, "default", ""},
+    {"GET", "/openapi.yaml", Op::kOpenApi, false, "default", ""},
+    {"GET", "/.well-known/jwks.json", Op::kJwks, false, "default", ""},
 };
 
 TEST(MatchRoute, EveryRouteOfTheTable) {
@@ -81,8 +92,11 @@ TEST(MatchRoute, UnknownPathsAreNotFound) {
                            "/status/a/b",
                            "",
                            "/",
-                           "/v1/events",
+                           "/v1",
+                           "/v1/",
                            "/v1/events/",
+                           "/v1/events//",
+                           "/v1/Events",
                            "reserve",
                            "//reserve",
                            "/RESERVE",
@@ -92,6 +106,11 @@ TEST(MatchRoute, UnknownPathsAreNotFound) {
                            "/v1/events/e/status",
                            "/v1/events/e/reserve/",
                            "/v1/events/e/status/u/x",
+                           "/v1/events/e/cancel/",
+                           "/v1/events/e/confirm/u1",
+                           "/v1/events/e/verify/u1",
+                           "/v1/events/e/leave/u1",
+                           "/v1/events/e/Cancel",
                            "/v2/events/e",
                            "/v1/event/e",
                            "/admin",
@@ -121,17 +140,31 @@ TEST(MatchRoute, WrongMethodListsTheAllowedOnes) {
     const char* allow;
   };
   for (Row row : {
-           Row{"GET", "/reserve", "POST"}, Row{"HEAD", "/reserve", "POST"},
-           Row{"PUT", "/reserve", "POST"}, Row{"POST", "/status/u1", "GET, HEAD"},
-           Row{"DELETE", "/status/u1", "GET, HEAD"}, Row{"GET", "/process_queue", "POST"},
-           Row{"GET", "/admin/reset", "POST"}, Row{"POST", "/health", "GET, HEAD"},
-           Row{"PUT", "/ready", "GET, HEAD"}, Row{"GET", "/v1/events/e/reserve", "POST"},
+           Row{"GET", "/reserve", "POST"},
+           Row{"HEAD", "/reserve", "POST"},
+           Row{"PUT", "/reserve", "POST"},
+           Row{"POST", "/status/u1", "GET, HEAD"},
+           Row{"DELETE", "/status/u1", "GET, HEAD"},
+           Row{"GET", "/process_queue", "POST"},
+           Row{"GET", "/admin/reset", "POST"},
+           Row{"POST", "/health", "GET, HEAD"},
+           Row{"PUT", "/ready", "GET, HEAD"},
+           Row{"GET", "/v1/events/e/reserve", "POST"},
            Row{"PUT", "/v1/events/e/status/u", "GET, HEAD"},
            Row{"GET", "/v1/events/e/process_queue", "POST"},
            Row{"DELETE", "/v1/events/e/reset", "POST"},
            Row{"POST", "/v1/events/e", "PUT, GET, HEAD"},
            Row{"DELETE", "/v1/events/e", "PUT, GET, HEAD"},
            Row{"PATCH", "/v1/events/e", "PUT, GET, HEAD"},
+           Row{"GET", "/v1/events/e/leave", "POST"},
+           Row{"GET", "/v1/events/e/cancel", "POST"},
+           Row{"HEAD", "/v1/events/e/cancel", "POST"},
+           Row{"DELETE", "/v1/events/e/cancel", "POST"},
+           Row{"PUT", "/v1/events/e/confirm", "POST"},
+           Row{"GET", "/v1/events/e/verify", "POST"},
+           Row{"POST", "/v1/events", "GET, HEAD"},
+           Row{"PUT", "/v1/events", "GET, HEAD"},
+           Row{"DELETE", "/v1/events", "GET, HEAD"},
            Row{"get", "/health", "GET, HEAD"},  // methods are upper case
        }) {
     SCOPED_TRACE(std::string(row.method) + " " + row.path);
@@ -188,6 +221,68 @@ TEST(MatchRoute, InvalidParametersAreBadParams) {
   // 64 characters is fine.
   std::string u64(64, 'u');
   expect_match({"GET", ("/status/" + u64).c_str(), Op::kStatus, false, "default", u64.c_str()});
+}
+
+// The list of events: an operator's, and about no event in particular.
+TEST(MatchRoute, EventListIsAnAdminGet) {
+  for (const char* method : {"GET", "HEAD"}) {
+    RouteResult r = match_route(method, "/v1/events");
+    ASSERT_EQ(r.kind, Kind::kMatch) << method;
+    EXPECT_EQ(r.route.op, Op::kEventList);
+    EXPECT_TRUE(r.route.admin);
+    EXPECT_FALSE(r.route.seed);
+    EXPECT_EQ(r.route.bad_param, "");
+  }
+  RouteResult r = match_route("POST", "/v1/events");
+  EXPECT_EQ(r.kind, Kind::kMethodNotAllowed);
+  EXPECT_EQ(r.allow, "GET, HEAD");
+  EXPECT_EQ(r.route.op, Op::kEventList);
+}
+
+// The calls on a seat are the user's own (by token), like leave: no admin
+// flag; the API lets an operator act for anyone with the admin token.
+TEST(MatchRoute, SeatCallsArePostsOnAnEvent) {
+  for (auto [path, op] : {std::pair{"cancel", Op::kCancel}, std::pair{"confirm", Op::kConfirm},
+                          std::pair{"verify", Op::kVerify}, std::pair{"leave", Op::kLeave}}) {
+    SCOPED_TRACE(path);
+    RouteResult r = match_route("POST", std::string("/v1/events/e1/") + path);
+    ASSERT_EQ(r.kind, Kind::kMatch);
+    EXPECT_EQ(r.route.op, op);
+    EXPECT_FALSE(r.route.admin);
+    EXPECT_FALSE(r.route.seed);
+    EXPECT_EQ(r.route.event, "e1");
+    EXPECT_EQ(r.route.user_id, "");
+    // The event is checked like on every event route.
+    expect_bad_param("POST", (std::string("/v1/events/a%2Fb/") + path).c_str(),
+                     "event must be 1-64 characters", op);
+    // There is no seed route for them.
+    EXPECT_EQ(match_route("POST", std::string("/") + path).kind, Kind::kNotFound);
+  }
+}
+
+TEST(OpName, EveryOperationHasItsLabel) {
+  const std::pair<Op, const char*> names[] = {{Op::kReserve, "reserve"},
+                                              {Op::kStatus, "status"},
+                                              {Op::kProcessQueue, "process_queue"},
+                                              {Op::kReset, "reset"},
+                                              {Op::kEventPut, "event_put"},
+                                              {Op::kEventGet, "event_get"},
+                                              {Op::kLeave, "leave"},
+                                              {Op::kCancel, "cancel"},
+                                              {Op::kConfirm, "confirm"},
+                                              {Op::kVerify, "verify"},
+                                              {Op::kEventList, "event_list"},
+                                              {Op::kHealth, "health"},
+                                              {Op::kReady, "ready"},
+                                              {Op::kMetrics, "metrics"},
+                                              {Op::kOpenApi, "openapi"},
+                                              {Op::kJwks, "jwks"}};
+  std::set<std::string> seen;
+  for (auto [op, name] : names) {
+    EXPECT_STREQ(op_name(op), name);
+    EXPECT_TRUE(seen.insert(name).second) << name;
+  }
+  EXPECT_EQ(static_cast<int>(Op::kJwks) + 1, static_cast<int>(std::size(names)));
 }
 
 // ---------------------------------------------------------- percent_decode --

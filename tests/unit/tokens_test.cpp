@@ -33,6 +33,7 @@ using Json = nlohmann::ordered_json;
 
 constexpr int64_t kNow = 1'700'000'000;
 constexpr int64_t kTtl = 600;
+constexpr int64_t kTicket = 41;
 
 // RFC 8037 appendix A.1-A.3: the Ed25519 key, its x and its thumbprint.
 constexpr const char* kRfcD = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
@@ -111,7 +112,7 @@ class TokensTest : public ::testing::Test {
   }
 
   std::string user_token(const Tokens& t, int64_t now = kNow) const {
-    auto tok = t.issue(TokenKind::kUser, "alice", "concert", now, kTtl);
+    auto tok = t.issue(TokenKind::kUser, "alice", "concert", kTicket, now, kTtl);
     EXPECT_TRUE(tok.has_value());
     return tok.value_or("");
   }
@@ -125,7 +126,8 @@ class TokensTest : public ::testing::Test {
                 {"kind", "user"},
                 {"iat", iat},
                 {"exp", iat + kTtl},
-                {"jti", "j1"}};
+                {"jti", "j1"},
+                {"tkt", 1}};
   }
   std::string header_a() const {
     return Json{{"alg", "EdDSA"}, {"kid", a_->kids()[0]}, {"typ", "JWT"}}.dump();
@@ -194,18 +196,30 @@ TEST_F(TokensTest, KidIsTheRfc7638ThumbprintOfTheRfc8037Key) {
 
 // Ed25519 is deterministic, so the RFC key and fixed claims give one token:
 // this one, which Python's cryptography made on its own from the same key,
-// header and claims. It pins the header, the claim names and their order.
+// header and claims (tkt 7 last). It pins the header, the claim names and
+// their order.
 TEST_F(TokensTest, SignsTheKnownAnswerForTheRfc8037Key) {
   Tokens rfc = rfc8037();
-  TokenClaims c{"ticketq",        "booking",  "alice",    "concert",
-                TokenKind::kUser, 1700000000, 1700000600, "AAAAAAAAAAAAAAAAAAAAAA"};
+  TokenClaims c{"ticketq",
+                "booking",
+                "alice",
+                "concert",
+                TokenKind::kUser,
+                1700000000,
+                1700000600,
+                "AAAAAAAAAAAAAAAAAAAAAA",
+                7};
   EXPECT_EQ(
       rfc.sign(c),
       "eyJhbGciOiJFZERTQSIsImtpZCI6ImtQcktfcW14VldhWVZBOXd3QkY2SXVvM3ZWeno3VHhIQ1R3WEJ5Z3JTNGsi"
       "LCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJ0aWNrZXRxIiwiYXVkIjoiYm9va2luZyIsInN1YiI6ImFsaWNlIiwiZXZ0Ij"
       "oiY29uY2VydCIsImtpbmQiOiJ1c2VyIiwiaWF0IjoxNzAwMDAwMDAwLCJleHAiOjE3MDAwMDA2MDAsImp0aSI6IkF"
-      "BQUFBQUFBQUFBQUFBQUFBQUFBQUEifQ._gIDU2reDX6xIlMH_diobUTdDtdyuqA0zDRMa10yT_S5ohTAiCxzTlQ4bg"
-      "76d5s7XtD-gf52iUR1BvDG09uGDw");
+      "BQUFBQUFBQUFBQUFBQUFBQUFBQUEiLCJ0a3QiOjd9.D2f7ofq4XmOx4ILQ3883R-i7uAqE38F_m8rkOg00QNM0O48"
+      "6sZPWN0eWfL1ZBWxNyLXlCdIjZnRNDnAqzPl3Bw");
+  // The payload as a booking service reads it.
+  Json payload = Json::parse(decoded(split(*rfc.sign(c))[1]));
+  EXPECT_EQ(payload["tkt"], 7);
+  EXPECT_EQ(payload.size(), 9u);
 }
 
 TEST_F(TokensTest, JwksListsEveryKeySigningFirstWithExactlyTheJwkMembers) {
@@ -297,20 +311,26 @@ TEST_F(TokensTest, RoundTrip) {
   EXPECT_EQ(r.claims.iat, kNow);
   EXPECT_EQ(r.claims.exp, kNow + kTtl);
   EXPECT_EQ(r.claims.jti.size(), 22u);  // 16 random bytes
+  EXPECT_EQ(r.claims.tkt, kTicket);
 
   auto parts = split(tok);
   ASSERT_EQ(parts.size(), 3u);
   EXPECT_EQ(decoded(parts[0]), R"({"alg":"EdDSA","kid":")" + a_->kids()[0] + R"(","typ":"JWT"})");
   Json payload = Json::parse(decoded(parts[1]));
   EXPECT_EQ(payload["kind"], "user");
-  EXPECT_EQ(payload.size(), 8u);
+  EXPECT_EQ(payload["tkt"], kTicket);
+  std::vector<std::string> names;
+  for (auto& [name, value] : payload.items()) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"iss", "aud", "sub", "evt", "kind", "iat", "exp",
+                                             "jti", "tkt"}));
   EXPECT_EQ(decoded(parts[2]).size(), 64u);
 
-  auto adm = a_->issue(TokenKind::kAdmission, "bob", "default", kNow, 60);
+  auto adm = a_->issue(TokenKind::kAdmission, "bob", "default", 12, kNow, 60);
   ASSERT_TRUE(adm);
   r = a_->verify(*adm, TokenKind::kAdmission, "default", kNow);
   ASSERT_TRUE(r.ok()) << r.reason();
   EXPECT_EQ(r.claims.kind, TokenKind::kAdmission);
+  EXPECT_EQ(r.claims.tkt, 12);
   EXPECT_EQ(Json::parse(decoded(split(*adm)[1]))["kind"], "admission");
 
   // Every token has its own jti.
@@ -318,8 +338,8 @@ TEST_F(TokensTest, RoundTrip) {
 }
 
 TEST_F(TokensTest, SignKeepsTheClaimsAndRefusesInvalidUtf8WithoutThrowing) {
-  TokenClaims c{"iss-x", "aud-y", "user \"quoted\" \xc3\xa9", "evt", TokenKind::kAdmission, 5,
-                10,      "jti-1"};
+  TokenClaims c{"iss-x", "aud-y", "user \"quoted\" \xc3\xa9", "evt", TokenKind::kAdmission, 5, 10,
+                "jti-1", 99};
   auto tok = a_->sign(c);
   ASSERT_TRUE(tok);
   Tokens other = load({key_a_}, {"iss-x", "aud-y"});
@@ -327,6 +347,7 @@ TEST_F(TokensTest, SignKeepsTheClaimsAndRefusesInvalidUtf8WithoutThrowing) {
   ASSERT_TRUE(r.ok()) << r.reason();
   EXPECT_EQ(r.claims.sub, c.sub);
   EXPECT_EQ(r.claims.jti, "jti-1");
+  EXPECT_EQ(r.claims.tkt, 99);
   c.sub = "bad \xff utf-8";
   EXPECT_EQ(a_->sign(c), std::nullopt);
 }
@@ -408,7 +429,7 @@ TEST_F(TokensTest, OversizedTokenIsRefusedBeforeParsing) {
   std::string sub(2000, 'u');
   std::string fits, over;
   while (true) {
-    auto tok = a_->issue(TokenKind::kUser, sub, "concert", kNow, kTtl);
+    auto tok = a_->issue(TokenKind::kUser, sub, "concert", 1, kNow, kTtl);
     ASSERT_TRUE(tok);
     if (tok->size() > Tokens::kMaxTokenBytes) {
       over = *tok;
@@ -499,11 +520,12 @@ TEST_F(TokensTest, HeaderWithDuplicatesCritOrAnotherTypIsMalformed) {
 
 TEST_F(TokensTest, SignedButIncompleteClaimsAreMalformed) {
   TestPkey a = test::read_key(key_a_);
-  for (const char* claim : {"iss", "aud", "sub", "evt", "kind", "iat", "exp", "jti"}) {
+  for (const char* claim : {"iss", "aud", "sub", "evt", "kind", "iat", "exp", "jti", "tkt"}) {
     Json p = claims_json(*a_);
     p.erase(claim);
     EXPECT_EQ(check(forge(a.get(), header_a(), p.dump())), TokenError::kMalformed) << claim;
-    p[claim] = claim == std::string("iat") || claim == std::string("exp") ? Json("1") : Json(1);
+    const std::string name = claim;
+    p[claim] = name == "iat" || name == "exp" || name == "tkt" ? Json("1") : Json(1);
     EXPECT_EQ(check(forge(a.get(), header_a(), p.dump())), TokenError::kMalformed) << claim;
   }
   Json p = claims_json(*a_);
@@ -518,6 +540,62 @@ TEST_F(TokensTest, SignedButIncompleteClaimsAreMalformed) {
   EXPECT_EQ(check(forge(a.get(), header_a(), p.dump())), TokenError::kWrongKind);
 }
 
+// ---------------------------------------------------------------- the ticket --
+
+// tkt names the join a token was given for; a token without it (as tokens
+// were before tickets) says nothing about which join it acts for, so it is
+// refused as malformed rather than taken for any join.
+TEST_F(TokensTest, TheTicketClaimIsRequiredAndAnInteger) {
+  TestPkey a = test::read_key(key_a_);
+  Json p = claims_json(*a_);
+  EXPECT_EQ(check(forge(a.get(), header_a(), p.dump())), TokenError::kNone);
+  p.erase("tkt");
+  EXPECT_EQ(check(forge(a.get(), header_a(), p.dump())), TokenError::kMalformed);
+  for (Json bad :
+       {Json("7"), Json(7.0), Json(7.5), Json(nullptr), Json(true), Json::array({7}),
+        Json::object({{"t", 7}}), Json(UINT64_MAX), Json(static_cast<uint64_t>(INT64_MAX) + 1)}) {
+    p["tkt"] = bad;
+    EXPECT_EQ(check(forge(a.get(), header_a(), p.dump())), TokenError::kMalformed) << bad.dump();
+  }
+  // Every integer a ticket can be: 0 (a seat from before tickets) up to
+  // the largest.
+  for (int64_t t : {INT64_C(0), INT64_C(1), INT64_C(9007199254740993), INT64_MAX}) {
+    p["tkt"] = t;
+    TokenCheck r =
+        a_->verify(forge(a.get(), header_a(), p.dump()), TokenKind::kUser, "concert", kNow);
+    ASSERT_TRUE(r.ok()) << t << ": " << r.reason();
+    EXPECT_EQ(r.claims.tkt, t);
+  }
+}
+
+TEST_F(TokensTest, TheTicketRoundTripsAndIsSigned) {
+  for (int64_t t : {INT64_C(0), INT64_C(1), INT64_C(123456789012), INT64_MAX}) {
+    for (TokenKind kind : {TokenKind::kUser, TokenKind::kAdmission}) {
+      auto tok = a_->issue(kind, "carol", "concert", t, kNow, kTtl);
+      ASSERT_TRUE(tok);
+      TokenCheck r = a_->verify(*tok, kind, "concert", kNow);
+      ASSERT_TRUE(r.ok()) << r.reason();
+      EXPECT_EQ(r.claims.tkt, t);
+      EXPECT_EQ(r.claims.sub, "carol");
+    }
+  }
+  // A token's ticket cannot be changed to act for another join.
+  auto parts = split(*a_->issue(TokenKind::kAdmission, "carol", "concert", 5, kNow, kTtl));
+  Json p = Json::parse(decoded(parts[1]));
+  EXPECT_EQ(p["tkt"], 5);
+  p["tkt"] = 6;
+  EXPECT_EQ(check(parts[0] + "." + base64url_encode(p.dump()) + "." + parts[2], nullptr,
+                  TokenKind::kAdmission),
+            TokenError::kBadSignature);
+  // sign() writes what the claims say.
+  TokenClaims c = a_->verify(user_token(*a_), TokenKind::kUser, "concert", kNow).claims;
+  c.tkt = 77;
+  TokenCheck r = a_->verify(*a_->sign(c), TokenKind::kUser, "concert", kNow);
+  ASSERT_TRUE(r.ok()) << r.reason();
+  EXPECT_EQ(r.claims.tkt, 77);
+  EXPECT_EQ(r.claims.jti, c.jti);
+}
+
 // ------------------------------------------------------------- the claims --
 
 TEST_F(TokensTest, ExpiryHasNoLeeway) {
@@ -526,7 +604,7 @@ TEST_F(TokensTest, ExpiryHasNoLeeway) {
   EXPECT_EQ(check(tok, nullptr, TokenKind::kUser, "concert", kNow + kTtl), TokenError::kExpired);
   EXPECT_EQ(check(tok, nullptr, TokenKind::kUser, "concert", kNow + 10 * kTtl),
             TokenError::kExpired);
-  auto zero = a_->issue(TokenKind::kUser, "alice", "concert", kNow, 0);
+  auto zero = a_->issue(TokenKind::kUser, "alice", "concert", 1, kNow, 0);
   EXPECT_EQ(check(*zero), TokenError::kExpired);
 }
 
@@ -540,7 +618,7 @@ TEST_F(TokensTest, IssuedInTheFutureHasAMinuteOfLeeway) {
 
 TEST_F(TokensTest, WrongKindEventAudienceOrIssuerIsRefused) {
   std::string user = user_token(*a_);
-  auto adm = a_->issue(TokenKind::kAdmission, "alice", "concert", kNow, kTtl);
+  auto adm = a_->issue(TokenKind::kAdmission, "alice", "concert", 1, kNow, kTtl);
   EXPECT_EQ(check(user, nullptr, TokenKind::kAdmission), TokenError::kWrongKind);
   EXPECT_EQ(check(*adm, nullptr, TokenKind::kUser), TokenError::kWrongKind);
   EXPECT_EQ(check(user, nullptr, TokenKind::kUser, "opera"), TokenError::kWrongEvent);
@@ -601,7 +679,7 @@ TEST_F(TokensTest, SignAndVerifyFromFourThreadsAtOnce) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kRounds; ++i) {
         std::string user = "u" + std::to_string(t) + "-" + std::to_string(i);
-        auto tok = rotated.issue(TokenKind::kAdmission, user, "concert", kNow, kTtl);
+        auto tok = rotated.issue(TokenKind::kAdmission, user, "concert", 1, kNow, kTtl);
         TokenCheck r = tok ? rotated.verify(*tok, TokenKind::kAdmission, "concert", kNow)
                            : TokenCheck{TokenError::kMalformed, {}};
         if (!r.ok() || r.claims.sub != user) ++failures[t];

@@ -6,6 +6,8 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ticketq {
 namespace {
@@ -202,6 +204,9 @@ TEST(ParseReserveBody, DeepNestingIsHandled) {
 
 // -------------------------------------------------------- parse_event_body --
 
+const std::string kNothingToChange =
+    "nothing to change: give capacity, queue_limit, state, admit_rate, hold_s or waiter_ttl_s";
+
 void expect_event(std::string_view body, int64_t capacity, int64_t limit) {
   auto p = parse_event_body(body);
   ASSERT_TRUE(p.ok()) << "body " << body << ": " << p.error;
@@ -238,7 +243,7 @@ TEST(ParseEventBody, AnySubsetOfTheSettings) {
   ASSERT_TRUE(p.ok()) << p.error;
   EXPECT_EQ(p.value->capacity, 3);
   EXPECT_EQ(p.value->state, EventState::kClosed);
-  expect_event_error("{}", "nothing to change: give capacity, queue_limit or state");
+  expect_event_error("{}", kNothingToChange);
   expect_event_error("", "body is not valid JSON");
 }
 
@@ -294,6 +299,183 @@ TEST(ParseEventBody, ShapeErrors) {
   expect_event_error(R"({"capacity":10,"queue_limit":20}x)", "body is not valid JSON");
   expect_event_error(R"([{"capacity":10,"queue_limit":20}])", "body must be a JSON object");
   expect_event_error("10", "body must be a JSON object");
+}
+
+// An empty object, and one with only settings that are not there, change
+// nothing; every setting alone is enough.
+TEST(ParseEventBody, NothingToChange) {
+  expect_event_error("{}", kNothingToChange);
+  expect_event_error(" { } ", kNothingToChange);
+  for (const char* body :
+       {R"({"capacity":1})", R"({"queue_limit":1})", R"({"state":"open"})",
+        R"({"admit_rate":"manual"})", R"({"hold_s":0})", R"({"waiter_ttl_s":0})"}) {
+    auto p = parse_event_body(body);
+    EXPECT_TRUE(p.ok()) << body << ": " << p.error;
+  }
+}
+
+TEST(ParseEventBody, EverySettingAtOnce) {
+  auto p = parse_event_body(
+      R"({"capacity":10,"queue_limit":20,"state":"paused","admit_rate":2.5,"hold_s":300,)"
+      R"("waiter_ttl_s":60})");
+  ASSERT_TRUE(p.ok()) << p.error;
+  EXPECT_EQ(p.value->capacity, 10);
+  EXPECT_EQ(p.value->queue_limit, 20);
+  EXPECT_EQ(p.value->state, EventState::kPaused);
+  ASSERT_TRUE(p.value->admit_rate.has_value());
+  EXPECT_EQ(*p.value->admit_rate, std::optional<double>(2.5));
+  EXPECT_EQ(p.value->hold_s, 300);
+  EXPECT_EQ(p.value->waiter_ttl_s, 60);
+  // Left out, they stay unset (kept by Redis).
+  p = parse_event_body(R"({"hold_s":5})");
+  ASSERT_TRUE(p.ok()) << p.error;
+  EXPECT_FALSE(p.value->capacity || p.value->queue_limit || p.value->state || p.value->admit_rate ||
+               p.value->waiter_ttl_s);
+  EXPECT_EQ(p.value->hold_s, 5);
+}
+
+// "manual" (only process_queue admits) is a value of its own: set, but no
+// rate. Unset is "keep what is stored".
+TEST(ParseEventBody, AdmitRateManual) {
+  auto p = parse_event_body(R"({"admit_rate":"manual"})");
+  ASSERT_TRUE(p.ok()) << p.error;
+  ASSERT_TRUE(p.value->admit_rate.has_value());
+  EXPECT_FALSE(p.value->admit_rate->has_value());
+  p = parse_event_body(R"({"capacity":1})");
+  ASSERT_TRUE(p.ok()) << p.error;
+  EXPECT_FALSE(p.value->admit_rate.has_value());
+}
+
+TEST(ParseEventBody, AdmitRateNumbers) {
+  const std::pair<const char*, double> rates[] = {
+      {"0", 0},        {"0.0", 0},         {"1", 1},     {"2.5", 2.5},           {"0.001", 0.001},
+      {"1e-3", 0.001}, {"1E2", 100},       {"0.5", 0.5}, {"999999.5", 999999.5}, {"1000000", 1e6},
+      {"1e6", 1e6},    {"1000000.0", 1e6}, {"0.1", 0.1}, {"5e-324", 5e-324}};
+  for (auto [text, value] : rates) {
+    SCOPED_TRACE(text);
+    auto p = parse_event_body(std::string(R"({"admit_rate":)") + text + "}");
+    ASSERT_TRUE(p.ok()) << p.error;
+    ASSERT_TRUE(p.value->admit_rate.has_value());
+    ASSERT_TRUE(p.value->admit_rate->has_value());
+    EXPECT_EQ(**p.value->admit_rate, value);
+  }
+  EXPECT_EQ(kMaxAdmitRate, 1e6);
+}
+
+TEST(ParseEventBody, AdmitRateRefused) {
+  const std::string bad =
+      "\"admit_rate\" must be \"manual\" or a number of users per second between 0 and 1000000";
+  for (const char* value : {"-1",
+                            "-0.5",
+                            "-1e-9",
+                            "1000000.0001",
+                            "1000001",
+                            "1e7",
+                            "1e308",
+                            "18446744073709551616",
+                            "-9223372036854775808",
+                            R"("fast")",
+                            R"("Manual")",
+                            R"("MANUAL")",
+                            R"("manual ")",
+                            R"("")",
+                            R"("5")",
+                            R"("0")",
+                            "true",
+                            "false",
+                            "null",
+                            "[]",
+                            "[1]",
+                            "{}",
+                            R"({"rate":1})"}) {
+    SCOPED_TRACE(value);
+    expect_event_error(std::string(R"({"admit_rate":)") + value + "}", bad);
+  }
+  // Beyond a double, JSON has no number at all.
+  EXPECT_FALSE(parse_event_body(R"({"admit_rate":1e400})").ok());
+}
+
+TEST(ParseEventBody, DurationsAreWholeSecondsUpToAYear) {
+  EXPECT_EQ(kMaxDurationS, 31536000);
+  for (const char* name : {"hold_s", "waiter_ttl_s"}) {
+    SCOPED_TRACE(name);
+    auto body = [&](const std::string& v) { return "{\"" + std::string(name) + "\":" + v + "}"; };
+    auto value = [&](const EventPatch& p) {
+      return std::string(name) == "hold_s" ? p.hold_s : p.waiter_ttl_s;
+    };
+    for (int64_t v : {INT64_C(0), INT64_C(1), INT64_C(86400), kMaxDurationS}) {
+      auto p = parse_event_body(body(std::to_string(v)));
+      ASSERT_TRUE(p.ok()) << p.error;
+      EXPECT_EQ(value(*p.value), v);
+    }
+    const std::string range = "\"" + std::string(name) + "\" must be between 0 and 31536000";
+    for (const char* v :
+         {"-1", "31536001", "9223372036854775807", "18446744073709551615", "-9223372036854775808"})
+      expect_event_error(body(v), range);
+    const std::string integer = "\"" + std::string(name) + "\" must be an integer";
+    for (const char* v : {"1.5", "1.0", "1e3", R"("60")", "true", "null", "[60]", "{}"})
+      expect_event_error(body(v), integer);
+  }
+}
+
+// ------------------------------------------ admit_rate_text, parse_admit_rate --
+
+TEST(AdmitRateText, ManualOrTheShortestNumber) {
+  EXPECT_EQ(admit_rate_text(std::nullopt), "manual");
+  EXPECT_EQ(admit_rate_text(0.0), "0");
+  EXPECT_EQ(admit_rate_text(1.0), "1");
+  EXPECT_EQ(admit_rate_text(2.5), "2.5");
+  EXPECT_EQ(admit_rate_text(0.1), "0.1");
+  EXPECT_EQ(admit_rate_text(123456.0), "123456");
+  // The shortest text, which Lua's tonumber reads too.
+  EXPECT_EQ(admit_rate_text(1e6), "1e+06");
+  EXPECT_EQ(admit_rate_text(0.00001), "1e-05");
+}
+
+TEST(ParseAdmitRate, ReadsWhatTheScriptsStore) {
+  auto manual = parse_admit_rate("manual");
+  ASSERT_TRUE(manual.has_value());
+  EXPECT_FALSE(manual->has_value());
+  const std::pair<const char*, double> rates[] = {{"0", 0},       {"1", 1},         {"2.5", 2.5},
+                                                  {"1e+06", 1e6}, {"1000000", 1e6}, {"1e-05", 1e-5},
+                                                  {"0.25", 0.25}};
+  for (auto [text, value] : rates) {
+    SCOPED_TRACE(text);
+    auto r = parse_admit_rate(text);
+    ASSERT_TRUE(r.has_value());
+    ASSERT_TRUE(r->has_value());
+    EXPECT_EQ(**r, value);
+  }
+  for (const char* bad :
+       {"",    "Manual", "manual ", " manual", "fast", "-1",       "-0.5", "1000000.5",
+        "1e7", "inf",    "-inf",    "nan",     "NaN",  "infinity", " 1",   "1 ",
+        "+1",  "1x",     "0x10",    "1,5",     "1e",   "."}) {
+    SCOPED_TRACE(bad);
+    EXPECT_FALSE(parse_admit_rate(bad).has_value());
+  }
+  EXPECT_FALSE(parse_admit_rate(std::string_view("1\0", 2)).has_value());
+}
+
+// What is sent to Redis is read back as the same value, for every rate a
+// client may set.
+TEST(ParseAdmitRate, RoundTripsAdmitRateText) {
+  std::vector<std::optional<double>> rates = {std::nullopt,  0.0,       1.0,  2.5,    0.1,
+                                              1.0 / 3,       2.0 / 3,   1e-9, 5e-324, 999999.999999,
+                                              kMaxAdmitRate, 12345.678, 0.3};
+  for (int i = 1; i <= 1000; ++i) rates.push_back(i * 0.017);
+  for (const auto& rate : rates) {
+    std::string text = admit_rate_text(rate);
+    SCOPED_TRACE(text);
+    auto back = parse_admit_rate(text);
+    ASSERT_TRUE(back.has_value());
+    EXPECT_EQ(*back, rate);
+    // And through a PUT body: the text is also valid JSON for the number.
+    if (rate) {
+      auto p = parse_event_body(R"({"admit_rate":)" + text + "}");
+      ASSERT_TRUE(p.ok()) << p.error;
+      EXPECT_EQ(*p.value->admit_rate, rate);
+    }
+  }
 }
 
 // ----------------------------------------------------- parse_promote_limit --
