@@ -225,12 +225,13 @@ end
 -- fields to write. Returns how many were admitted.
 local function admit(ev, now, head, r, stats_out)
   local users = head.users
-  local seats, holds = {}, {}
+  local seats, holds, tickets = {}, {}, {}
   local ends = 'inf'
   if ev.hold_s > 0 then ends = string.format('%d', now + ev.hold_s * 1000) end
   for i = 1, #users do
     seats[#seats + 1] = users[i]
-    seats[#seats + 1] = string.format('%d', head.tickets[i])
+    tickets[i] = string.format('%d', head.tickets[i])
+    seats[#seats + 1] = tickets[i]
     holds[#holds + 1] = ends
     holds[#holds + 1] = users[i]
   end
@@ -239,7 +240,7 @@ local function admit(ev, now, head, r, stats_out)
     redis.call('SADD', K_RESERVED, unpack(users))
     redis.call('HSET', K_SEATS, unpack(seats))
     redis.call('ZADD', K_HOLDS, unpack(holds))
-    redis.call('ZREM', K_SEEN, unpack(users))
+    redis.call('ZREM', K_SEEN, unpack(tickets))
     ring_add(r, now, #users, stats_out)
   end
   if #stats_out > 0 then redis.call('HSET', K_STATS, unpack(stats_out)) end
@@ -265,7 +266,7 @@ redis.call('HLEN', K_SEATS)
 redis.call('ZCARD', K_HOLDS)
 redis.call('ZCARD', K_SEEN)
 local tickets = ev.tickets
-local stale = {}  -- waiters who asked again: a heartbeat, when theirs is old
+local stale = {}  -- tickets of waiters who asked again: a heartbeat, when theirs is old
 local out, seen_code, seen_pos = {OK}, {}, {}
 local new_res, new_seats, new_wait = {}, {}, {}
 local repeat_of = {[RESERVED] = ALREADY_RESERVED, [QUEUED] = ALREADY_IN_QUEUE,
@@ -282,7 +283,7 @@ for i = 1, #users do
     code = ALREADY_RESERVED
   elseif ticket_of[i] then
     code, pos = ALREADY_IN_QUEUE, redis.call('ZRANK', K_QUEUED, u) + 1
-    if ev.ttl_s > 0 then stale[#stale + 1] = u end
+    if ev.ttl_s > 0 then stale[#stale + 1] = string.format('%d', int(ticket_of[i], K_QUEUED)) end
   elseif ev.state == 'closed' then
     code = CLOSED
   elseif nres < ev.cap and nwait == 0 then
@@ -339,7 +340,7 @@ if #new_wait > 0 then
     line[#line + 1] = new_wait[i]
     if ev.ttl_s > 0 then
       beats[#beats + 1] = now
-      beats[#beats + 1] = new_wait[i]
+      beats[#beats + 1] = string.format('%d', first + i)
     end
   end
   redis.call('ZADD', K_QUEUED, unpack(line))
@@ -383,10 +384,11 @@ for i = 1, #users do
     if rank then
       code, pos = IN_QUEUE, rank + 1
       if ev.ttl_s > 0 then
-        local beat = redis.call('ZSCORE', K_SEEN, u)
+        local t = string.format('%d', int(redis.call('ZSCORE', K_QUEUED, u), K_QUEUED))
+        local beat = redis.call('ZSCORE', K_SEEN, t)
         if not beat or now - int(beat, K_SEEN) > ev.ttl_s * 250 then
           beats[#beats + 1] = now
-          beats[#beats + 1] = u
+          beats[#beats + 1] = t
         end
       end
     end
@@ -437,7 +439,7 @@ if not ticket then return {OK, holds == 1 and HOLDS_SEAT or NOT_IN_LINE, 0} end
 if not same_join(claimed, int(ticket, K_QUEUED)) then return {OK, OTHER_JOIN, 0} end
 local rank = redis.call('ZRANK', K_QUEUED, user)
 redis.call('ZREM', K_QUEUED, user)
-redis.call('ZREM', K_SEEN, user)
+redis.call('ZREM', K_SEEN, string.format('%d', int(ticket, K_QUEUED)))
 redis.call('HSET', K_STATS, 'left', string.format('%d', left + 1))
 return {OK, LEFT, rank + 1}
 )lua";
@@ -531,14 +533,14 @@ local b = redis.call('HMGET', K_STATS, 'bucket', 'bucket_ms', 'promoted', 'expir
                      'expired_waiters', 'stepped_ms', 'grace_until')
 -- With waiter expiry on, steps note when they ran (at most once a second).
 -- After a gap longer than ARGV[4] ms with no step (Redis, or every
--- instance, was down: nobody could poll), and at the first step, waiters
--- get one waiter_ttl_s to be heard from before any of them expires.
+-- instance, was down: nobody could poll), waiters get one waiter_ttl_s to
+-- be heard from before any of them expires.
 local out = {}
 local silent = {}
 if ev.ttl_s > 0 then
   local stepped = b[6] and int(b[6], K_STATS)
   local grace = int(b[7] or 0, K_STATS)
-  if not stepped or now - stepped > gap then
+  if stepped and now - stepped > gap then
     grace = now + ev.ttl_s * 1000
     out = {'grace_until', string.format('%d', grace)}
   end
@@ -550,6 +552,12 @@ if ev.ttl_s > 0 then
     silent = redis.call('ZRANGEBYSCORE', K_SEEN, '-inf', now - ev.ttl_s * 1000, 'LIMIT', 0, max)
   end
 end
+-- The users of the silent tickets (none for a ticket no longer in line).
+local silent_users = {}
+for i = 1, #silent do
+  local u = redis.call('ZRANGEBYSCORE', K_QUEUED, silent[i], silent[i], 'LIMIT', 0, 1)
+  if u[1] then silent_users[#silent_users + 1] = u[1] end
+end
 local r = ring()
 local promoted = int(b[3] or 0, K_STATS)
 local n, allowance = 0, 0
@@ -560,9 +568,10 @@ if ev.rate and ev.rate > 0 and ev.state == 'open' then
   local since = now
   if b[2] then since = int(b[2], K_STATS) end
   allowance = math.min(burst, have + ev.rate * math.max(0, now - since) / 1000)
-  n = math.max(0, math.min(math.floor(allowance), ev.cap - (nres - #ended), nwait - #silent))
+  n = math.max(0, math.min(math.floor(allowance), ev.cap - (nres - #ended),
+                          nwait - #silent_users))
 end
-local head = line_head(n, silent)
+local head = line_head(n, silent_users)
 n = #head.users
 if ev.fresh then store_settings(ev) end
 local expired_waiters = 0
@@ -571,10 +580,8 @@ if #ended > 0 then
   redis.call('HDEL', K_SEATS, unpack(ended))
   redis.call('ZREM', K_HOLDS, unpack(ended))
 end
-if #silent > 0 then
-  expired_waiters = redis.call('ZREM', K_QUEUED, unpack(silent))
-  redis.call('ZREM', K_SEEN, unpack(silent))
-end
+if #silent_users > 0 then expired_waiters = redis.call('ZREM', K_QUEUED, unpack(silent_users)) end
+if #silent > 0 then redis.call('ZREM', K_SEEN, unpack(silent)) end
 if #ended > 0 then
   out[#out + 1] = 'expired_holds'
   out[#out + 1] = string.format('%d', int(b[4] or 0, K_STATS) + #ended)

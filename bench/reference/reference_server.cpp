@@ -12,7 +12,8 @@
 // ticketq-bench against this and against ticketq shows what ticketq's own
 // layers cost (or save) on top of the unavoidable evhttp + hiredis + Lua work.
 //
-//   ticketq-reference --port 8001 --redis-port 6379 --threads 2 --capacity 1000 --queue-limit 100000
+//   ticketq-reference --port 8001 --redis-port 6379 --threads 2 --capacity 1000 --queue-limit
+//   100000
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -77,19 +78,21 @@ void fail(evhttp_request* req, int code, const char* why) {
   send(req, code, buf, snprintf(buf, sizeof buf, "{\"error\":\"%s\"}\n", why));
 }
 
-// The script answers {0, code, position}.
+// reserve answers {0, code, position, ticket}; status {0, five figures of
+// the line's pace, code, position, ...} (ticketq/scripts.h).
 void on_reply(redisAsyncContext*, void* r, void* privdata) {
   auto* call = static_cast<Call*>(privdata);
   auto* rep = static_cast<redisReply*>(r);
-  if (rep == nullptr || rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
+  const size_t at = call->reserve ? 1 : 6;  // where the user's code is
+  if (rep == nullptr || rep->type != REDIS_REPLY_ARRAY || rep->elements < at + 2 ||
       rep->element[0]->integer != 0) {
     fail(call->req, 503, "redis unavailable");
     delete call;
     return;
   }
-  long long code = rep->element[1]->integer, pos = rep->element[2]->integer;
-  static const char* kReserve[] = {"", "reserved", "queued", "already_reserved",
-                                   "already_in_queue", "sold_out"};
+  long long code = rep->element[at]->integer, pos = rep->element[at + 1]->integer;
+  static const char* kReserve[] = {
+      "", "reserved", "queued", "already_reserved", "already_in_queue", "sold_out"};
   static const char* kStatus[] = {"not_found", "reserved", "in_queue"};
   const char* name = call->reserve ? (code >= 1 && code <= 5 ? kReserve[code] : nullptr)
                                    : (code >= 0 && code <= 2 ? kStatus[code] : nullptr);
@@ -101,10 +104,11 @@ void on_reply(redisAsyncContext*, void* r, void* privdata) {
   bool with_pos = call->reserve ? (code == 2 || code == 4) : code == 2;
   int http = call->reserve ? (code == 5 ? 409 : 200) : (code == 0 ? 404 : 200);
   char buf[192];
-  int n = with_pos ? snprintf(buf, sizeof buf, "{\"status\":\"%s\",\"user_id\":\"%s\",\"position\":%lld}\n",
-                              name, call->user, pos)
-                   : snprintf(buf, sizeof buf, "{\"status\":\"%s\",\"user_id\":\"%s\"}\n", name,
-                              call->user);
+  int n =
+      with_pos
+          ? snprintf(buf, sizeof buf, "{\"status\":\"%s\",\"user_id\":\"%s\",\"position\":%lld}\n",
+                     name, call->user, pos)
+          : snprintf(buf, sizeof buf, "{\"status\":\"%s\",\"user_id\":\"%s\"}\n", name, call->user);
   send(call->req, http, buf, n);
   delete call;
 }
@@ -166,8 +170,12 @@ void on_request(evhttp_request* req, void* arg) {
   fail(req, 404, "no such route");
 }
 
-void on_disconnect(const redisAsyncContext* c, int) { static_cast<Loop*>(c->data)->redis = nullptr; }
-void on_connect(const redisAsyncContext* c, int ok) { if (ok != REDIS_OK) on_disconnect(c, ok); }
+void on_disconnect(const redisAsyncContext* c, int) {
+  static_cast<Loop*>(c->data)->redis = nullptr;
+}
+void on_connect(const redisAsyncContext* c, int ok) {
+  if (ok != REDIS_OK) on_disconnect(c, ok);
+}
 
 int listen_on(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
@@ -216,23 +224,32 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
     if (v == nullptr) a = "--help";
-    if (a == "--port") opt.port = atoi(v);
-    else if (a == "--redis-host") opt.redis_host = v;
-    else if (a == "--redis-port") opt.redis_port = atoi(v);
-    else if (a == "--redis-unix") opt.redis_unix = v;
-    else if (a == "--threads") opt.threads = atoi(v);
-    else if (a == "--capacity") opt.capacity = atoll(v);
-    else if (a == "--queue-limit") opt.queue_limit = atoll(v);
+    if (a == "--port")
+      opt.port = atoi(v);
+    else if (a == "--redis-host")
+      opt.redis_host = v;
+    else if (a == "--redis-port")
+      opt.redis_port = atoi(v);
+    else if (a == "--redis-unix")
+      opt.redis_unix = v;
+    else if (a == "--threads")
+      opt.threads = atoi(v);
+    else if (a == "--capacity")
+      opt.capacity = atoll(v);
+    else if (a == "--queue-limit")
+      opt.queue_limit = atoll(v);
     else {
-      fprintf(stderr, "usage: ticketq-reference [--port N] [--redis-host H] [--redis-port N] "
-                      "[--redis-unix PATH] [--threads N] [--capacity N] [--queue-limit N]\n");
+      fprintf(stderr,
+              "usage: ticketq-reference [--port N] [--redis-host H] [--redis-port N] "
+              "[--redis-unix PATH] [--threads N] [--capacity N] [--queue-limit N]\n");
       return 2;
     }
     ++i;
   }
   if (opt.threads < 1 || opt.port < 0 || opt.capacity < 0 || opt.queue_limit < 0) return 2;
   const char* names[] = {"cfg", "reserved", "queued", "waiting", "ticket", "head", "tail"};
-  for (int i = 0; i < ticketq::kScriptKeyCount; ++i) g_keys[i] = std::string("ticketq:{default}:") + names[i];
+  for (int i = 0; i < ticketq::kScriptKeyCount; ++i)
+    g_keys[i] = std::string("ticketq:{default}:") + names[i];
   g_capacity = std::to_string(opt.capacity);
   g_queue_limit = std::to_string(opt.queue_limit);
   signal(SIGPIPE, SIG_IGN);

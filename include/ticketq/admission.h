@@ -13,7 +13,6 @@
 // at a time. Nothing runs while Redis is not ready.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -33,8 +32,10 @@ struct AdmissionOptions {
   int64_t idle_recheck_ms = 1000;
   int64_t sweep_max = 1000;  // holds, and waiters, dropped per step at most
   // No step for longer than this is an outage: waiters then get one
-  // waiter_ttl_s of grace (scripts.cpp: tick).
-  int64_t gap_ms() const { return std::max<int64_t>(5000, 5 * tick_ms); }
+  // waiter_ttl_s of grace (scripts.cpp: tick). Steps note their time at
+  // most once a second, hence the 1.5 s; taking a stall for an outage only
+  // delays expiry by one TTL.
+  int64_t gap_ms() const { return 1500 + 2 * tick_ms; }
   size_t max_events = 10000;
   int64_t page = 1000;  // SCAN COUNT per page of the walk
 };

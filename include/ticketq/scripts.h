@@ -41,8 +41,9 @@ struct Script {
 //                     with a "u" appended once a verify consumed it
 //   holds     Sorted set  admitted, not yet confirmed -> when the hold ends
 //                     (ms since the epoch, Redis's clock; inf: never)
-//   seen      Sorted set  waiting user -> last heartbeat (ms), kept only
-//                     while the event has a waiter_ttl_s
+//   seen      Sorted set  the ticket of a waiting user's join -> last
+//                     heartbeat (ms), kept only while the event has a
+//                     waiter_ttl_s (a ticket is shorter than a user id)
 inline constexpr std::array<const char*, 7> kEventKeys = {"cfg",   "reserved", "queued", "stats",
                                                           "seats", "holds",    "seen"};
 constexpr int kScriptKeyCount = static_cast<int>(kEventKeys.size());

@@ -1,6 +1,7 @@
-// The line when people leave it: positions stay exact (1 + the users still
-// ahead), in a table of cases and in a randomized run of 10,000 operations
-// checked against a model and against a recount of what Redis holds.
+// The line when people leave it or expire: positions stay exact (1 + the
+// users still ahead), in a table of cases and in a randomized run of 10,000
+// operations checked against a model and against a recount of what Redis
+// holds.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,12 +21,17 @@ using nlohmann::json;
 class LineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_EQ(stack_.start(), "");
+    ServerOptions o;
+    o.extra_args = {"--admission-tick-ms", "20"};  // expiries are swept soon
+    ASSERT_EQ(stack_.start(o), "");
     http_ = std::make_unique<HttpClient>(stack_.server().port(), Millis(30000));
   }
-  HttpResponse put(int64_t capacity, int64_t queue_limit) {
-    return http_->put("/v1/events/line",
-                      json{{"capacity", capacity}, {"queue_limit", queue_limit}}.dump(), admin());
+  HttpResponse put(int64_t capacity, int64_t queue_limit, int64_t waiter_ttl_s = 0) {
+    return http_->put(
+        "/v1/events/line",
+        json{{"capacity", capacity}, {"queue_limit", queue_limit}, {"waiter_ttl_s", waiter_ttl_s}}
+            .dump(),
+        admin());
   }
   HttpResponse reserve(const std::string& u) {
     return http_->post("/v1/events/line/reserve", user_body(u));
@@ -154,9 +160,12 @@ TEST_F(LineTest, UsersLeaveWithTheirOwnToken) {
   EXPECT_EQ(stack_.db().line("line"), std::vector<std::string>{});
 }
 
-// Joins, leaves, status reads, promotions and new seats in random order
-// (the seed is printed; TICKETQ_TEST_SEED replays it), each answer checked against a model of the
-// line; every 500 operations the line in Redis is recounted against the model.
+// Joins, leaves, status reads, promotions, new seats and expiries in random
+// order (the seed is printed; TICKETQ_TEST_SEED replays it), each answer
+// checked against a model of the line; every 500 operations the line in
+// Redis is recounted against the model. Waiters expire after an hour; an
+// expiry here makes a few random waiters silent since long ago and waits
+// for the admission step to drop them.
 TEST_F(LineTest, PositionsStayExactThroughTenThousandRandomOperations) {
   // TICKETQ_TEST_SEED=N replays a run.
   const char* given = std::getenv("TICKETQ_TEST_SEED");
@@ -166,15 +175,17 @@ TEST_F(LineTest, PositionsStayExactThroughTenThousandRandomOperations) {
   std::mt19937 rng(seed);
   constexpr int kOps = 10000, kUsers = 1500;
   int64_t capacity = 5;
-  const int64_t limit = 1000000;
-  ASSERT_EQ(put(capacity, limit).status, 201);
+  const int64_t limit = 1000000, ttl = 3600;
+  ASSERT_EQ(put(capacity, limit, ttl).status, 201);
+  const std::string seen = RedisClient::key("line", "seen");
   std::set<std::string> seats;
   std::deque<std::string> line;  // the model, head first
   auto index_of = [&](const std::string& u) -> int64_t {
     auto it = std::find(line.begin(), line.end(), u);
     return it == line.end() ? 0 : static_cast<int64_t>(it - line.begin()) + 1;
   };
-  int counts[5] = {};
+  int counts[6] = {};
+  int64_t expired = 0;
   int64_t last_promotion_ms = -1;  // when the last promote that admitted anyone answered
   for (int op = 1; op <= kOps; ++op) {
     std::string u = "u" + std::to_string(rng() % kUsers);
@@ -209,7 +220,7 @@ TEST_F(LineTest, PositionsStayExactThroughTenThousandRandomOperations) {
       } else {
         ASSERT_EQ(r.status, seats.count(u) ? 409 : 404) << r.describe();
       }
-    } else if (kind < 90) {
+    } else if (kind < 88) {
       ++counts[2];
       const int64_t asked_at = now_ms();
       auto r = status(u);
@@ -237,7 +248,7 @@ TEST_F(LineTest, PositionsStayExactThroughTenThousandRandomOperations) {
       } else {
         ASSERT_EQ(r.status, 404) << r.describe();
       }
-    } else if (kind < 95) {
+    } else if (kind < 93) {
       ++counts[3];
       int64_t n = 1 + static_cast<int64_t>(rng() % 5);
       auto r = http_->post("/v1/events/line/process_queue?limit=" + std::to_string(n), "", admin());
@@ -251,10 +262,23 @@ TEST_F(LineTest, PositionsStayExactThroughTenThousandRandomOperations) {
       ASSERT_EQ(r.json["promoted_users"], promoted) << r.describe();
       ASSERT_EQ(r.json["remaining"], line.size());
       if (!promoted.empty()) last_promotion_ms = now_ms();
-    } else {
+    } else if (kind < 99) {
       ++counts[4];
       capacity += 1 + static_cast<int64_t>(rng() % 3);
-      ASSERT_EQ(put(capacity, limit).status, 200);
+      ASSERT_EQ(put(capacity, limit, ttl).status, 200);
+    } else {
+      ++counts[5];
+      for (int64_t n = 1 + static_cast<int64_t>(rng() % 3); n > 0 && !line.empty(); --n) {
+        auto it = line.begin() + static_cast<int64_t>(rng() % line.size());
+        ASSERT_FALSE(stack_.db()
+                         .command({"ZADD", seen, "1", stack_.db().ticket_of("line", *it)})
+                         .is_error());
+        line.erase(it);
+        ++expired;
+      }
+      const std::vector<std::string> want(line.begin(), line.end());
+      ASSERT_TRUE(wait_until([&] { return stack_.db().line("line") == want; }, Millis(30000)))
+          << "the silent waiters were not dropped";
     }
     if (op % 500 == 0) {
       // Brute-force recount: the line as Redis holds it, in ticket order.
@@ -264,8 +288,11 @@ TEST_F(LineTest, PositionsStayExactThroughTenThousandRandomOperations) {
   }
   std::cout << "[ figure ] line randomized run: " << counts[0] << " joins, " << counts[1]
             << " leaves, " << counts[2] << " status reads, " << counts[3] << " promotions, "
-            << counts[4] << " capacity raises; " << line.size() << " waiting, " << seats.size()
+            << counts[4] << " capacity raises, " << counts[5] << " expiries (" << expired
+            << " waiters); " << line.size() << " waiting, " << seats.size()
             << " seated at the end\n";
+  auto info = http_->get("/v1/events/line", admin());
+  EXPECT_EQ(info.json["expired_waiters"], expired) << info.describe();
   auto bad = stack_.db().check_invariants("line", capacity);
   EXPECT_TRUE(bad.empty()) << ::testing::PrintToString(bad);
 }

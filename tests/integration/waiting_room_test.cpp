@@ -407,7 +407,9 @@ TEST_F(WaitingRoomTest, PositionsStayExactWhenWaitersExpire) {
   std::vector<std::string> stay;
   for (size_t i = 0; i < users.size(); ++i) {
     if (i % 3 == 0)
-      ASSERT_FALSE(stack_.db().command({"ZADD", seen, "1", users[i]}).is_error());
+      ASSERT_FALSE(stack_.db()
+                       .command({"ZADD", seen, "1", stack_.db().ticket_of(event_, users[i])})
+                       .is_error());
     else
       stay.push_back(users[i]);
   }
@@ -430,11 +432,20 @@ TEST_F(WaitingRoomTest, PositionsStayExactWhenWaitersExpire) {
 
 // After an outage (here: no instance running for longer than the TTL) the
 // waiters could not poll: they get one waiter_ttl_s to be heard from again.
+// Without the grace the first step after it would drop them all.
 TEST_F(WaitingRoomTest, WaitersKeepTheirPlaceAcrossAnOutage) {
-  put(R"({"capacity":0,"queue_limit":5,"waiter_ttl_s":2})");
+  put(R"({"capacity":0,"queue_limit":5,"waiter_ttl_s":4})");
   for (const char* u : {"a", "b", "c", "quiet"}) joined(u, "queued");
+  // Everyone polls until the admission step has run for the event (it
+  // notes when).
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (const char* u : {"a", "b", "c", "quiet"}) EXPECT_EQ(status(u).status, 200) << u;
+        return stack_.db().hgetall(RedisClient::key(event_, "stats")).count("stepped_ms") > 0;
+      },
+      Millis(30000), Millis(100)));
   stack_.server(0).terminate();
-  std::this_thread::sleep_for(Millis(3000));  // the outage: every heartbeat is now stale
+  std::this_thread::sleep_for(Millis(5000));  // the outage: every heartbeat is now stale
   ServerOptions again;
   again.extra_args = {"--admission-tick-ms", "50"};
   ASSERT_EQ(stack_.add_server(again), "");
@@ -460,13 +471,14 @@ TEST_F(WaitingRoomTest, PollingDoesNotWriteOnEveryCall) {
   put(R"({"capacity":0,"queue_limit":5,"waiter_ttl_s":600})");
   joined("a", "queued");
   const std::string seen = RedisClient::key(event_, "seen");
-  auto beat = [&] { return stack_.db().command({"ZSCORE", seen, "a"}).str; };
+  const std::string ticket = stack_.db().ticket_of(event_, "a");
+  auto beat = [&] { return stack_.db().command({"ZSCORE", seen, ticket}).str; };
   std::string first = beat();
   ASSERT_FALSE(first.empty());
   for (int i = 0; i < 5; ++i) ASSERT_EQ(status("a").status, 200);
   EXPECT_EQ(beat(), first);
   // Made stale by hand, the next poll refreshes it.
-  ASSERT_FALSE(stack_.db().command({"ZADD", seen, "1000", "a"}).is_error());
+  ASSERT_FALSE(stack_.db().command({"ZADD", seen, "1000", ticket}).is_error());
   ASSERT_EQ(status("a").status, 200);
   EXPECT_GT(std::stoll(beat()), 1000);
   // Without waiter expiry nothing is kept at all.

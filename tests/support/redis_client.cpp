@@ -188,6 +188,11 @@ int64_t RedisClient::llen(const std::string& key) {
 std::vector<std::string> RedisClient::line(const std::string& event, const std::string& prefix) {
   return strings_of(command({"ZRANGE", key(event, "queued", prefix), "0", "-1"}));
 }
+std::string RedisClient::ticket_of(const std::string& event, const std::string& user,
+                                   const std::string& prefix) {
+  return command({"ZSCORE", key(event, "queued", prefix), user}).str;
+}
+
 int64_t RedisClient::waiting(const std::string& event, const std::string& prefix) {
   return command({"ZCARD", key(event, "queued", prefix)}).integer;
 }
@@ -285,8 +290,6 @@ std::vector<std::string> RedisClient::check_invariants(const std::string& event,
   const std::set<std::string> reserved = smembers(k("reserved"));
   const auto line = zset(k("queued"));
   const std::map<std::string, std::string> seats = hgetall(k("seats"));
-  std::set<std::string> waiting;
-  for (const auto& [u, score] : line) waiting.insert(u);
   if (static_cast<int64_t>(reserved.size()) > capacity)
     bad.push_back("SCARD reserved = " + std::to_string(reserved.size()) + " > capacity " +
                   std::to_string(capacity));
@@ -343,9 +346,12 @@ std::vector<std::string> RedisClient::check_invariants(const std::string& event,
     if (reserved.count(u) == 0) bad.push_back("holds names " + u + ", who holds no seat");
     if (ends != "inf" && !whole(ends)) bad.push_back("hold of " + u + " ends at " + ends);
   }
-  for (const auto& [u, beat] : zset(k("seen"))) {
-    if (waiting.count(u) == 0) bad.push_back("seen names " + u + ", who is not in the line");
-    if (!whole(beat)) bad.push_back("heartbeat of " + u + " = " + beat);
+  std::set<std::string> line_tickets;  // seen is keyed by the ticket of a waiter's join
+  for (const auto& [u, ticket] : line) line_tickets.insert(ticket);
+  for (const auto& [t, beat] : zset(k("seen"))) {
+    if (line_tickets.count(t) == 0)
+      bad.push_back("seen names ticket " + t + ", which is not in the line");
+    if (!whole(beat)) bad.push_back("heartbeat of ticket " + t + " = " + beat);
   }
   return bad;
 }

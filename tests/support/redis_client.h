@@ -63,6 +63,10 @@ class RedisClient {
   // An event's line, head first, and its length (src/scripts.h).
   std::vector<std::string> line(const std::string& event, const std::string& prefix = "ticketq");
   int64_t waiting(const std::string& event, const std::string& prefix = "ticketq");
+  // The ticket of a waiting user's join, as the scripts write it ("" when
+  // not in line): what the heartbeats in `seen` are keyed by.
+  std::string ticket_of(const std::string& event, const std::string& user,
+                        const std::string& prefix = "ticketq");
   bool exists(const std::string& key);
   std::string type(const std::string& key);
   std::vector<std::string> keys(const std::string& prefix);  // SCAN MATCH prefix*
