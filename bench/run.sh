@@ -25,7 +25,7 @@ usage: bench/run.sh [--build DIR] [--threads N] [--reps N] [--quick] [--out FILE
   --out FILE          raw results as JSON (default: ${TMPDIR:-/tmp}/ticketq-bars-DATE.json)
   --connections N     keep-alive connections of every load (default 64)
   --bench-threads N   threads of ticketq-bench (default 2)
-  --waiting N         users waiting for bars 3, 5 and 8 (default 1000000; a tenth of them leave for bar 8)
+  --waiting N         users waiting for bars 3, 5, 8 and 9 (default 1000000; a tenth of them leave for bar 8)
   --keep              keep the work dir (logs, raw runs) instead of deleting it
 EOF
 }
@@ -220,7 +220,7 @@ fi
 fact build "$(python3 -c 'import json,sys,os,time; print(json.dumps({"server": os.path.abspath(sys.argv[1]), "source_dir": sys.argv[2], "source_rev": sys.argv[3], "server_built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(os.path.getmtime(sys.argv[1])))}))' "$SERVER" "$SRC_DIR" "$SRC_REV")"
 
 N_T2=0; [[ $THREADS != 2 ]] && N_T2=1
-TOTAL=$(( REPS * (3 + 2 + 3 + N_T2 + 4) + 1 ))
+TOTAL=$(( REPS * (3 + 2 + 3 + N_T2 + 4) + 2 ))
 STEP=0
 
 # run_bench STEP_NAME SERVER REP FLUSH -- ticketq-bench args... (--seed 7 unless the args give one)
@@ -317,6 +317,20 @@ for rep in $(seq "$REPS"); do
     --left "$LEAVE" --seed $((100 + rep)) --rate "$STATUS_RATE" -d "$STAT_D" --warmup 2 --max-time 60
 done
 fact waiting_small_check "$(waiting_of w1k)"
+
+# ------------------------ bar 9: memory per waiting user with waiter expiry on --
+# A third line, w1mt, with waiter_ttl_s set: each waiter also has a heartbeat
+# entry. Filled by ticketq-bench status's setup (untimed), then a short status
+# run (a day's TTL: no poll is stale enough to write).
+r=$(http PUT "${URL[ticketq]}/v1/events/w1mt" "$TOKEN" '{"capacity":0,"queue_limit":2000000,"waiter_ttl_s":86400}')
+[[ $r == 201* ]] || { echo "run.sh: PUT /v1/events/w1mt: $r" >&2; exit 1; }
+MEM0=$(used_memory); W0=$(waiting_of w1mt)
+run_bench status_1m_ttl ticketq 1 0 -- -s status --event w1mt --prefix t --users "$BIG" \
+  --rate "$STATUS_RATE" -d 2 --max-time 120
+MEM1=$(used_memory); W1=$(waiting_of w1mt)
+fact memory_ttl "{\"before\": $MEM0, \"after\": $MEM1, \"waiting_before\": $W0, \"waiting_now\": $W1,
+  \"waiting_added\": $((W1 - W0))}"
+[[ $W1 == "$BIG" ]] || say "warning: w1mt has $W1 waiting, expected $BIG"
 
 # ---------------------------------- bar 6: RSS with 10,000 idle connections --
 STEP=$((STEP + 1))

@@ -249,6 +249,12 @@ def cmd_report(a):
         per_user = (mem["after"] - mem["before"]) / mem["waiting_added"]
     row("5", "Redis used_memory per waiting user at %d waiting" % big, per_user, None, "B", "<=", 160,
         ratio=per_user)
+    mem_ttl = facts.get("memory_ttl") or {}
+    per_user_ttl = None
+    if mem_ttl.get("after") is not None and mem_ttl.get("before") is not None and mem_ttl.get("waiting_added"):
+        per_user_ttl = (mem_ttl["after"] - mem_ttl["before"]) / mem_ttl["waiting_added"]
+    row("9", "Redis used_memory per waiting user at %d waiting, waiter expiry on" % big, per_user_ttl, None, "B",
+        "<=", 250, ratio=per_user_ttl)
     idle = facts.get("idle") or {}
     rss = idle.get("rss_kb") * 1024 if idle.get("rss_kb") else None
     base = idle.get("baseline_rss_kb") * 1024 if idle.get("baseline_rss_kb") else None
@@ -279,7 +285,7 @@ def cmd_report(a):
     def ratio_text(r):
         if r["ratio"] is None:
             return "-"
-        if r["bar"] == "5":
+        if r["bar"] in ("5", "9"):
             return "%.1f B" % r["ratio"]
         if r["bar"] == "6":
             return "%.1f MB" % r["ratio"]
@@ -309,6 +315,9 @@ def cmd_report(a):
     if mem:
         print("memory: used_memory %d -> %d bytes for %d users added (waiting now %s)" % (
             mem["before"], mem["after"], mem["waiting_added"], mem.get("waiting_now")))
+    if mem_ttl:
+        print("memory with waiter expiry: used_memory %d -> %d bytes for %d users added (waiting now %s)" % (
+            mem_ttl["before"], mem_ttl["after"], mem_ttl["waiting_added"], mem_ttl.get("waiting_now")))
     leaves = [facts[k] for k in sorted(facts, key=lambda k: (len(k), k)) if k.startswith("leave_") and k[6:].isdigit()]
     if leaves:
         print("leave: w1m waiting %s (per round: before -> after)" % ", ".join(
