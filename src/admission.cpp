@@ -26,7 +26,7 @@ void Admission::start() {
 
 void Admission::stop() {
   event_del(timer_);
-  *alive_ = false;
+  stopped_ = true;
 }
 
 void Admission::on_tick(int, short, void* arg) {
@@ -45,8 +45,8 @@ void Admission::discover() {
 // One page of the walk; the next is asked for when it comes back. The walk
 // ends at cursor "0", at max_events, or on a fault (retried next period).
 void Admission::next_page(std::string cursor) {
-  core_.list_events(cursor, options_.page, [this, alive = alive_](EventsPage page) {
-    if (!*alive) return;
+  core_.list_events(cursor, options_.page, [this](EventsPage page) {
+    if (stopped_) return;
     if (!page.ok()) {
       spdlog::warn("admission: could not list events: {}", page.detail);
       walking_ = false;
@@ -77,23 +77,21 @@ void Admission::tick() {
   for (auto& [name, entry] : events_) {
     if (entry.idle_until_ms > now || entry.in_flight) continue;
     entry.in_flight = true;
-    core_.tick(name, options_.sweep_max, options_.gap_ms(),
-               [this, alive = alive_, name = name](TickResult r) {
-                 if (!*alive) return;
-                 auto it = events_.find(name);
-                 if (it != events_.end()) {
-                   it->second.in_flight = false;
-                   it->second.idle_until_ms =
-                       r.ok() && r.idle ? now_ms() + options_.idle_recheck_ms : 0;
-                 }
-                 if (r.no_event) return;  // its settings were deleted: the next walk drops it
-                 if (!r.ok()) return spdlog::debug("admission: {}: {}", name, r.detail);
-                 if (r.admitted > 0 && metrics_ != nullptr)
-                   metrics_->promoted(name, static_cast<size_t>(r.admitted));
-                 if (r.expired_holds > 0 || r.expired_waiters > 0)
-                   spdlog::debug("admission: {}: {} holds ended, {} waiters expired", name,
-                                 r.expired_holds, r.expired_waiters);
-               });
+    core_.tick(name, options_.sweep_max, options_.gap_ms(), [this, name = name](TickResult r) {
+      if (stopped_) return;
+      auto it = events_.find(name);
+      if (it != events_.end()) {
+        it->second.in_flight = false;
+        it->second.idle_until_ms = r.ok() && r.idle ? now_ms() + options_.idle_recheck_ms : 0;
+      }
+      if (r.no_event) return;  // its settings were deleted: the next walk drops it
+      if (!r.ok()) return spdlog::debug("admission: {}: {}", name, r.detail);
+      if (r.admitted > 0 && metrics_ != nullptr)
+        metrics_->promoted(name, static_cast<size_t>(r.admitted));
+      if (r.expired_holds > 0 || r.expired_waiters > 0)
+        spdlog::debug("admission: {}: {} holds ended, {} waiters expired", name, r.expired_holds,
+                      r.expired_waiters);
+    });
   }
 }
 

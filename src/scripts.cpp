@@ -164,7 +164,6 @@ end
 
 -- The admissions from the line in the last minute: SLOTS slots of SLOT_MS,
 -- the newest being slot number `newest` (time / SLOT_MS).
-
 local function ring()
   local v = redis.call('HMGET', K_STATS, unpack(RING_FIELDS))
   local r = {newest = int(v[1] or 0, K_STATS)}

@@ -54,9 +54,11 @@ class Worker {
 
   ~Worker() {
     http_.reset();  // closes client connections; every request was answered
+    // The gateway answers whatever is still waiting (the admission's steps
+    // too) before the admission and the core go.
+    gateway_.reset();
     admission_.reset();
     core_.reset();
-    gateway_.reset();
     event_free(stop_event_);
     event_free(drain_timer_);
     if (default_check_ != nullptr) event_free(default_check_);

@@ -15,7 +15,6 @@
 
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <string>
 
 #include "ticketq/metrics.h"
@@ -76,8 +75,10 @@ class Admission {
   bool walking_ = false;
   std::map<std::string, Entry> walk_;  // the walk in progress
   std::map<std::string, Entry> events_;
-  // Callbacks check it: a reply that arrives after stop() changes nothing.
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  // Answers that arrive after stop() change nothing. The owner keeps the
+  // Admission until the script runner has answered every call (server.cpp
+  // stops the gateway first).
+  bool stopped_ = false;
 };
 
 }  // namespace ticketq

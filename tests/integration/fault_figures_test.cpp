@@ -657,12 +657,14 @@ TEST(FaultFigures, ClientsHangUpMidRequestWhileRedisStalls) {
     sent.insert("warm");
     ASSERT_EQ(c.post("/reserve", user_body("warm")).status, 200);
   }
-  // Baseline with no client connection: two equal readings in a row.
+  // Baseline with no client connection: two equal readings in a row, far
+  // enough apart that the connection guard's sweep (every 100 ms, which
+  // closes the sockets of freed connections) ran between them.
   int baseline = -1;
   ASSERT_TRUE(wait_until(
       [&] {
         int a = open_fd_count(pid);
-        std::this_thread::sleep_for(Millis(50));
+        std::this_thread::sleep_for(Millis(300));
         int b = open_fd_count(pid);
         baseline = b;
         return a == b && a > 0;
