@@ -3,13 +3,15 @@
 #
 # Starts ONE private redis-server (free loopback port, temp dir, no
 # persistence), ticketq-server and ticketq-reference with the same --threads,
-# plus the extra ticketq instances some bars need (--batch-max 1, --threads 1),
-# then loads them in turn, INTERLEAVED (A B A B ..., --reps rounds, FLUSHALL
-# and CONFIG RESETSTAT before each run), and prints the MEDIANS, the ratios
-# and PASS/FAIL per bar. Raw results go to --out as JSON. Everything it starts
-# is stopped on exit, also on failure or Ctrl-C. See bench/README.md.
+# plus the extra ticketq instances some bars need (--batch-max 1, --threads 1)
+# and ticketq-floor (a fixed-reply epoll responder, the measuring stick of
+# bar 10: the kernel's cost of a request), then loads them in turn,
+# INTERLEAVED (A B A B ..., --reps rounds, FLUSHALL and CONFIG RESETSTAT
+# before each run), and prints the MEDIANS, the ratios and PASS/FAIL per bar.
+# Raw results go to --out as JSON. Everything it starts is stopped on exit,
+# also on failure or Ctrl-C. See bench/README.md.
 #
-#   bench/run.sh --build build-perf                 # full: 3 rounds, about 5-7 minutes
+#   bench/run.sh --build build-perf                 # full: 3 rounds, about 6-8 minutes
 #   bench/run.sh --build build-perf --quick         # 1 round, short runs, about 1-2 minutes
 #   bench/run.sh --build build-perf --out results.json --threads 2 --reps 5
 set -euo pipefail
@@ -18,8 +20,10 @@ usage() {
   cat <<'EOF'
 usage: bench/run.sh [--build DIR] [--threads N] [--reps N] [--quick] [--out FILE]
                     [--connections N] [--bench-threads N] [--waiting N] [--keep]
-  --build DIR         tree with ticketq-server, bench/ticketq-bench, bench/ticketq-reference (default: build)
-  --threads N         --threads of ticketq-server and ticketq-reference (default 2)
+  --build DIR         tree with ticketq-server and bench/ticketq-bench, ticketq-reference, ticketq-floor
+                      (default: build)
+  --threads N         --threads of ticketq-server and ticketq-reference (default 2; bar 10 uses
+                      ticketq-t1, --threads 1, against the single-threaded ticketq-floor)
   --reps N            interleaved rounds; the table shows medians (default 3, --quick 1)
   --quick             short runs and 1 round: a check that everything works (~2 min)
   --out FILE          raw results as JSON (default: ${TMPDIR:-/tmp}/ticketq-bars-DATE.json)
@@ -52,15 +56,15 @@ for v in "$THREADS" "$CONNS" "$BTHREADS" "$BIG" ${REPS:+"$REPS"}; do
 done
 [[ $BIG -ge 10 ]] || { echo "run.sh: --waiting must be at least 10" >&2; exit 2; }
 
-# Sizes. Full: about 5-7 minutes on 2 busy cores; quick: about 1-2 minutes.
+# Sizes. Full: about 6-8 minutes on 2 busy cores; quick: about 1-2 minutes.
 SMALL=1000            # waiting users of the small line (bar 3)
 STATUS_RATE=5000      # open-loop status rate of bar 3, the same for both lines (well below saturation)
 IDLE=10000            # idle connections (bar 6)
 LEAVE=$((BIG / 10))   # users of the big line who leave before bar 8 (100,000 of 1,000,000)
 if [[ $QUICK == 1 ]]; then
-  REPS=${REPS:-1}; N_RES=60000; N_STAT=60000; OPEN_D=4; STAT_D=4; LIMIT=$((120 + REPS * 140))
+  REPS=${REPS:-1}; N_RES=60000; N_STAT=60000; OPEN_D=4; STAT_D=4; LIMIT=$((120 + REPS * 155))
 else
-  REPS=${REPS:-3}; N_RES=150000; N_STAT=150000; OPEN_D=10; STAT_D=8; LIMIT=$((120 + REPS * 185))
+  REPS=${REPS:-3}; N_RES=150000; N_STAT=150000; OPEN_D=10; STAT_D=8; LIMIT=$((120 + REPS * 205))
 fi
 OUT=${OUT:-${TMPDIR:-/tmp}/ticketq-bars-$(date +%Y%m%d-%H%M%S).json}
 case "$OUT" in /*) ;; *) OUT="$PWD/$OUT" ;; esac
@@ -69,8 +73,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPORT="$HERE/run_report.py"
 find_bin() { find "$BUILD" -name "$1" -type f -perm -u+x 2>/dev/null | head -1; }
 SERVER=$(find_bin ticketq-server); REF=$(find_bin ticketq-reference); BENCH=$(find_bin ticketq-bench)
-[[ -n "$SERVER" && -n "$REF" && -n "$BENCH" ]] || {
-  echo "run.sh: build ticketq-server, ticketq-reference and ticketq-bench in $BUILD first:" >&2
+FLOOR=$(find_bin ticketq-floor)
+[[ -n "$SERVER" && -n "$REF" && -n "$BENCH" && -n "$FLOOR" ]] || {
+  echo "run.sh: build ticketq-server, ticketq-reference, ticketq-floor and ticketq-bench in $BUILD first:" >&2
   echo "  cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DTICKETQ_BUILD_TESTS=OFF && cmake --build $BUILD -j2" >&2
   exit 2
 }
@@ -124,6 +129,12 @@ cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kb() { awk '$1 == "VmRSS:" {print $2}' "/proc/$1/status"; }
 nfds() { local fds=("/proc/$1/fd/"*); echo "${#fds[@]}"; }
 HZ=$(getconf CLK_TCK)
+# CPU seconds (user + system) of the children reaped between two saved outputs
+# of bash's `times` (their second lines: "XmY.YYYs XmY.YYYs").
+children_cpu_s() {
+  awk 'FNR == 2 { gsub(/,/, "."); for (i = 1; i <= 2; ++i) { split($i, a, "m"); t[FILENAME] += a[1] * 60 + a[2] } }
+       END { printf "%.3f\n", t[ARGV[2]] - t[ARGV[1]] }' "$1" "$2"
+}
 TOKEN=bench-$RANDOM$RANDOM
 # An HTTP call for setup and checks: http METHOD URL TOKEN [BODY] -> "CODE BODY".
 http() {
@@ -166,6 +177,10 @@ if [[ $THREADS != 2 ]]; then start_ticketq ticketq-t2 --threads 2; SERVERS_T2=ti
 "$REF" --port 0 --redis-port "$RPORT" --threads "$THREADS" --capacity 1000 --queue-limit 10000000 \
   >"$DIR/reference.log" 2>&1 &
 PID[reference]=$!; PIDS+=($!)
+# The measuring stick of bar 10: one thread, one fixed reply to every request
+# (it answers GET /ready like anything else, so the check below holds for it).
+"$FLOOR" --port 0 >"$DIR/floor.log" 2>&1 &
+PID[floor]=$!; PIDS+=($!)
 for name in "${!PID[@]}"; do
   for _ in $(seq 100); do
     URL[$name]=$(grep -o 'http://127.0.0.1:[0-9]*' "$DIR/$name.log" | head -1 || true)
@@ -220,7 +235,7 @@ fi
 fact build "$(python3 -c 'import json,sys,os,time; print(json.dumps({"server": os.path.abspath(sys.argv[1]), "source_dir": sys.argv[2], "source_rev": sys.argv[3], "server_built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(os.path.getmtime(sys.argv[1])))}))' "$SERVER" "$SRC_DIR" "$SRC_REV")"
 
 N_T2=0; [[ $THREADS != 2 ]] && N_T2=1
-TOTAL=$(( REPS * (3 + 2 + 3 + N_T2 + 4) + 2 ))
+TOTAL=$(( REPS * (3 + 2 + 4 + N_T2 + 2 + 4) + 2 ))
 STEP=0
 
 # run_bench STEP_NAME SERVER REP FLUSH -- ticketq-bench args... (--seed 7 unless the args give one)
@@ -235,16 +250,22 @@ run_bench() {
   local pid=${PID[$server]} s0 r0 s1 r1 t0 la rc=0
   la=$(cut -d' ' -f1-3 /proc/loadavg)
   s0=$(cpu "$pid"); r0=$(cpu "$RPID"); t0=$(date +%s.%N)
+  # ticketq-bench's own CPU: the shell's reaped-children times (bash's times
+  # builtin, run in this shell) before and after; the bench is the only child
+  # reaped in between (every $(...) lies outside).
+  times >"$DIR/times0"
   TICKETQ_ADMIN_TOKEN=$TOKEN "$BENCH" --url "${URL[$server]}" --no-progress --json "${seed[@]}" \
     -c "$CONNS" -t "$BTHREADS" "$@" >"$DIR/bench.out" 2>"$DIR/bench.err" &
   CUR=$!
   wait "$CUR" || rc=$?
+  times >"$DIR/times1"
   CUR=""
   s1=$(cpu "$pid"); r1=$(cpu "$RPID")
   "${RCLI[@]}" info commandstats >"$DIR/cmdstats.txt"
   python3 "$REPORT" record "$DIR" --step "$step" --server "$server" --rep "$rep" --rc "$rc" \
     --bench "$DIR/bench.out" --stderr "$DIR/bench.err" --cmdstats "$DIR/cmdstats.txt" \
     --server-ticks $((s1 - s0)) --redis-ticks $((r1 - r0)) --hz "$HZ" --loadavg "$la" \
+    --bench-cpu-s "$(children_cpu_s "$DIR/times0" "$DIR/times1")" \
     --seconds "$(python3 -c "import time; print(round(time.time() - $t0, 2))")" --args "$*"
 }
 
@@ -269,11 +290,25 @@ done
 
 # ------------------------------------ bars 2 and 7: status, closed loop --
 # Status of 1000 reserved users (set up by ticketq-bench, untimed).
-STATUS_SERVERS=(ticketq reference ticketq-t1)
+# floor: the status half of bar 10 (ticketq-t1 against ticketq-floor, info).
+STATUS_SERVERS=(ticketq reference ticketq-t1 floor)
 [[ $N_T2 == 1 ]] && STATUS_SERVERS+=(ticketq-t2)
 for rep in $(seq "$REPS"); do
   for s in "${STATUS_SERVERS[@]}"; do
     run_bench status_closed "$s" "$rep" 1 -- -s status --users 1000 -n "$N_STAT" --max-time 120
+  done
+done
+
+# ------------------- bar 10: server CPU per request against the floor server --
+# ticketq --threads 1 (coalescing on: the default batch_max) and ticketq-floor,
+# the same closed-loop fresh reserves as bar 1: server CPU from /proc per
+# answered request. Every reserve is a first join, so ticketq signs an Ed25519
+# user token for each; the status runs of bar 2 (ticketq-t1 and floor) show
+# the ratio without signing. The floor's run is also the check that
+# ticketq-bench is not the limit: its throughput and its own CPU there.
+for rep in $(seq "$REPS"); do
+  for s in ticketq-t1 floor; do
+    run_bench reserve_closed_t1 "$s" "$rep" 1 -- -s reserve -n "$N_RES" --max-time 120
   done
 done
 

@@ -5,7 +5,7 @@ prints the table of the bars. Not meant to be run by hand, but it can be
 
     run_report.py record DIR --step S --server NAME --rep N --rc RC --bench OUT.json
                          --cmdstats INFO.txt --server-ticks T --redis-ticks T --hz HZ
-                         --loadavg "1 2 3" --seconds S
+                         --loadavg "1 2 3" --seconds S [--bench-cpu-s S]
     run_report.py fact DIR KEY JSON          # facts.json[KEY] = JSON
     run_report.py median DIR STEP SERVER FIELD
     run_report.py report DIR [--out FILE]
@@ -19,7 +19,7 @@ import sys
 # What each step expects, to flag anything else.
 EXPECTED_CODES = {"reserve_closed": {"200"}, "reserve_open": {"200"}, "status_closed": {"200"},
                   "status_1k": {"200"}, "status_1m": {"200"}, "leave_1m": {"200"},
-                  "status_1m_left": {"200"}}
+                  "status_1m_left": {"200"}, "reserve_closed_t1": {"200"}}
 
 
 def load_runs(d):
@@ -71,6 +71,12 @@ def field(run, name):
     if name == "server_cpu_us_per_req":
         n = run.get("answered") or 0
         return run["server_cpu_s"] * 1e6 / n if n else None
+    if name == "bench_cpu_us_per_req":  # ticketq-bench's own CPU (all its threads, setup included)
+        n = run.get("answered") or 0
+        return run["bench_cpu_s"] * 1e6 / n if n and run.get("bench_cpu_s") is not None else None
+    if name == "bench_cores":  # ticketq-bench's CPU over its measured window: cores it kept busy
+        secs = (run.get("bench") or {}).get("seconds")
+        return run["bench_cpu_s"] / secs if secs and run.get("bench_cpu_s") is not None else None
     if name == "evalsha_calls":
         ev = run.get("cmdstats", {}).get("evalsha")
         return ev["calls"] if ev else None
@@ -119,6 +125,7 @@ def cmd_record(a):
     run = {"step": a.step, "server": a.server, "rep": a.rep, "rc": a.rc, "args": a.args,
            "seconds": a.seconds, "loadavg_before": a.loadavg, "answered": answered,
            "server_cpu_s": a.server_ticks / a.hz, "redis_cpu_s": a.redis_ticks / a.hz,
+           "bench_cpu_s": a.bench_cpu_s,
            "cmdstats": parse_cmdstats(cmd), "bench": bench, "bench_stderr": stderr}
     with open(os.path.join(a.dir, "runs.jsonl"), "a") as f:
         f.write(json.dumps(run) + "\n")
@@ -128,11 +135,15 @@ def cmd_record(a):
         extra = ""
         if bench.get("unsent"):
             extra += "  unsent %d" % bench["unsent"]
-        if a.step.startswith("reserve"):
+        if a.step.startswith("reserve") and a.server != "floor":  # the floor has no Redis
             ev = field(run, "evalsha_us_per_req")
             extra += "  redis: %.1f us cpu/req, evalsha %s us/req in %s calls" % (
                 field(run, "redis_cpu_us_per_req") or 0, "%.2f" % ev if ev is not None else "-",
                 field(run, "evalsha_calls"))
+        if a.server in ("ticketq-t1", "floor"):  # bar 10
+            extra += "  cpu/req: server %.2f us, ticketq-bench %s us" % (
+                field(run, "server_cpu_us_per_req") or 0,
+                "%.2f" % field(run, "bench_cpu_us_per_req") if field(run, "bench_cpu_us_per_req") else "-")
         print("          %.0f req/s  p50 %.3f ms  p99 %.3f ms  max %.3f ms  codes %s  errors %d%s%s"
               % (bench["throughput_rps"], l["p50"] / 1e3, l["p99"] / 1e3, l["max"] / 1e3,
                  json.dumps(bench["status_codes"]), bench["errors_total"], extra,
@@ -280,6 +291,22 @@ def cmd_report(a):
         info=True)
     row("i", "reserve throughput, ticketq --batch-max 1 / reference (info)", m(*B1, "rps"), m(*R, "rps"), "rps",
         None, None, paired_ratios(runs, B1, R, "rps"), info=True)
+    # Bar 10: ticketq --threads 1 against the floor server (a fixed-reply
+    # epoll responder), the same closed-loop reserves; then status, where
+    # ticketq signs no token, and the check that ticketq-bench is not the limit.
+    RT1, RF = ("reserve_closed_t1", "ticketq-t1"), ("reserve_closed_t1", "floor")
+    row("10", "server CPU per reserve (/proc), ticketq --threads 1 / floor server, closed loop",
+        m(*RT1, "server_cpu_us_per_req"), m(*RF, "server_cpu_us_per_req"), "us", "<=", 1.5,
+        paired_ratios(runs, RT1, RF, "server_cpu_us_per_req"))
+    SF = ("status_closed", "floor")
+    row("10", "server CPU per status (/proc), ticketq --threads 1 / floor server (info: no token signing)",
+        m(*T1, "server_cpu_us_per_req"), m(*SF, "server_cpu_us_per_req"), "us", None, None,
+        paired_ratios(runs, T1, SF, "server_cpu_us_per_req"), info=True)
+    row("i", "load generator: ticketq-bench reserve throughput against the floor / against ticketq (bar 1) (info)",
+        m(*RF, "rps"), m(*T, "rps"), "rps", None, None, paired_ratios(runs, RF, T, "rps"), info=True)
+    row("i", "ticketq-bench CPU per reserve, against the floor / against ticketq --threads 1 (info)",
+        m(*RF, "bench_cpu_us_per_req"), m(*RT1, "bench_cpu_us_per_req"), "us", None, None,
+        paired_ratios(runs, RF, RT1, "bench_cpu_us_per_req"), info=True)
 
     # The table.
     def ratio_text(r):
@@ -322,6 +349,14 @@ def cmd_report(a):
     if leaves:
         print("leave: w1m waiting %s (per round: before -> after)" % ", ".join(
             "%d -> %d" % (x["waiting_before"], x["waiting_after"]) for x in leaves))
+    if m(*RF, "rps") is not None:
+        print("load generator: ticketq-bench (%s threads) reached %.0f req/s against the floor server (reserve, closed"
+              " loop), %.2f us of its own CPU per request, %.2f cores busy; ticketq --threads 1 reached %s, ticketq"
+              " (bar 1) %s; floor server CPU %.2f us per reserve, %.2f us per status" % (
+                  facts.get("config", {}).get("bench_threads", "?"), m(*RF, "rps"),
+                  m(*RF, "bench_cpu_us_per_req") or 0, m(*RF, "bench_cores") or 0, fmt(m(*RT1, "rps"), "rps"),
+                  fmt(m(*T, "rps"), "rps"), m(*RF, "server_cpu_us_per_req") or 0,
+                  m(*SF, "server_cpu_us_per_req") or 0))
     if idle:
         print("idle: %s; ticketq fds %s -> %s; VmRSS %s kB -> %s kB (VmHWM %s kB)" % (
             json.dumps({k: idle.get(k) for k in ("open", "ok", "errors")}), idle.get("fds_before"),
@@ -351,6 +386,8 @@ def main():
     r.add_argument("--loadavg", default="")
     r.add_argument("--seconds", type=float, default=0)
     r.add_argument("--args", default="")
+    r.add_argument("--bench-cpu-s", type=float, default=None,
+                   help="ticketq-bench's own CPU seconds (user + system)")
     f = sub.add_parser("fact")
     f.add_argument("dir")
     f.add_argument("key")
