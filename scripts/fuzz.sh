@@ -14,7 +14,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SECONDS_PER_HARNESS="${1:-20}"
 BUILD_DIR="${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}"
-ALL_HARNESSES="fuzz_reserve_body fuzz_event_body fuzz_route fuzz_redis_url fuzz_config fuzz_token"
+ALL_HARNESSES="fuzz_reserve_body fuzz_event_body fuzz_route fuzz_redis_url fuzz_config fuzz_token
+  fuzz_http_parser"
 HARNESSES="${FUZZ_HARNESSES:-$ALL_HARNESSES}"
 case "$SECONDS_PER_HARNESS" in
   '' | *[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS_PER_HARNESS]" >&2; exit 2 ;;
@@ -23,7 +24,8 @@ esac
 "$ROOT/scripts/setup.sh" clang libclang-rt-dev
 
 echo "fuzz: building harnesses in $BUILD_DIR"
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTICKETQ_FUZZ=ON -DTICKETQ_BUILD_TESTS=OFF >/dev/null
 # shellcheck disable=SC2086
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target $HARNESSES

@@ -9,6 +9,8 @@ PACKAGES=(
   libevent-dev libhiredis-dev nlohmann-json3-dev libspdlog-dev
   libcli11-dev libtomlplusplus-dev libssl-dev prometheus-cpp-dev
   libgtest-dev redis-server
+  # llhttp's C sources and header, built by CMakeLists.txt (no nodejs needed)
+  node-llhttp
   # the token key of scripts/run.sh, and the tests that check tokens with
   # independent implementations (run by /usr/bin/python3)
   openssl python3 python3-cryptography python3-jwt
