@@ -37,7 +37,8 @@ void check_route(std::string_view method, std::string_view path) {
         FUZZ_CHECK(r.route.user_id.empty(), what);
       // The admin operations and no others need the token.
       FUZZ_CHECK(r.route.admin == (r.route.op == Op::kProcessQueue || r.route.op == Op::kReset ||
-                                   r.route.op == Op::kEventPut || r.route.op == Op::kEventGet),
+                                   r.route.op == Op::kEventPut || r.route.op == Op::kEventGet ||
+                                   r.route.op == Op::kEventList),
                  what);
       break;
     case RouteResult::Kind::kMethodNotAllowed: {
