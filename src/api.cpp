@@ -23,6 +23,11 @@ const char* fault_text(Fault f) {
   return "redis is unavailable";
 }
 
+nlohmann::ordered_json hold_expires_at(int64_t hold_ends_ms) {
+  if (hold_ends_ms <= 0) return nullptr;
+  return epoch_s_up(hold_ends_ms);
+}
+
 Api::Api(event_base* base, const Config& cfg, QueueCore& core, ScriptRunner& redis,
          LoopMetrics& metrics, const Tokens& tokens)
     : cfg_(cfg),

@@ -12,10 +12,9 @@ using Json = nlohmann::ordered_json;
 
 namespace {
 
-// The answer to a seat call that found no seat to act on, or the wrong
-// join's, or a hold whose time is up; `valid` only for verify.
+// Why a seat call did not do what was asked, as a 409 says it: a reason
+// for clients to branch on and a sentence for people.
 struct Refusal {
-  int status;
   const char* reason;
   const char* error;
 };
@@ -23,16 +22,15 @@ struct Refusal {
 Refusal refusal_of(SeatStatus s) {
   switch (s) {
     case SeatStatus::kHoldEnded:
-      return {409, "hold_ended", "the hold's time is up: the seat is going back"};
+      return {"hold_ended", "the hold's time is up: the seat is going back"};
     case SeatStatus::kUsed:
-      return {409, "already_used", "this admission was consumed already"};
+      return {"already_used", "this admission was consumed already"};
     case SeatStatus::kOtherJoin:
-      return {409, "superseded", "the token belongs to an earlier join of this user id"};
+      return {"superseded", "the token belongs to an earlier join of this user id"};
     default:
       break;
   }
-  return {409, "not_admitted",
-          "the user holds no seat (never admitted, cancelled, expired or reset)"};
+  return {"not_admitted", "the user holds no seat (never admitted, cancelled, expired or reset)"};
 }
 
 }  // namespace
@@ -42,17 +40,16 @@ Refusal refusal_of(SeatStatus s) {
 void Api::confirm(const Request& req, Reply reply) {
   auto who = actor(req, reply, {TokenKind::kAdmission});
   if (!who) return;
-  core_.confirm(
-      req.route.event, who->user, who->ticket,
-      [this, reply, user = who->user, event = req.route.event](SeatResult r) mutable {
-        if (reply_failure(reply, r, event)) return;
-        if (r.status == SeatStatus::kDone || r.status == SeatStatus::kUnchanged)
-          return reply.json(200, {{"status", "confirmed"},
-                                  {"user_id", user},
-                                  {"already", r.status == SeatStatus::kUnchanged}});
-        Refusal no = refusal_of(r.status);
-        reply.json(no.status, {{"status", no.reason}, {"user_id", user}, {"error", no.error}});
-      });
+  core_.confirm(req.route.event, who->user, who->ticket,
+                [this, reply, user = who->user, event = req.route.event](SeatResult r) mutable {
+                  if (reply_failure(reply, r, event)) return;
+                  if (r.status == SeatStatus::kDone || r.status == SeatStatus::kUnchanged)
+                    return reply.json(200, {{"status", "confirmed"},
+                                            {"user_id", user},
+                                            {"already", r.status == SeatStatus::kUnchanged}});
+                  Refusal no = refusal_of(r.status);
+                  reply.json(409, {{"status", no.reason}, {"user_id", user}, {"error", no.error}});
+                });
 }
 
 // Is this admission token good now: signature, expiry, and its seat still
@@ -78,25 +75,23 @@ void Api::verify(const Request& req, Reply reply) {
                             {"error", std::string("token refused: ") + t.reason()}});
   std::string user = t.claims.sub;
   const int64_t ticket = t.claims.tkt;
-  core_.verify(req.route.event, std::move(user), ticket, consume,
-               [this, reply, consume, claims = std::move(t.claims),
-                event = req.route.event](SeatResult r) mutable {
-                 if (reply_failure(reply, r, event)) return;
-                 if (r.status != SeatStatus::kDone) {
-                   Refusal no = refusal_of(r.status);
-                   return reply.json(
-                       no.status, {{"valid", false}, {"reason", no.reason}, {"error", no.error}});
-                 }
-                 reply.json(200,
-                            {{"valid", true},
-                             {"user_id", claims.sub},
-                             {"event", event},
-                             {"confirmed", r.confirmed},
-                             {"hold_expires_at",
-                              r.hold_ends_ms > 0 ? Json((r.hold_ends_ms + 999) / 1000) : Json()},
-                             {"consumed", consume},
-                             {"claims", claims_json(claims)}});
-               });
+  core_.verify(
+      req.route.event, std::move(user), ticket, consume,
+      [this, reply, consume, claims = std::move(t.claims),
+       event = req.route.event](SeatResult r) mutable {
+        if (reply_failure(reply, r, event)) return;
+        if (r.status != SeatStatus::kDone) {
+          Refusal no = refusal_of(r.status);
+          return reply.json(409, {{"valid", false}, {"reason", no.reason}, {"error", no.error}});
+        }
+        reply.json(200, {{"valid", true},
+                         {"user_id", claims.sub},
+                         {"event", event},
+                         {"confirmed", r.confirmed},
+                         {"hold_expires_at", hold_expires_at(r.hold_ends_ms)},
+                         {"consumed", consume},
+                         {"claims", claims_json(claims)}});
+      });
 }
 
 // The public keys as a JWKS; anyone may read them. Verifiers may cache them

@@ -121,12 +121,12 @@ nlohmann::ordered_json Api::seat_status(const StatusResult& r, const std::string
   Json body{{"status", "reserved"},
             {"user_id", user},
             {"state", r.confirmed ? "confirmed" : "admitted"},
-            {"hold_expires_at", r.hold_ends_ms > 0 ? Json((r.hold_ends_ms + 999) / 1000) : Json()},
+            {"hold_expires_at", hold_expires_at(r.hold_ends_ms)},
             {"poll_after_ms", poll_after_ms(r.pace, false, std::nullopt)}};
   if (!ticket || *ticket != r.ticket) return body;
   if (r.hold_ends_ms > 0 && r.hold_ends_ms <= r.pace.now_ms) return body;
   const int64_t now = unix_now_s();
-  const int64_t ttl = r.hold_ends_ms > 0 ? (r.hold_ends_ms + 999) / 1000 - now : kUserTokenTtlS;
+  const int64_t ttl = r.hold_ends_ms > 0 ? epoch_s_up(r.hold_ends_ms) - now : kUserTokenTtlS;
   auto token =
       tokens_.issue(TokenKind::kAdmission, user, event, r.ticket, now, std::max<int64_t>(ttl, 1));
   if (token) body["admission_token"] = std::move(*token);

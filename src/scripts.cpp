@@ -138,6 +138,23 @@ local function end_reply(e)
   return e
 end
 
+-- When a hold made at `now` ends, as stored in K_HOLDS: ms, or 'inf' when
+-- the event's holds never end.
+local function hold_end(ev, now)
+  if ev.hold_s > 0 then return string.format('%d', now + ev.hold_s * 1000) end
+  return 'inf'
+end
+
+-- Appends {now, ticket} to `beats` when the waiter's stored heartbeat is
+-- missing or older than a quarter of waiter_ttl_s: polls write rarely.
+local function beat_if_stale(ev, now, ticket, beats)
+  local beat = redis.call('ZSCORE', K_SEEN, ticket)
+  if not beat or now - int(beat, K_SEEN) > ev.ttl_s * 250 then
+    beats[#beats + 1] = now
+    beats[#beats + 1] = ticket
+  end
+end
+
 -- A seat's ticket, and whether a verify consumed it.
 local function seat_of(v)
   local t, used = string.match(v, '^(%d+)(u?)$')
@@ -225,8 +242,7 @@ end
 local function admit(ev, now, head, r, stats_out)
   local users = head.users
   local seats, holds, tickets = {}, {}, {}
-  local ends = 'inf'
-  if ev.hold_s > 0 then ends = string.format('%d', now + ev.hold_s * 1000) end
+  local ends = hold_end(ev, now)
   for i = 1, #users do
     seats[#seats + 1] = users[i]
     tickets[i] = string.format('%d', head.tickets[i])
@@ -308,13 +324,7 @@ end
 local now = 0
 if #new_res > 0 or (#new_wait > 0 and ev.ttl_s > 0) or #stale > 0 then now = now_ms() end
 local beats = {}
-for i = 1, #stale do
-  local beat = redis.call('ZSCORE', K_SEEN, stale[i])
-  if not beat or now - int(beat, K_SEEN) > ev.ttl_s * 250 then
-    beats[#beats + 1] = now
-    beats[#beats + 1] = stale[i]
-  end
-end
+for i = 1, #stale do beat_if_stale(ev, now, stale[i], beats) end
 if ev.fresh then store_settings(ev) end
 if tickets ~= ev.tickets then
   redis.call('HSET', K_CFG, 'tickets', string.format('%d', tickets))
@@ -323,8 +333,7 @@ if #new_res > 0 then
   redis.call('SADD', K_RESERVED, unpack(new_res))
   redis.call('HSET', K_SEATS, unpack(new_seats))
   local holds = {}
-  local ends = 'inf'
-  if ev.hold_s > 0 then ends = string.format('%d', now + ev.hold_s * 1000) end
+  local ends = hold_end(ev, now)
   for i = 1, #new_res do
     holds[#holds + 1] = ends
     holds[#holds + 1] = new_res[i]
@@ -384,11 +393,7 @@ for i = 1, #users do
       code, pos = IN_QUEUE, rank + 1
       if ev.ttl_s > 0 then
         local t = string.format('%d', int(redis.call('ZSCORE', K_QUEUED, u), K_QUEUED))
-        local beat = redis.call('ZSCORE', K_SEEN, t)
-        if not beat or now - int(beat, K_SEEN) > ev.ttl_s * 250 then
-          beats[#beats + 1] = now
-          beats[#beats + 1] = t
-        end
+        beat_if_stale(ev, now, t, beats)
       end
     end
   end

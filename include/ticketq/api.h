@@ -106,4 +106,8 @@ class Api {
 // What a client is told when Redis could not serve it; details go to the log.
 const char* fault_text(Fault f);
 
+// hold_expires_at as status and verify show it: the hold's end in seconds
+// since the epoch, or null when it never ends (hold_s 0, or confirmed).
+nlohmann::ordered_json hold_expires_at(int64_t hold_ends_ms);
+
 }  // namespace ticketq

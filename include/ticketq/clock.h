@@ -22,4 +22,10 @@ inline int64_t unix_now_s() {
   return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
 }
 
+// Milliseconds since the epoch as whole seconds, rounded up: a time that
+// ends within a second is shown as the second it ends in.
+inline int64_t epoch_s_up(int64_t ms) {
+  return (ms + 999) / 1000;
+}
+
 }  // namespace ticketq

@@ -207,6 +207,7 @@ const std::map<std::string, HelperUse>& helper_uses() {
       {"ring", {{"K_STATS"}, {}}},
       {"line_head", {{"K_QUEUED"}, {}}},
       {"seat_state", {{"K_RESERVED", "K_SEATS", "K_HOLDS"}, {}}},
+      {"beat_if_stale", {{"K_SEEN"}, {}}},
       {"admit", {{}, {"K_QUEUED", "K_RESERVED", "K_SEATS", "K_HOLDS", "K_SEEN", "K_STATS"}}},
   };
   return uses;
