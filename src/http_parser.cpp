@@ -27,8 +27,11 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-// The methods ticketq serves; any other is 501 (llhttp knows 46).
-constexpr std::string_view kMethods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"};
+// The methods ticketq knows: those it serves, and PATCH and TRACE, which
+// get a 405 with the methods a route allows. Any other is 501 (llhttp knows
+// 46, CONNECT among them, whose authority-form target no route has).
+constexpr std::string_view kMethods[] = {"GET",     "HEAD",  "POST", "PUT",
+                                         "DELETE",  "OPTIONS", "PATCH", "TRACE"};
 constexpr size_t kLongestMethod = 7;
 
 std::string_view known_method(std::string_view m) {
@@ -51,6 +54,10 @@ std::string_view method_of(uint8_t llhttp_method) {
       return kMethods[4];
     case HTTP_OPTIONS:
       return kMethods[5];
+    case HTTP_PATCH:
+      return kMethods[6];
+    case HTTP_TRACE:
+      return kMethods[7];
     default:
       return {};
   }

@@ -39,8 +39,9 @@ struct ParserLimits {
   size_t max_body_bytes = 4096;
   // The request target as sent; beyond it 414.
   size_t max_target_bytes = 2048;
-  // Header fields; beyond it 431.
-  size_t max_headers = 100;
+  // Header fields; beyond it 431. (Their bytes are bounded by
+  // max_header_bytes already; this bounds the work on many tiny ones.)
+  size_t max_headers = 256;
 };
 
 struct HttpHeader {
@@ -51,7 +52,7 @@ struct HttpHeader {
 // One complete request. The views point into the parser and stay valid until
 // next(), reset() or the parser's destruction.
 struct ParsedRequest {
-  std::string_view method;  // GET, HEAD, POST, PUT, DELETE or OPTIONS
+  std::string_view method;  // GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH or TRACE
   // Origin-form path and query ("/a?b"); an absolute-form target
   // ("http://host/a?b") arrives as its origin-form ("/a?b"); "*" only with
   // OPTIONS.

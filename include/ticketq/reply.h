@@ -15,18 +15,22 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 namespace ticketq {
 
 // What a reply needs to know of its request, besides the transport's handle.
 struct RequestInfo {
-  void* handle = nullptr;           // the transport's own request object
+  void* handle = nullptr;           // the transport's connection
+  uint32_t seq = 0;                 // the request's place on it
   const char* route = "unmatched";  // metrics label: a string literal
   int64_t start_us = 0;             // arrival, for the duration metric and log
   std::string id;                   // X-Request-Id
   // A seed-compatible route: error bodies also carry "detail", the field
   // clients of the original FastAPI server read.
   bool seed = false;
+  std::string_view method;  // a name of static storage ("GET", ...)
+  std::string path;         // for the access log; empty when it is off
 };
 
 struct Response {

@@ -1,0 +1,714 @@
+#include "ticketq/http_server.h"
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <event2/listener.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "ticketq/clock.h"
+#include "ticketq/metrics.h"
+
+namespace ticketq {
+
+namespace {
+
+constexpr char kRefusal[] =
+    "HTTP/1.1 503 Service Unavailable\r\n"
+    "Content-Type: application/json\r\n"
+    "Retry-After: 1\r\n"
+    "Connection: close\r\n"
+    "Content-Length: 38\r\n\r\n"
+    "{\"error\":\"too many open connections\"}\n";
+constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr size_t kReadBuffer = 64 * 1024;
+constexpr int64_t kSweepMs = 100;
+// A connection closed by the server after its last reply keeps reading (and
+// dropping) what the client still sends for up to this long, so that unread
+// bytes do not make the kernel reset the connection before the client has
+// read that reply.
+constexpr int64_t kLingerMs = 2000;
+// Parsers kept warm per loop for connections that start a request.
+constexpr size_t kMaxFreeParsers = 256;
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Content";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return status < 300 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
+  }
+}
+
+int64_t now_ms_mono() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ a connection --
+
+struct HttpConnection {
+  // One answer owed or ready, in request order. Seqs count slots.
+  struct Slot {
+    enum class State : unsigned char { kPending, kReady, kStream } state = State::kPending;
+    bool head_only = false;  // a HEAD request: the body is not sent
+    bool keep_alive = true;  // the connection may carry another request after it
+    bool http10 = false;     // an HTTP/1.0 request
+    bool close = false;      // the connection ends once this is sent
+    std::string head;        // status line and header section
+    std::string body;        // body, or a stream's unsent chunks
+  };
+
+  HttpServer* server = nullptr;
+  HttpServer::ConnList* list = nullptr;  // the list it is in
+  HttpServer::ConnList::iterator self;
+  int fd = -1;
+  short watching = 0;            // EV_READ / EV_WRITE added to `ev`
+  bool closed = false;           // socket closed; waits for owed replies
+  bool read_done = false;        // no further request will be read
+  bool eof = false;              // the client closed its side
+  bool lingering = false;        // shut down for writing; drops input until EOF
+  bool want_write = false;       // the socket was full; waits for EV_WRITE
+  bool dirty = false;            // in the loop's flush list
+  bool continue_sent = false;    // 100 Continue sent for the current request
+  bool close_when_sent = false;  // a closing reply is partly in `out`
+  bool streaming = false;        // a stream was opened: no more requests
+  int64_t since_ms = 0;          // entered its list, or last write (idle list)
+  int64_t requests = 0;
+  uint32_t first_seq = 0;  // seq of slots.front()
+  uint32_t next_seq = 0;
+  uint32_t owed = 0;  // replies handlers still owe
+  uint32_t stream_seq = 0;
+  event ev{};
+  std::unique_ptr<RequestParser> parser;  // only while a request arrives
+  std::vector<Slot> slots;
+  std::string out;  // bytes to send before any slot (a partial write's rest)
+  size_t out_off = 0;
+  std::string stash;  // bytes read past the pipeline limit, parsed later
+  std::function<void()> on_close;
+
+  size_t unsent() const { return out.size() - out_off; }
+  Slot* slot(uint32_t seq) {
+    uint32_t i = seq - first_seq;
+    return i < slots.size() ? &slots[i] : nullptr;
+  }
+  Slot& add_slot() {
+    ++next_seq;
+    return slots.emplace_back();
+  }
+};
+
+namespace {
+
+using Slot = HttpConnection::Slot;
+
+// The status line and header section of a reply. A stream has no length:
+// chunked in HTTP/1.1, ended by the close in HTTP/1.0.
+void format_head(Slot& s, int status, std::string_view headers, size_t length, bool stream,
+                 const std::string& date) {
+  char line[96];
+  int n = std::snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
+  std::string& h = s.head;
+  h.reserve(static_cast<size_t>(n) + date.size() + headers.size() + 64);
+  h.append(line, static_cast<size_t>(n));
+  h += date;
+  h += headers;
+  if (stream && s.http10) s.close = true;
+  if (stream && !s.http10) {
+    h += "Transfer-Encoding: chunked\r\n";
+  } else if (!stream) {
+    n = std::snprintf(line, sizeof line, "Content-Length: %zu\r\n", length);
+    h.append(line, static_cast<size_t>(n));
+  }
+  if (s.close)
+    h += "Connection: close\r\n";
+  else if (s.http10)
+    h += "Connection: keep-alive\r\n";
+  h += "\r\n";
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ set up --
+
+HttpServer::HttpServer(event_base* base, HttpLimits limits, HttpHandler& handler,
+                       std::atomic<int64_t>& open, LoopMetrics* metrics)
+    : base_(base),
+      limits_(limits),
+      handler_(handler),
+      open_(open),
+      metrics_(metrics),
+      resume_timer_(event_new(base, -1, 0, &HttpServer::on_resume, this)),
+      flush_event_(event_new(base, -1, 0, &HttpServer::on_flush, this)),
+      sweep_timer_(event_new(base, -1, EV_PERSIST, &HttpServer::on_sweep, this)),
+      in_(kReadBuffer) {
+  timeval every{0, kSweepMs * 1000};
+  event_add(sweep_timer_, &every);
+}
+
+// The handlers may be gone already: no on_close runs from here.
+HttpServer::~HttpServer() {
+  stopping_ = true;  // no request is handed on from here
+  stop_accepting();
+  for (ConnList* l : {&idle_, &reading_, &busy_, &lingering_, &closed_})
+    for (HttpConnection& c : *l) c.on_close = nullptr;
+  flush_all();  // replies answered during shutdown get their one try
+  for (ConnList* l : {&idle_, &reading_, &busy_, &lingering_})
+    while (!l->empty()) close(l->front());
+  event_free(resume_timer_);
+  event_free(flush_event_);
+  event_free(sweep_timer_);
+}
+
+bool HttpServer::accept_on(int fd) {
+  listener_ = evconnlistener_new(base_, &HttpServer::on_accept, this,
+                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+  if (listener_ == nullptr) return false;
+  evconnlistener_set_error_cb(listener_, &HttpServer::on_accept_error);
+  return true;
+}
+
+void HttpServer::stop_accepting() {
+  if (listener_ == nullptr) return;
+  event_del(resume_timer_);
+  evconnlistener_free(listener_);
+  listener_ = nullptr;
+}
+
+void HttpServer::start_draining() {
+  draining_ = true;
+}
+
+void HttpServer::on_accept(evconnlistener*, int fd, sockaddr*, int, void* arg) {
+  static_cast<HttpServer*>(arg)->adopt(fd);
+}
+
+// When the process runs out of file descriptors, accept() fails and the
+// listening socket stays readable: libevent would retry in a busy loop. The
+// listener pauses instead and tries again 100 ms later.
+void HttpServer::on_accept_error(evconnlistener* lev, void* arg) {
+  auto* self = static_cast<HttpServer*>(arg);
+  int err = errno;
+  if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+    spdlog::warn("accept failed: {}", std::strerror(err));
+    return;
+  }
+  thread_local int64_t last_log_us = 0;  // one warning per loop per 10 s
+  if (now_us() - last_log_us > 10'000'000) {
+    last_log_us = now_us();
+    spdlog::warn("accept failed: {}; pausing new connections for 100 ms at a time",
+                 std::strerror(err));
+  }
+  evconnlistener_disable(lev);
+  timeval pause{0, 100 * 1000};
+  event_add(self->resume_timer_, &pause);
+}
+
+void HttpServer::on_resume(int, short, void* arg) {
+  auto* self = static_cast<HttpServer*>(arg);
+  if (self->listener_ != nullptr) evconnlistener_enable(self->listener_);
+}
+
+bool HttpServer::adopt(int fd) {
+  if (++open_ > limits_.max_connections) {
+    --open_;
+    thread_local int64_t last_log_us = 0;
+    if (now_us() - last_log_us > 10'000'000) {
+      last_log_us = now_us();
+      spdlog::warn("refusing connections: {} open, limit {}", open_.load(),
+                   limits_.max_connections);
+    }
+    if (metrics_ != nullptr) metrics_->connection_refused();
+    (void)!send(fd, kRefusal, sizeof kRefusal - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
+    return false;
+  }
+  ++open_here_;
+  if (metrics_ != nullptr) metrics_->connection_opened();
+  idle_.emplace_back();
+  HttpConnection& c = idle_.back();
+  c.server = this;
+  c.list = &idle_;
+  c.self = std::prev(idle_.end());
+  c.fd = fd;
+  c.since_ms = now_ms_mono();
+  watch(c, true, false);
+  return true;
+}
+
+// ---------------------------------------------------------------- reading --
+
+void HttpServer::on_io(int, short what, void* arg) {
+  auto* c = static_cast<HttpConnection*>(arg);
+  HttpServer* self = c->server;
+  if (what & EV_WRITE) {
+    c->want_write = false;
+    self->flush(*c);
+  }
+  if ((what & EV_READ) && !c->closed) self->read_from(*c);
+  self->settle(*c);
+}
+
+void HttpServer::read_from(HttpConnection& c) {
+  ssize_t n = recv(c.fd, in_.data(), in_.size(), 0);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    return close(c);  // reset by the peer, or worse
+  }
+  if (n == 0) {
+    c.eof = true;
+    // What was read in full is still answered; a request cut short is not.
+    if (c.lingering || c.streaming || c.parser != nullptr || (c.slots.empty() && c.unsent() == 0))
+      return close(c);
+    c.read_done = true;
+    c.stash.clear();
+    return;
+  }
+  // A stream reads only to see its client go; a lingering connection drops.
+  if (c.lingering || c.streaming || c.read_done) return;
+  parse(c, std::string_view(in_.data(), static_cast<size_t>(n)));
+}
+
+void HttpServer::parse(HttpConnection& c, std::string_view bytes) {
+  while (!bytes.empty() && !c.read_done && !stopping_) {
+    bool between = c.parser == nullptr || c.parser->idle();
+    if (between && c.slots.size() >= limits_.max_pipeline) {
+      c.stash.append(bytes);  // reading pauses until replies go out
+      release_parser(c);
+      return;
+    }
+    if (c.parser == nullptr) {
+      if (parsers_.empty()) {
+        c.parser = std::make_unique<RequestParser>(limits_.parser);
+      } else {
+        c.parser = std::move(parsers_.back());
+        parsers_.pop_back();
+      }
+    }
+    if (c.parser->idle()) move_to(c, reading_);  // a request starts: its clock runs
+    bytes.remove_prefix(c.parser->feed(bytes));
+    switch (c.parser->state()) {
+      case RequestParser::State::kNeedMore:
+        if (c.parser->expects_continue() && !c.continue_sent) {
+          c.continue_sent = true;
+          Slot& s = c.add_slot();
+          s.state = Slot::State::kReady;
+          s.head = kContinue;
+          mark_dirty(c);
+        }
+        break;
+      case RequestParser::State::kRequest:
+        dispatch(c);
+        break;
+      case RequestParser::State::kError:
+      case RequestParser::State::kClosed:
+        return refuse(c, c.parser->error().status, c.parser->error().reason);
+    }
+  }
+  if (c.parser != nullptr && c.parser->idle()) release_parser(c);
+}
+
+void HttpServer::dispatch(HttpConnection& c) {
+  const ParsedRequest& req = c.parser->request();
+  Slot& s = c.add_slot();
+  s.head_only = req.method == "HEAD";
+  s.http10 = req.http_minor == 0;
+  s.keep_alive = req.keep_alive && ++c.requests < limits_.max_requests;
+  if (!s.keep_alive) c.read_done = true;
+  HttpExchange ex{&c, c.next_seq - 1};
+  ++c.owed;
+  ++requests_;
+  c.continue_sent = false;
+  handler_.on_request(ex, req, c.parser->take_body());
+  c.parser->next();
+  if (c.parser->state() != RequestParser::State::kNeedMore) release_parser(c);
+}
+
+// The transport's own error: JSON, after the replies owed before it; then
+// the connection closes.
+void HttpServer::refuse(HttpConnection& c, int status, const char* reason) {
+  release_parser(c);
+  c.add_slot();
+  ++c.owed;
+  respond(HttpExchange{&c, c.next_seq - 1}, status != 0 ? status : 400,
+          "Content-Type: application/json\r\n",
+          std::string("{\"error\":\"") + (status != 0 ? reason : "malformed request") + "\"}\n",
+          true);
+}
+
+void HttpServer::release_parser(HttpConnection& c) {
+  if (c.parser == nullptr) return;
+  if (parsers_.size() < kMaxFreeParsers) {
+    c.parser->reset();
+    parsers_.push_back(std::move(c.parser));
+  }
+  c.parser.reset();
+}
+
+// ---------------------------------------------------------------- replies --
+
+void HttpServer::respond(HttpExchange ex, int status, std::string_view headers, std::string body,
+                         bool close_after) {
+  HttpConnection& c = *ex.conn;
+  --c.owed;
+  Slot* s = c.closed ? nullptr : c.slot(ex.seq);
+  if (s == nullptr || s->state != Slot::State::kPending) {
+    if (c.closed && c.owed == 0) schedule_flush();  // to free it
+    return;
+  }
+  if (close_after || !s->keep_alive || c.eof || (draining_ && ex.seq + 1 == c.next_seq)) {
+    s->close = true;
+    c.read_done = true;
+    c.stash.clear();
+  }
+  format_head(*s, status, headers, body.size(), false, date());
+  if (!s->head_only) s->body = std::move(body);
+  s->state = Slot::State::kReady;
+  mark_dirty(c);
+}
+
+// ---------------------------------------------------------------- streams --
+
+HttpStream* HttpServer::open_stream(HttpExchange ex, int status, std::string_view headers,
+                                    std::function<void()> on_close) {
+  HttpConnection& c = *ex.conn;
+  --c.owed;
+  Slot* s = c.closed ? nullptr : c.slot(ex.seq);
+  if (s == nullptr || s->state != Slot::State::kPending) {
+    if (c.closed && c.owed == 0) schedule_flush();
+    return nullptr;
+  }
+  c.streaming = true;
+  c.read_done = true;
+  c.stash.clear();
+  c.stream_seq = ex.seq;
+  c.on_close = std::move(on_close);
+  if (s->head_only) {  // HEAD: the head of the stream, and the end
+    s->close = true;
+    format_head(*s, status, headers, 0, false, date());
+    s->state = Slot::State::kReady;
+  } else {
+    format_head(*s, status, headers, 0, true, date());
+    s->state = Slot::State::kStream;
+  }
+  mark_dirty(c);
+  return &c;
+}
+
+bool HttpServer::push(HttpStream* stream, std::string_view data) {
+  HttpConnection& c = *stream;
+  Slot* s = c.closed ? nullptr : c.slot(c.stream_seq);
+  if (s == nullptr || s->state != Slot::State::kStream) return false;
+  if (data.empty()) return true;
+  size_t unsent = c.unsent() + s->body.size();
+  if (unsent + data.size() > limits_.max_stream_buffer) {
+    thread_local int64_t last_log_us = 0;
+    if (now_us() - last_log_us > 10'000'000) {
+      last_log_us = now_us();
+      spdlog::warn("closing a stream whose client reads too slowly ({} bytes unsent)", unsent);
+    }
+    close(c);
+    return false;
+  }
+  if (s->http10) {
+    s->body += data;
+  } else {
+    char size[24];
+    int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+    s->body.append(size, static_cast<size_t>(n));
+    s->body += data;
+    s->body += "\r\n";
+  }
+  mark_dirty(c);
+  return true;
+}
+
+void HttpServer::end_stream(HttpStream* stream) {
+  HttpConnection& c = *stream;
+  c.on_close = nullptr;
+  Slot* s = c.closed ? nullptr : c.slot(c.stream_seq);
+  if (s == nullptr || s->state != Slot::State::kStream) return;
+  if (!s->http10) s->body += "0\r\n\r\n";
+  s->state = Slot::State::kReady;
+  s->close = true;
+  mark_dirty(c);
+}
+
+// ---------------------------------------------------------------- writing --
+
+void HttpServer::mark_dirty(HttpConnection& c) {
+  if (c.dirty || c.closed) return;
+  c.dirty = true;
+  dirty_.push_back(&c);
+  schedule_flush();
+}
+
+void HttpServer::schedule_flush() {
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  event_active(flush_event_, EV_TIMEOUT, 0);
+}
+
+void HttpServer::on_flush(int, short, void* arg) {
+  auto* self = static_cast<HttpServer*>(arg);
+  self->flush_scheduled_ = false;
+  self->flush_all();
+}
+
+// The end of a loop turn (libevent runs an activated event after those
+// already active): one write per connection with something to send; then
+// requests read ahead resume; then closed connections run their on_close
+// and are freed once no reply is owed.
+void HttpServer::flush_all() {
+  while (!dirty_.empty()) {
+    flushing_.swap(dirty_);  // connections made dirty meanwhile go round again
+    for (HttpConnection* c : flushing_) {
+      c->dirty = false;
+      flush(*c);
+      if (!c->closed && !c->stash.empty() && c->slots.size() < limits_.max_pipeline &&
+          c->unsent() == 0 && !c->want_write) {
+        std::string stash = std::move(c->stash);
+        c->stash.clear();
+        parse(*c, stash);
+      }
+      settle(*c);
+    }
+    flushing_.clear();
+  }
+  for (auto it = closed_.begin(); it != closed_.end();) {
+    HttpConnection& c = *it++;
+    if (c.on_close) {
+      std::function<void()> f = std::move(c.on_close);
+      c.on_close = nullptr;
+      f();
+    }
+    if (c.owed == 0 && !c.dirty) closed_.erase(c.self);
+  }
+}
+
+// One writev of what is ready, in order: the rest of a partial write, then
+// ready replies up to the first one still owed (or a stream, or a reply that
+// closes).
+void HttpServer::flush(HttpConnection& c) {
+  if (c.closed || c.want_write) return;
+  constexpr int kMaxIov = 64;
+  iovec iov[kMaxIov];
+  int n = 0;
+  if (c.unsent() > 0) iov[n++] = {c.out.data() + c.out_off, c.unsent()};
+  for (Slot& s : c.slots) {
+    if (s.state == Slot::State::kPending || n + 2 > kMaxIov) break;
+    if (!s.head.empty()) iov[n++] = {s.head.data(), s.head.size()};
+    if (!s.body.empty()) iov[n++] = {s.body.data(), s.body.size()};
+    if (s.state == Slot::State::kStream || s.close) break;
+  }
+  if (n == 0) return;
+  ssize_t written = writev(c.fd, iov, n);
+  ++writes_;
+  if (written < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return close(c);
+    c.want_write = true;
+    return;
+  }
+  size_t left = static_cast<size_t>(written);
+  size_t from_out = std::min(left, c.unsent());
+  c.out_off += from_out;
+  left -= from_out;
+  if (c.unsent() == 0) {
+    c.out.clear();
+    c.out_off = 0;
+  }
+  // Replies written in full go; one written in part leaves its rest in `out`
+  // (the only copy of a body, and only on a full socket). A stream's slot
+  // stays for its next chunks.
+  size_t done = 0;
+  for (Slot& s : c.slots) {
+    size_t size = s.head.size() + s.body.size();
+    if (s.state == Slot::State::kPending || (left == 0 && size > 0)) break;
+    if (left < size) {
+      if (left < s.head.size()) {
+        c.out.append(s.head, left);
+        c.out.append(s.body);
+      } else {
+        c.out.append(s.body, left - s.head.size());
+      }
+      left = 0;
+    } else {
+      left -= size;
+    }
+    s.head.clear();
+    s.body.clear();
+    if (s.state == Slot::State::kStream) break;
+    ++done;
+    if (s.close) {
+      c.close_when_sent = true;
+      break;
+    }
+  }
+  c.slots.erase(c.slots.begin(), c.slots.begin() + static_cast<ptrdiff_t>(done));
+  c.first_seq += static_cast<uint32_t>(done);
+  if (c.list == &idle_) move_to(c, idle_);  // progress: not idle
+  if (c.unsent() > 0)
+    c.want_write = true;
+  else if (c.close_when_sent)
+    finish(c);
+}
+
+// ------------------------------------------------- lists, timers, closing --
+
+void HttpServer::move_to(HttpConnection& c, ConnList& to) {
+  to.splice(to.end(), *c.list, c.self);
+  c.list = &to;
+  c.since_ms = now_ms_mono();
+}
+
+// Puts the connection in the list its state asks for, and watches its
+// socket for what it waits for.
+void HttpServer::settle(HttpConnection& c) {
+  if (c.closed || c.lingering) return;
+  if (c.read_done && !c.streaming && c.slots.empty() && c.unsent() == 0) return finish(c);
+  ConnList* want = &idle_;
+  if (c.parser != nullptr)
+    want = &reading_;
+  else if (!c.stash.empty() || (c.owed > 0 && c.unsent() == 0 && !c.want_write))
+    want = &busy_;
+  if (c.list != want) move_to(c, *want);
+  // Reading pauses while the client does not read its replies, and while
+  // the pipeline is full; a stream reads only to see its client go.
+  bool read = c.streaming || (!c.read_done && c.stash.empty() && c.unsent() == 0);
+  watch(c, read, c.want_write);
+}
+
+void HttpServer::watch(HttpConnection& c, bool read, bool write) {
+  short mask = static_cast<short>((read ? EV_READ : 0) | (write ? EV_WRITE : 0));
+  if (mask == c.watching) return;
+  if (c.watching != 0) event_del(&c.ev);
+  c.watching = mask;
+  if (mask == 0) return;
+  event_assign(&c.ev, base_, c.fd, static_cast<short>(mask | EV_PERSIST), &HttpServer::on_io, &c);
+  event_add(&c.ev, nullptr);
+}
+
+// The server is done with the connection. After a reply that closes it, the
+// writing side is shut down and input dropped until the client closes (at
+// most kLingerMs): closing at once with unread input would make the kernel
+// reset the connection, and the client could lose that reply.
+void HttpServer::finish(HttpConnection& c) {
+  if (c.eof || c.lingering) return close(c);
+  shutdown(c.fd, SHUT_WR);
+  c.lingering = true;
+  c.read_done = true;
+  c.slots.clear();  // replies to requests after the closing one are dropped
+  release_parser(c);
+  move_to(c, lingering_);
+  watch(c, true, false);
+}
+
+void HttpServer::close(HttpConnection& c) {
+  if (c.closed) return;
+  watch(c, false, false);
+  ::close(c.fd);
+  c.fd = -1;
+  c.closed = true;
+  --open_;
+  --open_here_;
+  if (metrics_ != nullptr) metrics_->connection_closed();
+  release_parser(c);
+  c.slots.clear();
+  std::string().swap(c.out);
+  std::string().swap(c.stash);
+  c.out_off = 0;
+  move_to(c, closed_);
+  schedule_flush();
+}
+
+void HttpServer::on_sweep(int, short, void* arg) {
+  static_cast<HttpServer*>(arg)->sweep();
+}
+
+// Each list is in timer order: walked from its front while expired.
+void HttpServer::sweep() {
+  int64_t now = now_ms_mono();
+  while (!reading_.empty() && now - reading_.front().since_ms > limits_.request_timeout_ms) {
+    HttpConnection& c = reading_.front();
+    if (metrics_ != nullptr) metrics_->slow_request();
+    refuse(c, 408, "the request did not arrive in time");
+    settle(c);  // out of reading_
+  }
+  while (!idle_.empty() && now - idle_.front().since_ms > limits_.idle_timeout_ms)
+    close(idle_.front());
+  while (!lingering_.empty() && now - lingering_.front().since_ms > kLingerMs)
+    close(lingering_.front());
+}
+
+const std::string& HttpServer::date() {
+  time_t now = time(nullptr);
+  if (now != date_s_) {
+    date_s_ = now;
+    tm t;
+    gmtime_r(&now, &t);
+    char buf[64];
+    size_t n = strftime(buf, sizeof buf, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &t);
+    date_.assign(buf, n);
+  }
+  return date_;
+}
+
+}  // namespace ticketq
