@@ -84,7 +84,7 @@ std::optional<int64_t> reference_limit(std::string_view text) {
 void check_decode(std::string_view s) {
   auto d = percent_decode(s);
   if (d) {
-    // A %00 never decodes; a raw NUL (evhttp would not pass one) stays as is.
+    // A %00 never decodes; a raw NUL (the parser would not pass one) stays as is.
     FUZZ_CHECK(std::count(d->begin(), d->end(), '\0') == std::count(s.begin(), s.end(), '\0'), s);
     FUZZ_CHECK(d->size() <= s.size(), s);
     if (s.find('%') == std::string_view::npos) FUZZ_CHECK(*d == s, s);
@@ -130,8 +130,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto want = reference_limit(*limit);
   FUZZ_CHECK(parsed.ok() == want.has_value(), "limit=" + *limit);
   if (want)
-    FUZZ_CHECK(*parsed.value == *want,
-               "limit=" + *limit + " gave " + std::to_string(*parsed.value) + ", expected " +
-                   std::to_string(*want));
+    FUZZ_CHECK(*parsed.value == *want, "limit=" + *limit + " gave " +
+                                           std::to_string(*parsed.value) + ", expected " +
+                                           std::to_string(*want));
   return 0;
 }

@@ -85,9 +85,10 @@ HttpFrontend::~HttpFrontend() {
 // ------------------------------------------------------------------ replies --
 
 void HttpFrontend::deliver(const RequestInfo& info, Response r) {
-  // Header lines: a few fixed names, values from literals and the checked id.
-  std::string headers;
-  headers.reserve(160);
+  // Header lines: a few fixed names, values from literals and the checked
+  // id, in one buffer reused from reply to reply (respond copies them).
+  std::string& headers = headers_;
+  headers.clear();
   headers += "Content-Type: ";
   headers += r.content_type;
   headers += "\r\nX-Request-Id: ";

@@ -632,7 +632,7 @@ void HttpServer::settle(HttpConnection& c) {
   if (c.list != want) move_to(c, *want);
   // Reading pauses while the client does not read its replies, and while
   // the pipeline is full; a stream reads only to see its client go.
-  bool read = c.streaming || (!c.read_done && c.stash.empty() && c.unsent() == 0);
+  bool read = c.streaming || (!c.read_done && c.stash.empty() && c.unsent() == 0 && !c.want_write);
   watch(c, read, c.want_write);
 }
 

@@ -58,6 +58,7 @@ class HttpFrontend final : public ReplySink, public HttpHandler {
   LoopMetrics& metrics_;
   HttpServer server_;
   std::unique_ptr<Api> api_;  // after server_: destroyed first
+  std::string headers_;       // a reply's header lines, being written
   std::string id_prefix_;     // random per loop, for generated request ids
   uint64_t id_counter_ = 0;
 };

@@ -1,5 +1,5 @@
 // Prometheus metrics (prometheus-cpp core registry and text serializer,
-// served by our own evhttp at GET /metrics). One Metrics object is shared by
+// served at GET /metrics). One Metrics object is shared by
 // every event loop; prometheus-cpp's counters and histograms are thread-safe.
 // Each loop caches its labelled series (LoopMetrics) so the hot path never
 // looks a label set up twice.

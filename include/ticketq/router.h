@@ -1,5 +1,5 @@
 // Routing: maps a method and a request target to an operation. Pure; knows
-// the URL shapes of the API but nothing of evhttp.
+// the URL shapes of the API but nothing of the transport.
 #pragma once
 
 #include <optional>

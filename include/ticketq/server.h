@@ -1,5 +1,5 @@
 // The server: N event loops ("workers"), shared nothing. Each owns an
-// event_base, an evhttp front end, a queue core and its own Redis
+// event_base, an HTTP front end, a queue core and its own Redis
 // connection, and replies only to requests it accepted itself. The main
 // thread only waits for SIGINT/SIGTERM and then drains the workers.
 #pragma once

@@ -1,6 +1,6 @@
-// Limits the connection guard adds to evhttp: requests per connection, a
-// deadline for a whole request to arrive (slow-drip clients), and a cap on
-// open connections answered with 503.
+// Connection limits of the transport: requests per connection, a deadline
+// for a whole request to arrive (slow-drip clients), and a cap on open
+// connections answered with 503.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
