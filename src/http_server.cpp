@@ -5,7 +5,6 @@
 #include <event2/listener.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -315,11 +314,12 @@ void HttpServer::read_from(HttpConnection& c) {
   }
   if (n == 0) {
     c.eof = true;
-    // What was read in full is still answered; a request cut short is not.
-    if (c.lingering || c.streaming || c.parser != nullptr || (c.slots.empty() && c.unsent() == 0))
-      return close(c);
+    // What was read in full is still answered (then settle() closes); a
+    // request cut short is not.
+    if (c.lingering || c.streaming || (c.slots.empty() && c.unsent() == 0)) return close(c);
     c.read_done = true;
     c.stash.clear();
+    release_parser(c);
     return;
   }
   // A stream reads only to see its client go; a lingering connection drops.
@@ -414,7 +414,7 @@ void HttpServer::respond(HttpExchange ex, int status, std::string_view headers, 
     if (c.closed && c.owed == 0) schedule_flush();  // to free it
     return;
   }
-  if (close_after || !s->keep_alive || c.eof || (draining_ && ex.seq + 1 == c.next_seq)) {
+  if (close_after || !s->keep_alive || (draining_ && ex.seq + 1 == c.next_seq)) {
     s->close = true;
     c.read_done = true;
     c.stash.clear();
@@ -514,21 +514,15 @@ void HttpServer::on_flush(int, short, void* arg) {
 }
 
 // The end of a loop turn (libevent runs an activated event after those
-// already active): one write per connection with something to send; then
-// requests read ahead resume; then closed connections run their on_close
-// and are freed once no reply is owed.
+// already active): one write per connection with something to send (and
+// requests read ahead resume, in settle); then closed connections run their
+// on_close and are freed once no reply is owed.
 void HttpServer::flush_all() {
   while (!dirty_.empty()) {
     flushing_.swap(dirty_);  // connections made dirty meanwhile go round again
     for (HttpConnection* c : flushing_) {
       c->dirty = false;
       flush(*c);
-      if (!c->closed && !c->stash.empty() && c->slots.size() < limits_.max_pipeline &&
-          c->unsent() == 0 && !c->want_write) {
-        std::string stash = std::move(c->stash);
-        c->stash.clear();
-        parse(*c, stash);
-      }
       settle(*c);
     }
     flushing_.clear();
@@ -544,28 +538,44 @@ void HttpServer::flush_all() {
   }
 }
 
-// One writev of what is ready, in order: the rest of a partial write, then
+// Writes what is ready, in order: the rest of a partial write, then
 // ready replies up to the first one still owed (or a stream, or a reply that
 // closes).
 void HttpServer::flush(HttpConnection& c) {
-  if (c.closed || c.want_write) return;
+  while (!c.closed && !c.want_write && write_some(c)) {
+  }
+}
+
+// One write of as much as one iovec array takes. True when it was all
+// written and more replies are ready than it could take.
+bool HttpServer::write_some(HttpConnection& c) {
   constexpr int kMaxIov = 64;
   iovec iov[kMaxIov];
   int n = 0;
+  bool more = false;
   if (c.unsent() > 0) iov[n++] = {c.out.data() + c.out_off, c.unsent()};
   for (Slot& s : c.slots) {
-    if (s.state == Slot::State::kPending || n + 2 > kMaxIov) break;
+    if (s.state == Slot::State::kPending) break;
+    if (n + 2 > kMaxIov) {
+      more = true;
+      break;
+    }
     if (!s.head.empty()) iov[n++] = {s.head.data(), s.head.size()};
     if (!s.body.empty()) iov[n++] = {s.body.data(), s.body.size()};
     if (s.state == Slot::State::kStream || s.close) break;
   }
-  if (n == 0) return;
-  ssize_t written = writev(c.fd, iov, n);
+  if (n == 0) return false;
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = static_cast<size_t>(n);
+  ssize_t written = sendmsg(c.fd, &msg, MSG_NOSIGNAL);  // a gone client is an error, not a signal
   ++writes_;
   if (written < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return close(c);
-    c.want_write = true;
-    return;
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+      close(c);
+    else
+      c.want_write = true;
+    return false;
   }
   size_t left = static_cast<size_t>(written);
   size_t from_out = std::min(left, c.unsent());
@@ -605,10 +615,15 @@ void HttpServer::flush(HttpConnection& c) {
   c.slots.erase(c.slots.begin(), c.slots.begin() + static_cast<ptrdiff_t>(done));
   c.first_seq += static_cast<uint32_t>(done);
   if (c.list == &idle_) move_to(c, idle_);  // progress: not idle
-  if (c.unsent() > 0)
+  if (c.unsent() > 0) {
     c.want_write = true;
-  else if (c.close_when_sent)
+    return false;
+  }
+  if (c.close_when_sent) {
     finish(c);
+    return false;
+  }
+  return more;
 }
 
 // ------------------------------------------------- lists, timers, closing --
@@ -623,6 +638,13 @@ void HttpServer::move_to(HttpConnection& c, ConnList& to) {
 // socket for what it waits for.
 void HttpServer::settle(HttpConnection& c) {
   if (c.closed || c.lingering) return;
+  // Requests read ahead resume once replies went out: parse what was kept.
+  if (!c.stash.empty() && c.slots.size() < limits_.max_pipeline && c.unsent() == 0 &&
+      !c.want_write && !stopping_) {
+    std::string stash = std::move(c.stash);
+    c.stash.clear();
+    parse(c, stash);
+  }
   if (c.read_done && !c.streaming && c.slots.empty() && c.unsent() == 0) return finish(c);
   ConnList* want = &idle_;
   if (c.parser != nullptr)

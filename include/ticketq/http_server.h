@@ -11,8 +11,9 @@
 // Pipelining: requests are parsed and handed on as they arrive (up to
 // max_pipeline ahead of their replies, then reading pauses); replies may
 // come in any order and are written in request order. Every write of a loop
-// turn is gathered and sent at the end of the turn: one writev per connection
-// per turn whatever the number of replies ready on it.
+// turn is gathered and sent at the end of the turn: one gathering write
+// (sendmsg) per connection per turn, whatever the number of replies ready
+// on it (up to 31; more take one write per 31).
 //
 // Timers (one sweep per loop every 100 ms, no timer per connection): a
 // request must arrive whole within request_timeout_ms of its first byte
@@ -129,7 +130,7 @@ class HttpServer {
   // Client connections of this loop still open.
   size_t connections() const { return open_here_; }
   // Counters since start: requests handed to the handler, and writes
-  // (writev calls) to client sockets.
+  // (sendmsg calls) to client sockets.
   uint64_t requests() const { return requests_; }
   uint64_t writes() const { return writes_; }
   const HttpLimits& limits() const { return limits_; }
@@ -154,6 +155,7 @@ class HttpServer {
   void schedule_flush();
   void flush_all();
   void flush(HttpConnection& c);
+  bool write_some(HttpConnection& c);
   void settle(HttpConnection& c);
   void move_to(HttpConnection& c, ConnList& to);
   void watch(HttpConnection& c, bool read, bool write);
