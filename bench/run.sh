@@ -302,9 +302,9 @@ done
 # ------------------- bar 10: server CPU per request against the floor server --
 # ticketq --threads 1 (coalescing on: the default batch_max) and ticketq-floor,
 # the same closed-loop fresh reserves as bar 1: server CPU from /proc per
-# answered request. Every reserve is a first join, so ticketq signs an Ed25519
-# user token for each; the status runs of bar 2 (ticketq-t1 and floor) show
-# the ratio without signing. The floor's run is also the check that
+# answered request. Every reserve is a first join, so ticketq signs a user
+# token (HS256) for each; the status runs of bar 2 (ticketq-t1 and floor)
+# show the ratio without signing. The floor's run is also the check that
 # ticketq-bench is not the limit: its throughput and its own CPU there.
 for rep in $(seq "$REPS"); do
   for s in ticketq-t1 floor; do

@@ -3,9 +3,11 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +22,10 @@ namespace {
 
 constexpr size_t kEd25519KeyBytes = 32;
 constexpr size_t kEd25519SigBytes = 64;
+constexpr size_t kMacBytes = 32;  // HMAC-SHA256: the MAC keys and the MACs
+// What the MAC key of a user token is derived from, with the Ed25519
+// private key as the HMAC key.
+constexpr std::string_view kMacKeyLabel = "ticketq user token key v1";
 constexpr size_t kMaxKeyFileBytes = 64 * 1024;  // a PEM Ed25519 key is 119 bytes
 
 struct PkeyFree {
@@ -60,6 +66,34 @@ bool ed25519_verify(EVP_PKEY* key, std::string_view message, std::string_view si
                              message.size()) == 1;
   if (!ok) ERR_clear_error();
   return ok;
+}
+
+using MacKey = std::array<unsigned char, kMacBytes>;
+
+// HMAC-SHA256 of `message` (RFC 7518 section 3.2, "HS256").
+bool hmac_sha256(const MacKey& key, std::string_view message, unsigned char (&mac)[kMacBytes]) {
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), bytes_of(message),
+           message.size(), mac, &len) == nullptr ||
+      len != kMacBytes) {
+    ERR_clear_error();
+    return false;
+  }
+  return true;
+}
+
+std::optional<std::string> hs256_sign(const MacKey& key, std::string_view message) {
+  unsigned char mac[kMacBytes];
+  if (!hmac_sha256(key, message, mac)) return std::nullopt;
+  return std::string(reinterpret_cast<const char*>(mac), sizeof mac);
+}
+
+// In constant time for a MAC of the right length; any other length is
+// refused before anything is computed (the length says nothing of the key).
+bool hs256_verify(const MacKey& key, std::string_view message, std::string_view mac) {
+  unsigned char expected[kMacBytes];
+  return mac.size() == kMacBytes && hmac_sha256(key, message, expected) &&
+         CRYPTO_memcmp(expected, mac.data(), kMacBytes) == 0;
 }
 
 std::string sha256(std::string_view data) {
@@ -132,6 +166,25 @@ bool public_members(EVP_PKEY* key, std::string* x, std::string* kid) {
   if (digest.empty()) return false;
   *kid = base64url_encode(digest);
   return true;
+}
+
+// The MAC key of the user tokens of an Ed25519 key: HMAC-SHA256 keyed with
+// its raw private key over kMacKeyLabel. Every instance with the same key
+// file derives the same MAC key; nothing public (the JWK's x) leads to it.
+bool derive_mac_key(EVP_PKEY* key, MacKey* out) {
+  unsigned char raw[kEd25519KeyBytes];
+  size_t len = sizeof raw;
+  unsigned int mac_len = 0;
+  bool ok = EVP_PKEY_get_raw_private_key(key, raw, &len) == 1 && len == sizeof raw &&
+            HMAC(EVP_sha256(), raw, static_cast<int>(len), bytes_of(kMacKeyLabel),
+                 kMacKeyLabel.size(), out->data(), &mac_len) != nullptr &&
+            mac_len == out->size();
+  OPENSSL_cleanse(raw, sizeof raw);
+  if (!ok) {
+    OPENSSL_cleanse(out->data(), out->size());
+    ERR_clear_error();
+  }
+  return ok;
 }
 
 // ---------------------------------------------------------------- base64url --
@@ -269,13 +322,22 @@ std::optional<std::string> base64url_decode(std::string_view text) {
 
 struct Tokens::Impl {
   struct Key {
-    Pkey pkey;
+    Pkey pkey;  // signs and verifies admission tokens (EdDSA)
     std::string kid;
+    MacKey mac{};  // signs and verifies user tokens (HS256); derived from pkey
   };
   TokenSettings settings;
-  std::vector<Key> keys;       // keys[0] signs
-  std::string signing_header;  // base64url of the header with keys[0]'s kid
+  std::vector<Key> keys;         // keys[0] signs
+  std::string admission_header;  // base64url of the EdDSA header with keys[0]'s kid
+  std::string user_header;       // the same for HS256
   std::string jwks;
+
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  ~Impl() {
+    for (Key& k : keys) OPENSSL_cleanse(k.mac.data(), k.mac.size());
+  }
 
   const Key* find(std::string_view kid) const {
     for (const Key& k : keys)
@@ -287,7 +349,9 @@ struct Tokens::Impl {
 namespace {
 
 // Builds the key set; each key signs and verifies once here, so a key that
-// cannot is refused at start rather than at the first token.
+// cannot is refused at start rather than at the first token. The MAC keys
+// are derived here, into the Impl itself (reserved up front: no copy of
+// one is left behind by a reallocation), so that the Impl wipes them.
 Parsed<std::shared_ptr<Tokens::Impl>> make_impl(std::vector<Pkey> pkeys,
                                                 const std::vector<std::string>& names,
                                                 TokenSettings settings) {
@@ -296,6 +360,7 @@ Parsed<std::shared_ptr<Tokens::Impl>> make_impl(std::vector<Pkey> pkeys,
   auto impl = std::make_shared<Tokens::Impl>();
   impl->settings = std::move(settings);
   Json keys = Json::array();
+  impl->keys.reserve(pkeys.size());
   for (size_t i = 0; i < pkeys.size(); ++i) {
     std::string x, kid;
     auto sig =
@@ -311,10 +376,17 @@ Parsed<std::shared_ptr<Tokens::Impl>> make_impl(std::vector<Pkey> pkeys,
                     {"alg", "EdDSA"},
                     {"use", "sig"}});
     impl->keys.push_back({std::move(pkeys[i]), kid});
+    Tokens::Impl::Key& key = impl->keys.back();
+    auto mac = derive_mac_key(key.pkey.get(), &key.mac) ? hs256_sign(key.mac, kid) : std::nullopt;
+    if (!mac || !hs256_verify(key.mac, kid, *mac))
+      return Result::fail("key " + names[i] + ": OpenSSL could not derive its MAC key");
   }
   impl->jwks = Json{{"keys", keys}}.dump();
-  impl->signing_header =
-      base64url_encode(Json{{"alg", "EdDSA"}, {"kid", impl->keys[0].kid}, {"typ", "JWT"}}.dump());
+  auto header = [&](const char* alg) {
+    return base64url_encode(Json{{"alg", alg}, {"kid", impl->keys[0].kid}, {"typ", "JWT"}}.dump());
+  };
+  impl->admission_header = header("EdDSA");
+  impl->user_header = header("HS256");
   return {std::move(impl), {}};
 }
 
@@ -381,8 +453,11 @@ std::optional<std::string> Tokens::sign(const TokenClaims& c) const {
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }
-  std::string input = impl_->signing_header + "." + base64url_encode(payload);
-  auto sig = ed25519_sign(impl_->keys[0].pkey.get(), input);
+  const Impl::Key& key = impl_->keys[0];
+  bool user = c.kind == TokenKind::kUser;
+  std::string input =
+      (user ? impl_->user_header : impl_->admission_header) + "." + base64url_encode(payload);
+  auto sig = user ? hs256_sign(key.mac, input) : ed25519_sign(key.pkey.get(), input);
   if (!sig) return std::nullopt;
   return input + "." + base64url_encode(*sig);
 }
@@ -409,9 +484,10 @@ std::optional<std::string> Tokens::issue(TokenKind kind, std::string_view sub,
 }
 
 // The order matters: the size first, so nothing large is parsed; the
-// algorithm before the key, so the token never chooses how it is checked;
-// the signature before the payload is read, so claims are only ever read
-// from what one of our keys signed.
+// algorithm before the key, so the token never chooses how it is checked
+// (the kind expected does: HS256 for a user token, EdDSA for an admission
+// token); the signature before the payload is read, so claims are only ever
+// read from what one of our keys signed.
 TokenCheck Tokens::verify(std::string_view token, TokenKind kind, std::string_view event,
                           int64_t now_s) const {
   TokenCheck out;
@@ -433,9 +509,15 @@ TokenCheck Tokens::verify(std::string_view token, TokenKind kind, std::string_vi
   auto header = parse_json_object(*header_text);
   if (!header.ok() || header.value->contains("crit")) return refuse(TokenError::kMalformed);
   const nlohmann::json& h = *header.value;
+  // Each kind has one alg. The other kind's alg names a token of the other
+  // kind (nothing is checked with it); any other alg is refused outright.
+  const bool user = kind == TokenKind::kUser;
   auto alg = h.find("alg");
-  if (alg == h.end() || !alg->is_string() || alg->get<std::string>() != "EdDSA")
-    return refuse(TokenError::kAlgNotAllowed);
+  if (alg == h.end() || !alg->is_string()) return refuse(TokenError::kAlgNotAllowed);
+  const std::string& alg_name = alg->get_ref<const std::string&>();
+  if (alg_name != (user ? "HS256" : "EdDSA"))
+    return refuse(alg_name == (user ? "EdDSA" : "HS256") ? TokenError::kWrongKind
+                                                         : TokenError::kAlgNotAllowed);
   auto typ = h.find("typ");
   if (typ != h.end() && (!typ->is_string() || typ->get<std::string>() != "JWT"))
     return refuse(TokenError::kMalformed);
@@ -443,7 +525,8 @@ TokenCheck Tokens::verify(std::string_view token, TokenKind kind, std::string_vi
   if (kid == h.end() || !kid->is_string()) return refuse(TokenError::kUnknownKey);
   const Impl::Key* key = impl_->find(kid->get<std::string>());
   if (key == nullptr) return refuse(TokenError::kUnknownKey);
-  if (!ed25519_verify(key->pkey.get(), token.substr(0, dot2), *sig))
+  std::string_view input = token.substr(0, dot2);
+  if (!(user ? hs256_verify(key->mac, input, *sig) : ed25519_verify(key->pkey.get(), input, *sig)))
     return refuse(TokenError::kBadSignature);
 
   auto payload = parse_json_object(*payload_text);

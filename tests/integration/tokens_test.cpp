@@ -1,10 +1,12 @@
-// Tokens from outside: what ticketq signs verifies with implementations that
-// share no code with it (tests/scripts/verify_jwt.py: Debian's
-// python3-cryptography by hand, and PyJWT as a booking service would use
-// it), against the JWKS of the unit and the one a real ticketq-server serves
-// at GET /.well-known/jwks.json; and a server refuses to start with a token
-// key file it cannot use. Keys are made by the openssl CLI, as scripts/run.sh
-// and the compose setup make them.
+// Tokens from outside: the admission tokens ticketq signs verify with
+// implementations that share no code with it (tests/scripts/verify_jwt.py:
+// Debian's python3-cryptography by hand, and PyJWT as a booking service
+// would use it), against the JWKS of the unit and the one a real
+// ticketq-server serves at GET /.well-known/jwks.json, while user tokens
+// (HS256, for ticketq alone) do not; servers sharing a key file accept each
+// other's user tokens; and a server refuses to start with a token key file
+// it cannot use. Keys are made by the openssl CLI, as scripts/run.sh and
+// the compose setup make them.
 #include "ticketq/tokens.h"
 
 #include <gtest/gtest.h>
@@ -116,13 +118,28 @@ TEST(TokensCrossCheck, PythonVerifiesWhatTheUnitSignsAndRefusesTampering) {
   // A token of a key the JWKS does not list.
   Tokens other = load({new_key(dir, "other.pem")});
   expect_refused(
-      python_verify(dir, tokens.jwks(), *other.issue(TokenKind::kUser, "a", "e", 1, now, 600)),
+      python_verify(dir, tokens.jwks(), *other.issue(TokenKind::kAdmission, "a", "e", 1, now, 600)),
       "kid names no key");
   // PyJWT checks the audience: a token for another one is refused by it.
   Tokens hotel = load({dir.file("k.pem")}, {"ticketq", "hotel"});
-  std::string for_hotel = *hotel.issue(TokenKind::kUser, "a", "e", 1, now, 600);
+  std::string for_hotel = *hotel.issue(TokenKind::kAdmission, "a", "e", 1, now, 600);
   expect_refused(python_verify(dir, hotel.jwks(), for_hotel), "InvalidAudience");
   accepted(python_verify(dir, hotel.jwks(), for_hotel, {"--audience", "hotel"}));
+}
+
+// User tokens are HS256 with a MAC key that only ticketq has: no verifier
+// can check one with the JWKS, whatever the key.
+TEST(TokensCrossCheck, UserTokensAreNotVerifiableWithTheJwks) {
+  TempDir dir("tokens");
+  Tokens tokens = load({new_key(dir, "k.pem")});
+  std::string user = *tokens.issue(TokenKind::kUser, "alice", "concert", 1, now_s(), 600);
+  json header = json::parse(*base64url_decode(user.substr(0, user.find('.'))));
+  EXPECT_EQ(header, json({{"alg", "HS256"}, {"kid", tokens.kids()[0]}, {"typ", "JWT"}}));
+  expect_refused(python_verify(dir, tokens.jwks(), user), "alg 'HS256' is not EdDSA");
+  // The admission token of the same key set is.
+  accepted(
+      python_verify(dir, tokens.jwks(),
+                    *tokens.issue(TokenKind::kAdmission, "alice", "concert", 1, now_s(), 600)));
 }
 
 TEST(TokensCrossCheck, PythonVerifiesOldTokensAgainstTheRotatedJwks) {
@@ -130,8 +147,8 @@ TEST(TokensCrossCheck, PythonVerifiesOldTokensAgainstTheRotatedJwks) {
   std::string old_key = new_key(dir, "old.pem"), new_key_file = new_key(dir, "new.pem");
   Tokens before = load({old_key});
   Tokens rotated = load({new_key_file, old_key});
-  std::string old_token = *before.issue(TokenKind::kUser, "bob", "default", 1, now_s(), 600);
-  std::string new_token = *rotated.issue(TokenKind::kUser, "bob", "default", 1, now_s(), 600);
+  std::string old_token = *before.issue(TokenKind::kAdmission, "bob", "default", 1, now_s(), 600);
+  std::string new_token = *rotated.issue(TokenKind::kAdmission, "bob", "default", 1, now_s(), 600);
   EXPECT_EQ(accepted(python_verify(dir, rotated.jwks(), old_token))["kid"], before.kids()[0]);
   EXPECT_EQ(accepted(python_verify(dir, rotated.jwks(), new_token))["kid"], rotated.kids()[0]);
   expect_refused(python_verify(dir, before.jwks(), new_token), "kid names no key");
@@ -165,8 +182,9 @@ TEST(TokensServer, ServesTheJwksOfItsKeyWhichVerifiesTheUnitsTokens) {
   // The API document names it.
   EXPECT_NE(c.get("/openapi.yaml").body.find("\n  /.well-known/jwks.json:\n"), std::string::npos);
 
-  // What the server publishes verifies a token of this key, independently.
-  std::string tok = *tokens.issue(TokenKind::kUser, "carol", "default", 1, now_s(), 600);
+  // What the server publishes verifies an admission token of this key,
+  // independently.
+  std::string tok = *tokens.issue(TokenKind::kAdmission, "carol", "default", 1, now_s(), 600);
   EXPECT_EQ(accepted(python_verify(dir, r.body, tok))["claims"]["sub"], "carol");
 
   // The log names the kid; never the key.
@@ -177,6 +195,48 @@ TEST(TokensServer, ServesTheJwksOfItsKeyWhichVerifiesTheUnitsTokens) {
   EXPECT_EQ(log.find(key_body), std::string::npos) << "the private key was logged";
   EXPECT_EQ(log.find("PRIVATE KEY"), std::string::npos);
   EXPECT_EQ(log.find("no token_keys set"), std::string::npos);
+}
+
+// Instances that share the key files accept each other's user tokens (the
+// MAC key derives from the private key alone); the server's own tokens are
+// HS256 for users, EdDSA for admissions, and only the latter verify with
+// the JWKS it serves.
+TEST(TokensServer, InstancesSharingAKeyAcceptEachOthersUserTokens) {
+  TempDir dir("tokens");
+  std::string key = new_key(dir, "k.pem");
+  Tokens tokens = load({key});
+  Stack stack;
+  ServerOptions o;
+  o.threads = 1;
+  o.extra_args = {"--token-keys", key};
+  ASSERT_EQ(stack.start(o), "");
+  ASSERT_EQ(stack.add_server(o), "");
+  ServerOptions other;
+  other.threads = 1;
+  other.extra_args = {"--token-keys", new_key(dir, "other.pem")};
+  ASSERT_EQ(stack.add_server(other), "");
+
+  HttpClient first = stack.client(0), second = stack.client(1), third = stack.client(2);
+  HttpResponse joined = first.post("/reserve", user_body("dora"));
+  ASSERT_EQ(joined.status, 200) << joined.describe();
+  std::string user = joined.json.value("token", "");
+  ASSERT_FALSE(user.empty()) << joined.describe();
+  EXPECT_EQ(json::parse(*base64url_decode(user.substr(0, user.find('.'))))["alg"], "HS256");
+  EXPECT_TRUE(tokens.verify(user, TokenKind::kUser, "default", now_s()).ok());
+  std::string jwks = first.get("/.well-known/jwks.json").body;
+  expect_refused(python_verify(dir, jwks, user), "alg 'HS256' is not EdDSA");
+
+  const Headers bearer{{"Authorization", "Bearer " + user}};
+  HttpResponse status = second.get("/status/dora", bearer);
+  ASSERT_EQ(status.status, 200) << status.describe();
+  std::string admission = status.json.value("admission_token", "");
+  ASSERT_FALSE(admission.empty()) << status.describe();
+  EXPECT_EQ(accepted(python_verify(dir, jwks, admission))["claims"]["kind"], "admission");
+  // Another key set knows neither.
+  HttpResponse refused = third.get("/status/dora", bearer);
+  EXPECT_EQ(refused.status, 401) << refused.describe();
+  EXPECT_NE(refused.json.value("error", "").find("unknown_key"), std::string::npos)
+      << refused.describe();
 }
 
 TEST(TokensServer, ListsEveryConfiguredKeyTheSigningOneFirst) {

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""Verifies a ticketq token against a JWKS with implementations that share
-no code with ticketq: Debian's python3-cryptography (Ed25519, by hand: split,
-base64url, kid lookup, RFC 7638 thumbprint, signature) and PyJWT
-(python3-jwt: what a booking service would use). Both must accept it.
+"""Verifies a ticketq admission token against a JWKS with implementations
+that share no code with ticketq: Debian's python3-cryptography (Ed25519, by
+hand: split, base64url, kid lookup, RFC 7638 thumbprint, signature) and PyJWT
+(python3-jwt: what a booking service would use). Both must accept it. A user
+token (alg HS256, verifiable by ticketq alone) is refused: "alg 'HS256' is
+not EdDSA".
 
     /usr/bin/python3 -I tests/scripts/verify_jwt.py JWKS_FILE TOKEN_FILE \
         [--audience booking] [--issuer ticketq]

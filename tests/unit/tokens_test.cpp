@@ -1,8 +1,11 @@
 // Tests of src/tokens.cpp: base64url, key loading, the RFC 7638 kid (RFC
-// 8037 test vector), the JWKS, sign/verify round trips, every reason a
-// token is refused (tampering, truncation, wrong or unknown key, alg "none"
-// and HMAC confusion, expiry, kind, event, audience, issuer, size),
-// rotation, and sign/verify from several threads at once.
+// 8037 test vector), the JWKS, known answers for both kinds (EdDSA
+// admission tokens, HS256 user tokens and the derivation of their MAC
+// key), sign/verify round trips, every reason a token is refused
+// (tampering, truncation, wrong or unknown key, alg "none", an alg that is
+// not the expected kind's, HMAC keyed with the public key, expiry, kind,
+// event, audience, issuer, size), rotation, and sign/verify from several
+// threads at once.
 #include "ticketq/tokens.h"
 
 #include <gtest/gtest.h>
@@ -81,6 +84,24 @@ std::string hmac_sha256(const std::string& key, const std::string& msg) {
   return std::string(reinterpret_cast<const char*>(mac), len);
 }
 
+std::string raw_private_key(EVP_PKEY* key) {
+  unsigned char raw[32];
+  size_t len = sizeof raw;
+  EXPECT_EQ(EVP_PKEY_get_raw_private_key(key, raw, &len), 1);
+  return std::string(reinterpret_cast<const char*>(raw), len);
+}
+
+// The MAC key of the user tokens of an Ed25519 key, as documented in
+// tokens.h, computed here on its own.
+std::string mac_key_of(EVP_PKEY* key) {
+  return hmac_sha256(raw_private_key(key), "ticketq user token key v1");
+}
+
+// The alg a token of this kind must name.
+std::string alg_of(TokenKind kind) {
+  return kind == TokenKind::kUser ? "HS256" : "EdDSA";
+}
+
 // header.payload of the given JSON texts, base64url-encoded.
 std::string signing_input(const std::string& header, const std::string& payload) {
   return base64url_encode(header) + "." + base64url_encode(payload);
@@ -116,26 +137,51 @@ class TokensTest : public ::testing::Test {
     EXPECT_TRUE(tok.has_value());
     return tok.value_or("");
   }
+  std::string admission_token(const Tokens& t, int64_t now = kNow) const {
+    auto tok = t.issue(TokenKind::kAdmission, "alice", "concert", kTicket, now, kTtl);
+    EXPECT_TRUE(tok.has_value());
+    return tok.value_or("");
+  }
+  std::string token_of(TokenKind kind, const Tokens& t) const {
+    return kind == TokenKind::kUser ? user_token(t) : admission_token(t);
+  }
 
   // Claims as the unit writes them, for hand-made tokens.
-  static Json claims_json(const Tokens& t, int64_t iat = kNow) {
+  static Json claims_json(const Tokens& t, int64_t iat = kNow, TokenKind kind = TokenKind::kUser) {
     return Json{{"iss", t.settings().issuer},
                 {"aud", t.settings().audience},
                 {"sub", "alice"},
                 {"evt", "concert"},
-                {"kind", "user"},
+                {"kind", token_kind_name(kind)},
                 {"iat", iat},
                 {"exp", iat + kTtl},
                 {"jti", "j1"},
                 {"tkt", 1}};
   }
-  std::string header_a() const {
-    return Json{{"alg", "EdDSA"}, {"kid", a_->kids()[0]}, {"typ", "JWT"}}.dump();
+  static Json claims_json(const Tokens& t, TokenKind kind) { return claims_json(t, kNow, kind); }
+  // The header a_ writes: EdDSA for admission tokens, HS256 for user tokens.
+  std::string header_a(TokenKind kind = TokenKind::kAdmission) const {
+    return Json{{"alg", alg_of(kind)}, {"kid", a_->kids()[0]}, {"typ", "JWT"}}.dump();
   }
-  // A token signed by `key` over exactly these header and payload texts.
+  // A token signed by `key` with Ed25519 over exactly these header and
+  // payload texts.
   static std::string forge(EVP_PKEY* key, const std::string& header, const std::string& payload) {
     std::string input = signing_input(header, payload);
     return input + "." + base64url_encode(ed25519_sign(key, input));
+  }
+  // The same with HMAC-SHA256 keyed with `secret`.
+  static std::string forge_hs(const std::string& secret, const std::string& header,
+                              const std::string& payload) {
+    std::string input = signing_input(header, payload);
+    return input + "." + base64url_encode(hmac_sha256(secret, input));
+  }
+  // A token of a_'s key as a_ would sign a token of this kind (Ed25519 with
+  // the private key, or HMAC with the MAC key derived from it), over
+  // exactly these texts.
+  std::string sign_a(TokenKind kind, const std::string& header, const std::string& payload) const {
+    TestPkey a = test::read_key(key_a_);
+    return kind == TokenKind::kUser ? forge_hs(mac_key_of(a.get()), header, payload)
+                                    : forge(a.get(), header, payload);
   }
 
   TokenError check(const std::string& token, const Tokens* t = nullptr,
@@ -191,20 +237,22 @@ TEST_F(TokensTest, KidIsTheRfc7638ThumbprintOfTheRfc8037Key) {
   EXPECT_EQ(jwks["keys"][0]["x"], kRfcX);
   EXPECT_EQ(jwks["keys"][0]["kid"], kRfcKid);
   // The RFC's own JWS names no kid: its key cannot be chosen, so it is refused.
-  EXPECT_EQ(rfc.verify(kRfcJws, TokenKind::kUser, "concert", kNow).error, TokenError::kUnknownKey);
+  EXPECT_EQ(rfc.verify(kRfcJws, TokenKind::kAdmission, "concert", kNow).error,
+            TokenError::kUnknownKey);
 }
 
-// Ed25519 is deterministic, so the RFC key and fixed claims give one token:
-// this one, which Python's cryptography made on its own from the same key,
-// header and claims (tkt 7 last). It pins the header, the claim names and
-// their order.
-TEST_F(TokensTest, SignsTheKnownAnswerForTheRfc8037Key) {
+// Ed25519 and HMAC are deterministic, so the RFC key and fixed claims give
+// one token of each kind: these, which Python (cryptography for Ed25519,
+// hmac and hashlib for the MAC key and HS256) made on their own from the
+// same key, headers and claims (tkt 7 last). They pin the headers, the
+// claim names and their order, and how the MAC key derives from the key.
+TEST_F(TokensTest, SignsTheKnownAnswersForTheRfc8037Key) {
   Tokens rfc = rfc8037();
   TokenClaims c{"ticketq",
                 "booking",
                 "alice",
                 "concert",
-                TokenKind::kUser,
+                TokenKind::kAdmission,
                 1700000000,
                 1700000600,
                 "AAAAAAAAAAAAAAAAAAAAAA",
@@ -213,13 +261,23 @@ TEST_F(TokensTest, SignsTheKnownAnswerForTheRfc8037Key) {
       rfc.sign(c),
       "eyJhbGciOiJFZERTQSIsImtpZCI6ImtQcktfcW14VldhWVZBOXd3QkY2SXVvM3ZWeno3VHhIQ1R3WEJ5Z3JTNGsi"
       "LCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJ0aWNrZXRxIiwiYXVkIjoiYm9va2luZyIsInN1YiI6ImFsaWNlIiwiZXZ0Ij"
-      "oiY29uY2VydCIsImtpbmQiOiJ1c2VyIiwiaWF0IjoxNzAwMDAwMDAwLCJleHAiOjE3MDAwMDA2MDAsImp0aSI6IkF"
-      "BQUFBQUFBQUFBQUFBQUFBQUFBQUEiLCJ0a3QiOjd9.D2f7ofq4XmOx4ILQ3883R-i7uAqE38F_m8rkOg00QNM0O48"
-      "6sZPWN0eWfL1ZBWxNyLXlCdIjZnRNDnAqzPl3Bw");
+      "oiY29uY2VydCIsImtpbmQiOiJhZG1pc3Npb24iLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMDYwMCwianR"
+      "pIjoiQUFBQUFBQUFBQUFBQUFBQUFBQUFBQSIsInRrdCI6N30.Tk07G9L7WUy7Ct7h8R0gDEm967ORIK4veDOexQnl"
+      "kXDWvfipXE6WtPsYXvhunrm8y8cc0l49eT2Ti0M5ZEKlBA");
   // The payload as a booking service reads it.
   Json payload = Json::parse(decoded(split(*rfc.sign(c))[1]));
   EXPECT_EQ(payload["tkt"], 7);
   EXPECT_EQ(payload.size(), 9u);
+
+  // The user token: HS256, keyed with HMAC-SHA256(d, "ticketq user token
+  // key v1") = 134cad6e...fad849.
+  c.kind = TokenKind::kUser;
+  EXPECT_EQ(
+      rfc.sign(c),
+      "eyJhbGciOiJIUzI1NiIsImtpZCI6ImtQcktfcW14VldhWVZBOXd3QkY2SXVvM3ZWeno3VHhIQ1R3WEJ5Z3JTNGsi"
+      "LCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJ0aWNrZXRxIiwiYXVkIjoiYm9va2luZyIsInN1YiI6ImFsaWNlIiwiZXZ0Ij"
+      "oiY29uY2VydCIsImtpbmQiOiJ1c2VyIiwiaWF0IjoxNzAwMDAwMDAwLCJleHAiOjE3MDAwMDA2MDAsImp0aSI6IkF"
+      "BQUFBQUFBQUFBQUFBQUFBQUFBQUEiLCJ0a3QiOjd9.TxDN5A4YZP4_nAWgfiwE_w6RJB3JHL0ruBJbYP_O76E");
 }
 
 TEST_F(TokensTest, JwksListsEveryKeySigningFirstWithExactlyTheJwkMembers) {
@@ -315,7 +373,8 @@ TEST_F(TokensTest, RoundTrip) {
 
   auto parts = split(tok);
   ASSERT_EQ(parts.size(), 3u);
-  EXPECT_EQ(decoded(parts[0]), R"({"alg":"EdDSA","kid":")" + a_->kids()[0] + R"(","typ":"JWT"})");
+  // A user token is an HS256 JWS under the kid of the key it derives from.
+  EXPECT_EQ(decoded(parts[0]), R"({"alg":"HS256","kid":")" + a_->kids()[0] + R"(","typ":"JWT"})");
   Json payload = Json::parse(decoded(parts[1]));
   EXPECT_EQ(payload["kind"], "user");
   EXPECT_EQ(payload["tkt"], kTicket);
@@ -323,10 +382,14 @@ TEST_F(TokensTest, RoundTrip) {
   for (auto& [name, value] : payload.items()) names.push_back(name);
   EXPECT_EQ(names, (std::vector<std::string>{"iss", "aud", "sub", "evt", "kind", "iat", "exp",
                                              "jti", "tkt"}));
-  EXPECT_EQ(decoded(parts[2]).size(), 64u);
+  EXPECT_EQ(decoded(parts[2]).size(), 32u);  // HMAC-SHA256
 
   auto adm = a_->issue(TokenKind::kAdmission, "bob", "default", 12, kNow, 60);
   ASSERT_TRUE(adm);
+  // An admission token is an EdDSA JWS, verifiable with the JWKS.
+  EXPECT_EQ(decoded(split(*adm)[0]),
+            R"({"alg":"EdDSA","kid":")" + a_->kids()[0] + R"(","typ":"JWT"})");
+  EXPECT_EQ(decoded(split(*adm)[2]).size(), 64u);  // Ed25519
   r = a_->verify(*adm, TokenKind::kAdmission, "default", kNow);
   ASSERT_TRUE(r.ok()) << r.reason();
   EXPECT_EQ(r.claims.kind, TokenKind::kAdmission);
@@ -355,39 +418,46 @@ TEST_F(TokensTest, SignKeepsTheClaimsAndRefusesInvalidUtf8WithoutThrowing) {
 // ------------------------------------------------------------- tampering --
 
 TEST_F(TokensTest, TamperedHeaderPayloadOrSignatureIsABadSignature) {
-  auto parts = split(user_token(*a_));
-  // Header: same alg and kid, one member more.
-  Json h = Json::parse(decoded(parts[0]));
-  h["x"] = 1;
-  EXPECT_EQ(check(base64url_encode(h.dump()) + "." + parts[1] + "." + parts[2]),
-            TokenError::kBadSignature);
-  // Payload: another user.
-  Json p = Json::parse(decoded(parts[1]));
-  p["sub"] = "mallory";
-  EXPECT_EQ(check(parts[0] + "." + base64url_encode(p.dump()) + "." + parts[2]),
-            TokenError::kBadSignature);
-  // Payload: a later expiry.
-  p = Json::parse(decoded(parts[1]));
-  p["exp"] = p["exp"].get<int64_t>() + 3600;
-  EXPECT_EQ(check(parts[0] + "." + base64url_encode(p.dump()) + "." + parts[2]),
-            TokenError::kBadSignature);
-  // Signature: each bit of its first and last byte.
-  std::string sig = decoded(parts[2]);
-  for (size_t at : {size_t(0), sig.size() - 1}) {
-    for (int bit = 0; bit < 8; ++bit) {
-      std::string s = sig;
-      s[at] = static_cast<char>(s[at] ^ (1 << bit));
-      EXPECT_EQ(check(parts[0] + "." + parts[1] + "." + base64url_encode(s)),
-                TokenError::kBadSignature)
-          << at << ":" << bit;
+  for (TokenKind kind : {TokenKind::kUser, TokenKind::kAdmission}) {
+    SCOPED_TRACE(token_kind_name(kind));
+    auto chk = [&](const std::string& token) { return check(token, nullptr, kind); };
+    auto parts = split(token_of(kind, *a_));
+    ASSERT_EQ(chk(parts[0] + "." + parts[1] + "." + parts[2]), TokenError::kNone);
+    // Header: same alg and kid, one member more.
+    Json h = Json::parse(decoded(parts[0]));
+    h["x"] = 1;
+    EXPECT_EQ(chk(base64url_encode(h.dump()) + "." + parts[1] + "." + parts[2]),
+              TokenError::kBadSignature);
+    // Payload: another user.
+    Json p = Json::parse(decoded(parts[1]));
+    p["sub"] = "mallory";
+    EXPECT_EQ(chk(parts[0] + "." + base64url_encode(p.dump()) + "." + parts[2]),
+              TokenError::kBadSignature);
+    // Payload: a later expiry.
+    p = Json::parse(decoded(parts[1]));
+    p["exp"] = p["exp"].get<int64_t>() + 3600;
+    EXPECT_EQ(chk(parts[0] + "." + base64url_encode(p.dump()) + "." + parts[2]),
+              TokenError::kBadSignature);
+    // Signature: each bit of its first and last byte.
+    std::string sig = decoded(parts[2]);
+    ASSERT_EQ(sig.size(), kind == TokenKind::kUser ? 32u : 64u);
+    for (size_t at : {size_t(0), sig.size() - 1}) {
+      for (int bit = 0; bit < 8; ++bit) {
+        std::string s = sig;
+        s[at] = static_cast<char>(s[at] ^ (1 << bit));
+        EXPECT_EQ(chk(parts[0] + "." + parts[1] + "." + base64url_encode(s)),
+                  TokenError::kBadSignature)
+            << at << ":" << bit;
+      }
     }
+    // A signature (or MAC) cut short, extended, doubled, or none at all.
+    for (const std::string& other :
+         {sig.substr(0, sig.size() - 1), sig.substr(0, 16), sig + "x", sig + std::string(1, '\0'),
+          sig + sig, std::string(sig.size(), '\0'), std::string()})
+      EXPECT_EQ(chk(parts[0] + "." + parts[1] + "." + base64url_encode(other)),
+                TokenError::kBadSignature)
+          << other.size();
   }
-  // A signature of the wrong length, and none at all.
-  EXPECT_EQ(check(parts[0] + "." + parts[1] + "." + base64url_encode(sig.substr(0, 63))),
-            TokenError::kBadSignature);
-  EXPECT_EQ(check(parts[0] + "." + parts[1] + "." + base64url_encode(sig + "x")),
-            TokenError::kBadSignature);
-  EXPECT_EQ(check(parts[0] + "." + parts[1] + "."), TokenError::kBadSignature);
 }
 
 TEST_F(TokensTest, TruncatedOrExtraPartsAreRefused) {
@@ -398,7 +468,10 @@ TEST_F(TokensTest, TruncatedOrExtraPartsAreRefused) {
   EXPECT_EQ(check(""), TokenError::kMalformed);
   EXPECT_EQ(check(parts[0] + "." + parts[1]), TokenError::kMalformed);
   EXPECT_EQ(check(parts[0]), TokenError::kMalformed);
-  EXPECT_EQ(check(tok.substr(0, tok.size() - 1)), TokenError::kMalformed);  // 85 chars: 4n+1
+  EXPECT_EQ(check(tok.substr(0, tok.size() - 2)), TokenError::kMalformed);  // 41 chars: 4n+1
+  std::string adm = admission_token(*a_);
+  EXPECT_EQ(check(adm.substr(0, adm.size() - 1), nullptr, TokenKind::kAdmission),
+            TokenError::kMalformed);  // 85 chars: 4n+1
   EXPECT_EQ(check(tok + "."), TokenError::kMalformed);
   EXPECT_EQ(check(tok + ".AAAA"), TokenError::kMalformed);
   EXPECT_EQ(check("." + tok), TokenError::kMalformed);
@@ -449,95 +522,183 @@ TEST_F(TokensTest, OversizedTokenIsRefusedBeforeParsing) {
 TEST_F(TokensTest, TokenOfAnotherKeySetIsAnUnknownKey) {
   EXPECT_EQ(check(user_token(*b_)), TokenError::kUnknownKey);
   EXPECT_EQ(check(user_token(*a_), &*b_), TokenError::kUnknownKey);
+  EXPECT_EQ(check(admission_token(*b_), nullptr, TokenKind::kAdmission), TokenError::kUnknownKey);
+  EXPECT_EQ(check(admission_token(*a_), &*b_, TokenKind::kAdmission), TokenError::kUnknownKey);
 }
 
 TEST_F(TokensTest, AnotherKeyUnderOurKidIsABadSignature) {
   TestPkey b = test::read_key(key_b_);
-  std::string tok = forge(b.get(), header_a(), claims_json(*a_).dump());
-  EXPECT_EQ(check(tok), TokenError::kBadSignature);
-  // The same token signed by the right key passes: the forgery helper is sound.
-  TestPkey a = test::read_key(key_a_);
-  EXPECT_EQ(check(forge(a.get(), header_a(), claims_json(*a_).dump())), TokenError::kNone);
+  std::string adm = claims_json(*a_, TokenKind::kAdmission).dump();
+  EXPECT_EQ(check(forge(b.get(), header_a(), adm), nullptr, TokenKind::kAdmission),
+            TokenError::kBadSignature);
+  // The same with b's MAC key for a user token.
+  std::string user = claims_json(*a_).dump();
+  EXPECT_EQ(check(forge_hs(mac_key_of(b.get()), header_a(TokenKind::kUser), user)),
+            TokenError::kBadSignature);
+  // The same tokens signed by the right key pass: the forgery helpers are sound.
+  EXPECT_EQ(check(sign_a(TokenKind::kAdmission, header_a(), adm), nullptr, TokenKind::kAdmission),
+            TokenError::kNone);
+  EXPECT_EQ(check(sign_a(TokenKind::kUser, header_a(TokenKind::kUser), user)), TokenError::kNone);
 }
 
 TEST_F(TokensTest, MissingOrUnknownKidIsAnUnknownKey) {
-  TestPkey a = test::read_key(key_a_);
-  std::string payload = claims_json(*a_).dump();
-  EXPECT_EQ(check(forge(a.get(), R"({"alg":"EdDSA","typ":"JWT"})", payload)),
-            TokenError::kUnknownKey);
-  EXPECT_EQ(check(forge(a.get(), R"({"alg":"EdDSA","kid":"nope","typ":"JWT"})", payload)),
-            TokenError::kUnknownKey);
-  EXPECT_EQ(check(forge(a.get(), R"({"alg":"EdDSA","kid":7})", payload)), TokenError::kUnknownKey);
+  for (TokenKind kind : {TokenKind::kUser, TokenKind::kAdmission}) {
+    SCOPED_TRACE(token_kind_name(kind));
+    std::string payload = claims_json(*a_, kind).dump(), alg = alg_of(kind);
+    for (const std::string& header : {R"({"alg":")" + alg + R"(","typ":"JWT"})",
+                                      R"({"alg":")" + alg + R"(","kid":"nope","typ":"JWT"})",
+                                      R"({"alg":")" + alg + R"(","kid":7})"})
+      EXPECT_EQ(check(sign_a(kind, header, payload), nullptr, kind), TokenError::kUnknownKey)
+          << header;
+  }
 }
 
 TEST_F(TokensTest, AlgNoneIsRefused) {
-  std::string payload = claims_json(*a_).dump();
-  for (std::string header :
-       {R"({"alg":"none","kid":")" + a_->kids()[0] + R"(","typ":"JWT"})",
-        std::string(R"({"alg":"none"})"), R"({"alg":"None","kid":")" + a_->kids()[0] + R"("})"}) {
-    std::string input = signing_input(header, payload);
-    EXPECT_EQ(check(input + "."), TokenError::kAlgNotAllowed) << header;
-    EXPECT_EQ(check(input + ".AAAA"), TokenError::kAlgNotAllowed) << header;
+  for (TokenKind kind : {TokenKind::kUser, TokenKind::kAdmission}) {
+    std::string payload = claims_json(*a_, kind).dump();
+    for (std::string header :
+         {R"({"alg":"none","kid":")" + a_->kids()[0] + R"(","typ":"JWT"})",
+          std::string(R"({"alg":"none"})"), R"({"alg":"None","kid":")" + a_->kids()[0] + R"("})"}) {
+      std::string input = signing_input(header, payload);
+      EXPECT_EQ(check(input + ".", nullptr, kind), TokenError::kAlgNotAllowed) << header;
+      EXPECT_EQ(check(input + ".AAAA", nullptr, kind), TokenError::kAlgNotAllowed) << header;
+    }
   }
 }
 
 // The classic confusion: an HS256 token whose HMAC key is the public key,
 // which a verifier that takes the algorithm from the token would accept.
+// A user token is HS256, but its MAC key derives from the private key, so
+// such a token is a bad signature; as an admission token it is not even
+// checked: HS256 is not the algorithm of admission tokens.
 TEST_F(TokensTest, Hs256TokensKeyedWithThePublicKeyAreRefused) {
-  std::string payload = claims_json(*a_).dump();
-  std::string header = R"({"alg":"HS256","kid":")" + a_->kids()[0] + R"(","typ":"JWT"})";
-  std::string input = signing_input(header, payload);
+  std::string header = header_a(TokenKind::kUser);
   Json jwk = Json::parse(a_->jwks())["keys"][0];
-  for (const std::string& secret : {decoded(jwk["x"].get<std::string>()),
-                                    jwk["x"].get<std::string>(), a_->jwks(), jwk.dump()}) {
-    std::string tok = input + "." + base64url_encode(hmac_sha256(secret, input));
-    EXPECT_EQ(check(tok), TokenError::kAlgNotAllowed);
-  }
-  // Even with a genuine Ed25519 signature, only "EdDSA" is accepted.
   TestPkey a = test::read_key(key_a_);
-  for (const char* alg :
-       {"HS256", "HS512", "RS256", "ES256", "PS256", "Ed25519", "eddsa", "EdDSA ", "", "EDDSA"}) {
-    std::string h = Json{{"alg", alg}, {"kid", a_->kids()[0]}, {"typ", "JWT"}}.dump();
-    EXPECT_EQ(check(forge(a.get(), h, payload)), TokenError::kAlgNotAllowed) << alg;
+  for (const std::string& secret :
+       {decoded(jwk["x"].get<std::string>()), jwk["x"].get<std::string>(), a_->jwks(), jwk.dump(),
+        a_->kids()[0], decoded(a_->kids()[0]), raw_private_key(a.get()), std::string()}) {
+    EXPECT_EQ(check(forge_hs(secret, header, claims_json(*a_).dump())), TokenError::kBadSignature);
+    EXPECT_EQ(check(forge_hs(secret, header, claims_json(*a_, TokenKind::kAdmission).dump()),
+                    nullptr, TokenKind::kAdmission),
+              TokenError::kWrongKind);
   }
-  EXPECT_EQ(check(forge(a.get(), R"({"kid":")" + a_->kids()[0] + R"("})", payload)),
-            TokenError::kAlgNotAllowed);
-  EXPECT_EQ(check(forge(a.get(), R"({"alg":["EdDSA"],"kid":")" + a_->kids()[0] + R"("})", payload)),
-            TokenError::kAlgNotAllowed);
+}
+
+// The algorithm comes from the kind expected: a user token is HS256 and
+// nothing else, an admission token EdDSA and nothing else, even when the
+// token is genuinely signed by our key with the algorithm it names. The
+// other kind's alg is reported as the wrong kind, checked with nothing.
+TEST_F(TokensTest, OnlyTheAlgOfTheExpectedKindIsAccepted) {
+  std::string kid = a_->kids()[0];
+  // An EdDSA-signed user token, verified as a user token.
+  std::string user = claims_json(*a_).dump();
+  EXPECT_EQ(check(sign_a(TokenKind::kAdmission, header_a(TokenKind::kAdmission), user)),
+            TokenError::kWrongKind);
+  // An HS256 admission token with the right MAC, verified as an admission token.
+  std::string adm = claims_json(*a_, TokenKind::kAdmission).dump();
+  EXPECT_EQ(check(sign_a(TokenKind::kUser, header_a(TokenKind::kUser), adm), nullptr,
+                  TokenKind::kAdmission),
+            TokenError::kWrongKind);
+  // What ticketq itself signs is refused as the other kind for its alg.
+  EXPECT_EQ(check(admission_token(*a_), nullptr, TokenKind::kUser), TokenError::kWrongKind);
+  EXPECT_EQ(check(user_token(*a_), nullptr, TokenKind::kAdmission), TokenError::kWrongKind);
+
+  // Near misses of each alg name, each with a genuine signature of the
+  // kind's own primitive.
+  for (TokenKind kind : {TokenKind::kUser, TokenKind::kAdmission}) {
+    SCOPED_TRACE(token_kind_name(kind));
+    std::string payload = claims_json(*a_, kind).dump();
+    for (const char* alg : {"HS256", "HS384", "HS512", "hs256", "HS256 ", "RS256", "ES256", "PS256",
+                            "Ed25519", "eddsa", "EdDSA ", "", "EDDSA", "none"}) {
+      if (alg == alg_of(kind) ||
+          alg == alg_of(kind == TokenKind::kUser ? TokenKind::kAdmission : TokenKind::kUser))
+        continue;
+      std::string h = Json{{"alg", alg}, {"kid", kid}, {"typ", "JWT"}}.dump();
+      EXPECT_EQ(check(sign_a(kind, h, payload), nullptr, kind), TokenError::kAlgNotAllowed) << alg;
+    }
+    EXPECT_EQ(check(sign_a(kind, R"({"kid":")" + kid + R"("})", payload), nullptr, kind),
+              TokenError::kAlgNotAllowed);
+    EXPECT_EQ(check(sign_a(kind, R"({"alg":[")" + alg_of(kind) + R"("],"kid":")" + kid + R"("})",
+                           payload),
+                    nullptr, kind),
+              TokenError::kAlgNotAllowed);
+  }
+}
+
+// Several instances load the same key files and must accept each other's
+// user tokens: the MAC key is a function of the private key alone, and
+// another key gives another MAC key.
+TEST_F(TokensTest, MacKeyDerivationIsDeterministicAndPerKey) {
+  Tokens a2 = load({key_a_});
+  EXPECT_EQ(check(user_token(a2)), TokenError::kNone);
+  EXPECT_EQ(check(user_token(*a_), &a2), TokenError::kNone);
+  Parsed<Tokens> listed = Tokens::load_list(key_b_ + "," + key_a_, {});
+  ASSERT_TRUE(listed.ok()) << listed.error;
+  EXPECT_EQ(check(user_token(*listed.value), &*b_), TokenError::kNone);
+  EXPECT_EQ(check(user_token(*b_), &*listed.value), TokenError::kNone);
+  // The MAC keys of a and b differ: b's MAC over a's kid is no MAC of a's.
+  TestPkey ka = test::read_key(key_a_), kb = test::read_key(key_b_);
+  EXPECT_NE(mac_key_of(ka.get()), mac_key_of(kb.get()));
+  EXPECT_EQ(mac_key_of(ka.get()).size(), 32u);
+  auto parts = split(user_token(*b_));
+  Json h = Json::parse(decoded(parts[0]));
+  h["kid"] = a_->kids()[0];
+  std::string input = base64url_encode(h.dump()) + "." + parts[1];
+  EXPECT_EQ(check(input + "." + base64url_encode(hmac_sha256(mac_key_of(kb.get()), input))),
+            TokenError::kBadSignature);
+  EXPECT_EQ(check(input + "." + base64url_encode(hmac_sha256(mac_key_of(ka.get()), input))),
+            TokenError::kNone);
+  // An ephemeral key's user tokens verify on that key set alone.
+  Parsed<Tokens> x = Tokens::ephemeral({});
+  ASSERT_TRUE(x.ok());
+  EXPECT_EQ(check(user_token(*x.value), &*x.value), TokenError::kNone);
 }
 
 TEST_F(TokensTest, HeaderWithDuplicatesCritOrAnotherTypIsMalformed) {
-  TestPkey a = test::read_key(key_a_);
-  std::string kid = a_->kids()[0], payload = claims_json(*a_).dump();
-  for (std::string header : {R"({"alg":"EdDSA","alg":"EdDSA","kid":")" + kid + R"("})",
-                             R"({"alg":"EdDSA","kid":")" + kid + R"(","crit":["exp"]})",
-                             R"({"alg":"EdDSA","kid":")" + kid + R"(","typ":"at+jwt"})"})
-    EXPECT_EQ(check(forge(a.get(), header, payload)), TokenError::kMalformed) << header;
-  // typ may be left out.
-  EXPECT_EQ(check(forge(a.get(), R"({"alg":"EdDSA","kid":")" + kid + R"("})", payload)),
-            TokenError::kNone);
+  std::string kid = a_->kids()[0];
+  for (TokenKind kind : {TokenKind::kUser, TokenKind::kAdmission}) {
+    SCOPED_TRACE(token_kind_name(kind));
+    std::string payload = claims_json(*a_, kind).dump(), alg = alg_of(kind);
+    for (std::string header :
+         {R"({"alg":")" + alg + R"(","alg":")" + alg + R"(","kid":")" + kid + R"("})",
+          R"({"alg":")" + alg + R"(","kid":")" + kid + R"(","crit":["exp"]})",
+          R"({"alg":")" + alg + R"(","kid":")" + kid + R"(","typ":"at+jwt"})"})
+      EXPECT_EQ(check(sign_a(kind, header, payload), nullptr, kind), TokenError::kMalformed)
+          << header;
+    // typ may be left out.
+    EXPECT_EQ(check(sign_a(kind, R"({"alg":")" + alg + R"(","kid":")" + kid + R"("})", payload),
+                    nullptr, kind),
+              TokenError::kNone);
+  }
 }
 
 TEST_F(TokensTest, SignedButIncompleteClaimsAreMalformed) {
-  TestPkey a = test::read_key(key_a_);
-  for (const char* claim : {"iss", "aud", "sub", "evt", "kind", "iat", "exp", "jti", "tkt"}) {
-    Json p = claims_json(*a_);
-    p.erase(claim);
-    EXPECT_EQ(check(forge(a.get(), header_a(), p.dump())), TokenError::kMalformed) << claim;
-    const std::string name = claim;
-    p[claim] = name == "iat" || name == "exp" || name == "tkt" ? Json("1") : Json(1);
-    EXPECT_EQ(check(forge(a.get(), header_a(), p.dump())), TokenError::kMalformed) << claim;
+  for (TokenKind kind : {TokenKind::kUser, TokenKind::kAdmission}) {
+    SCOPED_TRACE(token_kind_name(kind));
+    std::string header = header_a(kind);
+    auto chk = [&](const std::string& payload) {
+      return check(sign_a(kind, header, payload), nullptr, kind);
+    };
+    for (const char* claim : {"iss", "aud", "sub", "evt", "kind", "iat", "exp", "jti", "tkt"}) {
+      Json p = claims_json(*a_, kind);
+      p.erase(claim);
+      EXPECT_EQ(chk(p.dump()), TokenError::kMalformed) << claim;
+      const std::string name = claim;
+      p[claim] = name == "iat" || name == "exp" || name == "tkt" ? Json("1") : Json(1);
+      EXPECT_EQ(chk(p.dump()), TokenError::kMalformed) << claim;
+    }
+    Json p = claims_json(*a_, kind);
+    p["exp"] = 1.5e12;
+    EXPECT_EQ(chk(p.dump()), TokenError::kMalformed);
+    p["exp"] = UINT64_MAX;
+    EXPECT_EQ(chk(p.dump()), TokenError::kMalformed);
+    EXPECT_EQ(chk("[1]"), TokenError::kMalformed);
+    EXPECT_EQ(chk(R"({"sub":"a","sub":"b"})"), TokenError::kMalformed);
+    p = claims_json(*a_, kind);
+    p["kind"] = "operator";
+    EXPECT_EQ(chk(p.dump()), TokenError::kWrongKind);
   }
-  Json p = claims_json(*a_);
-  p["exp"] = 1.5e12;
-  EXPECT_EQ(check(forge(a.get(), header_a(), p.dump())), TokenError::kMalformed);
-  p["exp"] = UINT64_MAX;
-  EXPECT_EQ(check(forge(a.get(), header_a(), p.dump())), TokenError::kMalformed);
-  EXPECT_EQ(check(forge(a.get(), header_a(), "[1]")), TokenError::kMalformed);
-  EXPECT_EQ(check(forge(a.get(), header_a(), R"({"sub":"a","sub":"b"})")), TokenError::kMalformed);
-  p = claims_json(*a_);
-  p["kind"] = "operator";
-  EXPECT_EQ(check(forge(a.get(), header_a(), p.dump())), TokenError::kWrongKind);
 }
 
 // ---------------------------------------------------------------- the ticket --
@@ -546,25 +707,28 @@ TEST_F(TokensTest, SignedButIncompleteClaimsAreMalformed) {
 // were before tickets) says nothing about which join it acts for, so it is
 // refused as malformed rather than taken for any join.
 TEST_F(TokensTest, TheTicketClaimIsRequiredAndAnInteger) {
-  TestPkey a = test::read_key(key_a_);
-  Json p = claims_json(*a_);
-  EXPECT_EQ(check(forge(a.get(), header_a(), p.dump())), TokenError::kNone);
-  p.erase("tkt");
-  EXPECT_EQ(check(forge(a.get(), header_a(), p.dump())), TokenError::kMalformed);
-  for (Json bad :
-       {Json("7"), Json(7.0), Json(7.5), Json(nullptr), Json(true), Json::array({7}),
-        Json::object({{"t", 7}}), Json(UINT64_MAX), Json(static_cast<uint64_t>(INT64_MAX) + 1)}) {
-    p["tkt"] = bad;
-    EXPECT_EQ(check(forge(a.get(), header_a(), p.dump())), TokenError::kMalformed) << bad.dump();
-  }
-  // Every integer a ticket can be: 0 (a seat from before tickets) up to
-  // the largest.
-  for (int64_t t : {INT64_C(0), INT64_C(1), INT64_C(9007199254740993), INT64_MAX}) {
-    p["tkt"] = t;
-    TokenCheck r =
-        a_->verify(forge(a.get(), header_a(), p.dump()), TokenKind::kUser, "concert", kNow);
-    ASSERT_TRUE(r.ok()) << t << ": " << r.reason();
-    EXPECT_EQ(r.claims.tkt, t);
+  for (TokenKind kind : {TokenKind::kUser, TokenKind::kAdmission}) {
+    SCOPED_TRACE(token_kind_name(kind));
+    std::string header = header_a(kind);
+    Json p = claims_json(*a_, kind);
+    EXPECT_EQ(check(sign_a(kind, header, p.dump()), nullptr, kind), TokenError::kNone);
+    p.erase("tkt");
+    EXPECT_EQ(check(sign_a(kind, header, p.dump()), nullptr, kind), TokenError::kMalformed);
+    for (Json bad :
+         {Json("7"), Json(7.0), Json(7.5), Json(nullptr), Json(true), Json::array({7}),
+          Json::object({{"t", 7}}), Json(UINT64_MAX), Json(static_cast<uint64_t>(INT64_MAX) + 1)}) {
+      p["tkt"] = bad;
+      EXPECT_EQ(check(sign_a(kind, header, p.dump()), nullptr, kind), TokenError::kMalformed)
+          << bad.dump();
+    }
+    // Every integer a ticket can be: 0 (a seat from before tickets) up to
+    // the largest.
+    for (int64_t t : {INT64_C(0), INT64_C(1), INT64_C(9007199254740993), INT64_MAX}) {
+      p["tkt"] = t;
+      TokenCheck r = a_->verify(sign_a(kind, header, p.dump()), kind, "concert", kNow);
+      ASSERT_TRUE(r.ok()) << t << ": " << r.reason();
+      EXPECT_EQ(r.claims.tkt, t);
+    }
   }
 }
 
@@ -580,13 +744,15 @@ TEST_F(TokensTest, TheTicketRoundTripsAndIsSigned) {
     }
   }
   // A token's ticket cannot be changed to act for another join.
-  auto parts = split(*a_->issue(TokenKind::kAdmission, "carol", "concert", 5, kNow, kTtl));
-  Json p = Json::parse(decoded(parts[1]));
-  EXPECT_EQ(p["tkt"], 5);
-  p["tkt"] = 6;
-  EXPECT_EQ(check(parts[0] + "." + base64url_encode(p.dump()) + "." + parts[2], nullptr,
-                  TokenKind::kAdmission),
-            TokenError::kBadSignature);
+  for (TokenKind kind : {TokenKind::kUser, TokenKind::kAdmission}) {
+    auto parts = split(*a_->issue(kind, "carol", "concert", 5, kNow, kTtl));
+    Json p = Json::parse(decoded(parts[1]));
+    EXPECT_EQ(p["tkt"], 5);
+    p["tkt"] = 6;
+    EXPECT_EQ(check(parts[0] + "." + base64url_encode(p.dump()) + "." + parts[2], nullptr, kind),
+              TokenError::kBadSignature)
+        << token_kind_name(kind);
+  }
   // sign() writes what the claims say.
   TokenClaims c = a_->verify(user_token(*a_), TokenKind::kUser, "concert", kNow).claims;
   c.tkt = 77;
@@ -618,16 +784,27 @@ TEST_F(TokensTest, IssuedInTheFutureHasAMinuteOfLeeway) {
 
 TEST_F(TokensTest, WrongKindEventAudienceOrIssuerIsRefused) {
   std::string user = user_token(*a_);
+  // A token of the other kind (its alg says so).
   auto adm = a_->issue(TokenKind::kAdmission, "alice", "concert", 1, kNow, kTtl);
   EXPECT_EQ(check(user, nullptr, TokenKind::kAdmission), TokenError::kWrongKind);
   EXPECT_EQ(check(*adm, nullptr, TokenKind::kUser), TokenError::kWrongKind);
+  // Signed as the kind expected, but the kind claim names the other one.
+  EXPECT_EQ(check(sign_a(TokenKind::kUser, header_a(TokenKind::kUser),
+                         claims_json(*a_, TokenKind::kAdmission).dump())),
+            TokenError::kWrongKind);
+  EXPECT_EQ(check(sign_a(TokenKind::kAdmission, header_a(), claims_json(*a_).dump()), nullptr,
+                  TokenKind::kAdmission),
+            TokenError::kWrongKind);
   EXPECT_EQ(check(user, nullptr, TokenKind::kUser, "opera"), TokenError::kWrongEvent);
   EXPECT_EQ(check(user, nullptr, TokenKind::kUser, ""), TokenError::kWrongEvent);
+  EXPECT_EQ(check(*adm, nullptr, TokenKind::kAdmission, "opera"), TokenError::kWrongEvent);
   // The same key, another audience or issuer.
   Tokens other_aud = load({key_a_}, {"ticketq", "hotel"});
   Tokens other_iss = load({key_a_}, {"someone-else", "booking"});
   EXPECT_EQ(check(user_token(other_aud)), TokenError::kWrongAudience);
   EXPECT_EQ(check(user_token(other_iss)), TokenError::kWrongIssuer);
+  EXPECT_EQ(check(admission_token(other_aud), nullptr, TokenKind::kAdmission),
+            TokenError::kWrongAudience);
   EXPECT_EQ(check(user, &other_aud), TokenError::kWrongAudience);
   EXPECT_STREQ(other_iss.verify(user, TokenKind::kUser, "concert", kNow).reason(), "wrong_issuer");
 }
@@ -653,17 +830,26 @@ TEST(TokenErrorNames, AreTheDocumentedReasons) {
 // --------------------------------------------------------------- rotation --
 
 TEST_F(TokensTest, RotationNewKeyFirstOldKeySecond) {
-  std::string old_token = user_token(*a_);
-  Tokens rotated = load({key_b_, key_a_});  // b is new and signs; a still verifies
-  EXPECT_EQ(check(old_token, &rotated), TokenError::kNone);
-  std::string new_token = user_token(rotated);
-  Json header = Json::parse(decoded(split(new_token)[0]));
-  EXPECT_EQ(header["kid"], b_->kids()[0]);
-  EXPECT_EQ(check(new_token, &rotated), TokenError::kNone);
-  EXPECT_EQ(check(new_token, &*b_), TokenError::kNone);
-  // Once a is dropped, its tokens are refused; b's still pass.
-  EXPECT_EQ(check(old_token, &*b_), TokenError::kUnknownKey);
-  EXPECT_EQ(check(new_token, &*a_), TokenError::kUnknownKey);
+  for (TokenKind kind : {TokenKind::kUser, TokenKind::kAdmission}) {
+    SCOPED_TRACE(token_kind_name(kind));
+    std::string old_token = token_of(kind, *a_);
+    Tokens rotated = load({key_b_, key_a_});  // b is new and signs; a still verifies
+    EXPECT_EQ(check(old_token, &rotated, kind), TokenError::kNone);
+    std::string new_token = token_of(kind, rotated);
+    Json header = Json::parse(decoded(split(new_token)[0]));
+    EXPECT_EQ(header["kid"], b_->kids()[0]);
+    EXPECT_EQ(header["alg"], alg_of(kind));
+    EXPECT_EQ(check(new_token, &rotated, kind), TokenError::kNone);
+    EXPECT_EQ(check(new_token, &*b_, kind), TokenError::kNone);
+    // Before the swap: the new key second verifies, and signs nothing yet.
+    Tokens added = load({key_a_, key_b_});
+    EXPECT_EQ(check(new_token, &added, kind), TokenError::kNone);
+    EXPECT_EQ(check(old_token, &added, kind), TokenError::kNone);
+    EXPECT_EQ(Json::parse(decoded(split(token_of(kind, added))[0]))["kid"], a_->kids()[0]);
+    // Once a is dropped, its tokens are refused; b's still pass.
+    EXPECT_EQ(check(old_token, &*b_, kind), TokenError::kUnknownKey);
+    EXPECT_EQ(check(new_token, &*a_, kind), TokenError::kUnknownKey);
+  }
 }
 
 // ---------------------------------------------------------------- threads --
@@ -679,13 +865,13 @@ TEST_F(TokensTest, SignAndVerifyFromFourThreadsAtOnce) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kRounds; ++i) {
         std::string user = "u" + std::to_string(t) + "-" + std::to_string(i);
-        auto tok = rotated.issue(TokenKind::kAdmission, user, "concert", 1, kNow, kTtl);
-        TokenCheck r = tok ? rotated.verify(*tok, TokenKind::kAdmission, "concert", kNow)
+        TokenKind kind = i % 2 == 0 ? TokenKind::kAdmission : TokenKind::kUser;
+        auto tok = rotated.issue(kind, user, "concert", 1, kNow, kTtl);
+        TokenCheck r = tok ? rotated.verify(*tok, kind, "concert", kNow)
                            : TokenCheck{TokenError::kMalformed, {}};
         if (!r.ok() || r.claims.sub != user) ++failures[t];
         if (!rotated.verify(shared_old, TokenKind::kUser, "concert", kNow).ok()) ++failures[t];
-        if (rotated.verify(tok.value_or("") + "x", TokenKind::kAdmission, "concert", kNow).ok())
-          ++failures[t];
+        if (rotated.verify(tok.value_or("") + "x", kind, "concert", kNow).ok()) ++failures[t];
         made[t].push_back(tok.value_or(""));
       }
     });
