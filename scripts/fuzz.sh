@@ -15,7 +15,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SECONDS_PER_HARNESS="${1:-20}"
 BUILD_DIR="${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}"
 ALL_HARNESSES="fuzz_reserve_body fuzz_event_body fuzz_route fuzz_redis_url fuzz_config fuzz_token
-  fuzz_http_parser"
+  fuzz_http_parser fuzz_http_server"
 HARNESSES="${FUZZ_HARNESSES:-$ALL_HARNESSES}"
 case "$SECONDS_PER_HARNESS" in
   '' | *[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS_PER_HARNESS]" >&2; exit 2 ;;

@@ -430,6 +430,11 @@ void HttpServer::respond(HttpExchange ex, int status, std::string_view headers, 
 HttpStream* HttpServer::open_stream(HttpExchange ex, int status, std::string_view headers,
                                     std::function<void()> on_close) {
   HttpConnection& c = *ex.conn;
+  if (c.streaming && !c.closed) {  // a second stream, pipelined behind the first
+    respond(ex, 409, "Content-Type: application/json\r\n",
+            "{\"error\":\"a connection carries one stream\"}\n");
+    return nullptr;
+  }
   --c.owed;
   Slot* s = c.closed ? nullptr : c.slot(ex.seq);
   if (s == nullptr || s->state != Slot::State::kPending) {
@@ -555,7 +560,8 @@ bool HttpServer::write_some(HttpConnection& c) {
   bool more = false;
   if (c.unsent() > 0) iov[n++] = {c.out.data() + c.out_off, c.unsent()};
   for (Slot& s : c.slots) {
-    if (s.state == Slot::State::kPending) break;
+    // Nothing goes after a closing reply, even one partly written.
+    if (s.state == Slot::State::kPending || c.close_when_sent) break;
     if (n + 2 > kMaxIov) {
       more = true;
       break;
@@ -591,7 +597,7 @@ bool HttpServer::write_some(HttpConnection& c) {
   size_t done = 0;
   for (Slot& s : c.slots) {
     size_t size = s.head.size() + s.body.size();
-    if (s.state == Slot::State::kPending || (left == 0 && size > 0)) break;
+    if (s.state == Slot::State::kPending || c.close_when_sent || (left == 0 && size > 0)) break;
     if (left < size) {
       if (left < s.head.size()) {
         c.out.append(s.head, left);

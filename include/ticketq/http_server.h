@@ -114,7 +114,8 @@ class HttpServer {
   // Answers a request with a stream: the status and headers now, then
   // whatever push() sends, until end_stream(). HTTP/1.1 streams are chunked;
   // an HTTP/1.0 stream ends with its connection. A stream is the
-  // connection's last exchange. `on_close` runs once, at the end of a loop
+  // connection's last exchange: a second one asked for on the same
+  // connection (pipelined) is answered 409 instead, and null returned. `on_close` runs once, at the end of a loop
   // turn (never inside a call of the handler's), if the connection closes
   // before end_stream() (client gone, too slow, idle); the stream is invalid
   // once it has run. Null when the client has gone already.

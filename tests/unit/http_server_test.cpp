@@ -1094,6 +1094,44 @@ TEST_F(HttpServerStreamTest, ChunkedStreamDeliversPushesInOrderThenEnds) {
   EXPECT_EQ(closes_, 0);  // ended by the handler: no on_close
 }
 
+// A connection carries one stream: a second one asked for on it (an earlier
+// pipelined request answered with a stream after a later one opened its
+// own) gets a 409 in its place in the order, and the first stream goes on.
+TEST_F(HttpServerStreamTest, SecondStreamOnAConnectionIsRefusedWith409) {
+  start();
+  std::optional<HttpExchange> first;
+  int n = 0;
+  handler_.custom = [&](HttpExchange ex, const Seen&) {
+    if (n++ == 0) {
+      first = ex;  // answered below, after the second opened its stream
+      return;
+    }
+    stream_ = server_->open_stream(ex, 200, "Content-Type: text/event-stream\r\n", [this] {
+      ++closes_;
+      stream_ = nullptr;
+    });
+  };
+  Client& c = pair_client();
+  send(c, get("/a") + get("/b"));
+  ASSERT_TRUE(pump_until([&] { return stream_ != nullptr; }));
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(server_->open_stream(*first, 200, "Content-Type: text/event-stream\r\n",
+                                 [this] { ++closes_; }),
+            nullptr);
+  EXPECT_TRUE(server_->push(stream_, "x"));
+  server_->end_stream(stream_);
+  ASSERT_TRUE(wait_eof(c));
+  c.update();
+  ASSERT_EQ(c.responses().size(), 2u) << c.received();
+  EXPECT_EQ(c.responses()[0].status, 409);
+  EXPECT_EQ(c.responses()[0].body, "{\"error\":\"a connection carries one stream\"}\n");
+  EXPECT_FALSE(c.responses()[0].header("Connection"));  // the first stream follows
+  EXPECT_EQ(c.responses()[1].status, 200);
+  EXPECT_EQ(c.responses()[1].body, "x");
+  pump_for(20);
+  EXPECT_EQ(closes_, 0);
+}
+
 TEST_F(HttpServerStreamTest, Http10StreamIsRawAndEndsWithTheConnection) {
   start();
   Client& c = pair_client();
