@@ -385,6 +385,7 @@ void HttpServer::dispatch(HttpConnection& c) {
 // The transport's own error: JSON, after the replies owed before it; then
 // the connection closes.
 void HttpServer::refuse(HttpConnection& c, int status, const char* reason) {
+  if (metrics_ != nullptr) metrics_->request("transport", status != 0 ? status : 400, 0);
   release_parser(c);
   c.add_slot();
   ++c.owed;

@@ -105,8 +105,12 @@ TEST_F(ConnectionLimitsTest, ClientDrippingARequestIsCutAtTheDeadline) {
   EXPECT_GE(ms, 400) << "cut before the deadline";
   // Near 500 ms when quiet; the margin is for an ASan build on a busy machine.
   EXPECT_LE(ms, 5000);
-  // The server goes on serving.
+  // The server goes on serving, and counts the refusal as its transport's.
   EXPECT_EQ(stack_.client().get("/health").status, 200);
+  std::string metrics = stack_.client().get("/metrics").body;
+  EXPECT_NE(metrics.find("ticketq_http_requests_total{code=\"408\",route=\"transport\"} 1"),
+            std::string::npos)
+      << metrics;
 }
 
 TEST_F(ConnectionLimitsTest, IdleKeepAliveConnectionOutlivesTheRequestDeadline) {
