@@ -30,8 +30,8 @@ bool iequals(std::string_view a, std::string_view b) {
 // The methods ticketq knows: those it serves, and PATCH and TRACE, which
 // get a 405 with the methods a route allows. Any other is 501 (llhttp knows
 // 46, CONNECT among them, whose authority-form target no route has).
-constexpr std::string_view kMethods[] = {"GET",     "HEAD",  "POST", "PUT",
-                                         "DELETE",  "OPTIONS", "PATCH", "TRACE"};
+constexpr std::string_view kMethods[] = {"GET",    "HEAD",    "POST",  "PUT",
+                                         "DELETE", "OPTIONS", "PATCH", "TRACE"};
 constexpr size_t kLongestMethod = 7;
 
 std::string_view known_method(std::string_view m) {

@@ -115,10 +115,10 @@ class HttpServer {
   // whatever push() sends, until end_stream(). HTTP/1.1 streams are chunked;
   // an HTTP/1.0 stream ends with its connection. A stream is the
   // connection's last exchange: a second one asked for on the same
-  // connection (pipelined) is answered 409 instead, and null returned. `on_close` runs once, at the end of a loop
-  // turn (never inside a call of the handler's), if the connection closes
-  // before end_stream() (client gone, too slow, idle); the stream is invalid
-  // once it has run. Null when the client has gone already.
+  // connection (pipelined) is answered 409 instead, and null returned. `on_close` runs once, at the
+  // end of a loop turn (never inside a call of the handler's), if the connection closes before
+  // end_stream() (client gone, too slow, idle); the stream is invalid once it has run. Null when
+  // the client has gone already.
   HttpStream* open_stream(HttpExchange ex, int status, std::string_view headers,
                           std::function<void()> on_close);
   // Queues bytes on the stream, sent at the end of the turn. False when the

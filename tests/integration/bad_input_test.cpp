@@ -517,8 +517,8 @@ std::vector<BadCase> cases() {
       raw_post("Transfer-Encoding: chunked\r\n", "FFFFFFFFFFFFFFFFFFFFFFFF\r\n{}\r\n0\r\n\r\n"),
       {400, 413}, Body::kAny);
   add("chunk_size_int64_max",
-      raw_post("Transfer-Encoding: chunked\r\n", "7FFFFFFFFFFFFFFF\r\n{}\r\n0\r\n\r\n"),
-      {400, 413}, Body::kAny);
+      raw_post("Transfer-Encoding: chunked\r\n", "7FFFFFFFFFFFFFFF\r\n{}\r\n0\r\n\r\n"), {400, 413},
+      Body::kAny);
   add("chunk_size_negative", raw_post("Transfer-Encoding: chunked\r\n", "-2\r\n{}\r\n0\r\n\r\n"),
       {400}, Body::kJsonError);
   add("chunk_extension_junk",
