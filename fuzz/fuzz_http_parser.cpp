@@ -8,8 +8,8 @@
 //   - a request and an error are never reported at once; an error has a
 //     status of 400/413/414/431/501/505 and a reason;
 //   - expects_continue() only while more bytes are needed;
-//   - a request reported is within the limits and well-formed: a served
-//     method, HTTP/1.0 or 1.1, an origin-form target (or "*" with OPTIONS),
+//   - a request reported is within the limits and well-formed: a
+//     known method, HTTP/1.0 or 1.1, an origin-form target (or "*" with OPTIONS),
 //     token header names, trimmed values without CR/LF/NUL, a body that
 //     matches its framing (Content-Length, or chunked without it);
 //   - the requests, the error and the close are the same whole, in the
@@ -53,7 +53,8 @@ bool iequals(std::string_view a, std::string_view b) {
 std::string check_request(const ParsedRequest& r, const ParserLimits& lim, std::string_view in) {
   std::string what = "input: " + std::string(in);
   FUZZ_CHECK(r.method == "GET" || r.method == "HEAD" || r.method == "POST" || r.method == "PUT" ||
-                 r.method == "DELETE" || r.method == "OPTIONS",
+                 r.method == "DELETE" || r.method == "OPTIONS" || r.method == "PATCH" ||
+                 r.method == "TRACE",
              what);
   FUZZ_CHECK(r.http_major == 1 && (r.http_minor == 0 || r.http_minor == 1), what);
   FUZZ_CHECK(!r.target.empty() && r.target.size() <= lim.max_target_bytes, what);
