@@ -315,8 +315,8 @@ void HttpServer::read_from(HttpConnection& c) {
   if (n == 0) {
     c.eof = true;
     // What was read in full is still answered (then settle() closes); a
-    // request cut short is not.
-    if (c.lingering || c.streaming || (c.slots.empty() && c.unsent() == 0)) return close(c);
+    // request cut short is not, nor a stream (its client is gone).
+    if (c.lingering || live_stream(c) || (c.slots.empty() && c.unsent() == 0)) return close(c);
     c.read_done = true;
     c.stash.clear();
     release_parser(c);
@@ -427,6 +427,12 @@ void HttpServer::respond(HttpExchange ex, int status, std::string_view headers, 
 }
 
 // ---------------------------------------------------------------- streams --
+
+// The connection's stream is being sent: nothing before it is left.
+bool HttpServer::live_stream(const HttpConnection& c) {
+  return c.streaming && !c.slots.empty() && c.slots.front().state == Slot::State::kStream &&
+         c.unsent() == 0;
+}
 
 HttpStream* HttpServer::open_stream(HttpExchange ex, int status, std::string_view headers,
                                     std::function<void()> on_close) {
@@ -571,12 +577,18 @@ bool HttpServer::write_some(HttpConnection& c) {
     if (!s.body.empty()) iov[n++] = {s.body.data(), s.body.size()};
     if (s.state == Slot::State::kStream || s.close) break;
   }
-  if (n == 0) return false;
-  msghdr msg{};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = static_cast<size_t>(n);
-  ssize_t written = sendmsg(c.fd, &msg, MSG_NOSIGNAL);  // a gone client is an error, not a signal
-  ++writes_;
+  // Nothing to send; but a reply with nothing left in it (an HTTP/1.0
+  // stream ended after its last bytes went out) still has to go.
+  bool empty_reply = n == 0 && !c.slots.empty() && c.slots.front().state == Slot::State::kReady;
+  if (n == 0 && !empty_reply) return false;
+  ssize_t written = 0;
+  if (n > 0) {
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(n);
+    written = sendmsg(c.fd, &msg, MSG_NOSIGNAL);  // a gone client is an error, not a signal
+    ++writes_;
+  }
   if (written < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
       close(c);
@@ -645,6 +657,8 @@ void HttpServer::move_to(HttpConnection& c, ConnList& to) {
 // socket for what it waits for.
 void HttpServer::settle(HttpConnection& c) {
   if (c.closed || c.lingering) return;
+  // The client left before its stream began: the replies before it went out.
+  if (c.eof && live_stream(c)) return close(c);
   // Requests read ahead resume once replies went out: parse what was kept.
   if (!c.stash.empty() && c.slots.size() < limits_.max_pipeline && c.unsent() == 0 &&
       !c.want_write && !stopping_) {
@@ -661,7 +675,8 @@ void HttpServer::settle(HttpConnection& c) {
   if (c.list != want) move_to(c, *want);
   // Reading pauses while the client does not read its replies, and while
   // the pipeline is full; a stream reads only to see its client go.
-  bool read = c.streaming || (!c.read_done && c.stash.empty() && c.unsent() == 0 && !c.want_write);
+  bool read = !c.eof && (c.streaming ||
+                         (!c.read_done && c.stash.empty() && c.unsent() == 0 && !c.want_write));
   watch(c, read, c.want_write);
 }
 

@@ -152,6 +152,7 @@ class HttpServer {
   void dispatch(HttpConnection& c);
   void refuse(HttpConnection& c, int status, const char* reason);
   void release_parser(HttpConnection& c);
+  static bool live_stream(const HttpConnection& c);
   void mark_dirty(HttpConnection& c);
   void schedule_flush();
   void flush_all();
