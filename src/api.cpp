@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "ticketq/clock.h"
 #include "ticketq/openapi.h"
 #include "ticketq/validate.h"
@@ -29,13 +31,19 @@ nlohmann::ordered_json hold_expires_at(int64_t hold_ends_ms) {
 }
 
 Api::Api(event_base* base, const Config& cfg, QueueCore& core, ScriptRunner& redis,
-         LoopMetrics& metrics, const Tokens& tokens)
+         LoopMetrics& metrics, const Tokens& tokens, StreamSink& streams)
     : cfg_(cfg),
       core_(core),
       redis_(redis),
       metrics_(metrics),
       tokens_(tokens),
-      coalescer_(base, core, static_cast<size_t>(cfg.batch_max), &metrics) {}
+      coalescer_(base, core, static_cast<size_t>(cfg.batch_max), &metrics),
+      watchers_(base, core, streams, tokens,
+                // Heartbeats well inside the idle timeout, which they keep off.
+                WatchOptions{.tick_ms = cfg.stream_tick_ms,
+                             .heartbeat_ms = std::min(cfg.stream_heartbeat_s * 1000,
+                                                      cfg.idle_timeout_s * 1000 / 2)},
+                &metrics) {}
 
 void Api::handle(const Request& req, Reply reply) {
   switch (req.route.op) {
@@ -69,6 +77,19 @@ void Api::handle(const Request& req, Reply reply) {
       return reply.send(Response{200, std::string(openapi_yaml()), "application/yaml"});
     case Op::kJwks:
       return jwks(std::move(reply));
+    case Op::kStream:
+      return stream(req, std::move(reply));
+    case Op::kWaitPage:
+    case Op::kAdminPage:
+      return page(req, std::move(reply));
+    case Op::kAsset:
+      return asset(req, std::move(reply));
+    case Op::kWaitStatus:
+      return wait_status(req, std::move(reply));
+    case Op::kWaitJoin:
+      return wait_join(req, std::move(reply));
+    case Op::kWaitLeave:
+      return wait_leave(req, std::move(reply));
     case Op::kReady:
       if (redis_.ready()) return reply.json(200, {{"status", "ready"}});
       return reply.json(503, {{"status", "not_ready"}});

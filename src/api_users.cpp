@@ -8,6 +8,7 @@
 #include "ticketq/clock.h"
 #include "ticketq/pace.h"
 #include "ticketq/validate.h"
+#include "ticketq/visitor.h"
 
 namespace ticketq {
 
@@ -32,10 +33,6 @@ const char* reserve_status_text(ReserveStatus s) {
   }
   return "sold_out";
 }
-
-// How long a user token proves who its holder is: longer than any rush.
-// An admission token of a seat whose hold never ends lives as long.
-constexpr int64_t kUserTokenTtlS = 24 * 3600;
 
 // The refusal of a call made with a token of an earlier join of the user id.
 void superseded(Reply& reply, const std::string& user) {
@@ -123,12 +120,8 @@ nlohmann::ordered_json Api::seat_status(const StatusResult& r, const std::string
             {"state", r.confirmed ? "confirmed" : "admitted"},
             {"hold_expires_at", hold_expires_at(r.hold_ends_ms)},
             {"poll_after_ms", poll_after_ms(r.pace, false, std::nullopt)}};
-  if (!ticket || *ticket != r.ticket) return body;
-  if (r.hold_ends_ms > 0 && r.hold_ends_ms <= r.pace.now_ms) return body;
-  const int64_t now = unix_now_s();
-  const int64_t ttl = r.hold_ends_ms > 0 ? epoch_s_up(r.hold_ends_ms) - now : kUserTokenTtlS;
-  auto token =
-      tokens_.issue(TokenKind::kAdmission, user, event, r.ticket, now, std::max<int64_t>(ttl, 1));
+  if (!ticket) return body;
+  auto token = admission_token(r, user, event, *ticket, tokens_);
   if (token) body["admission_token"] = std::move(*token);
   return body;
 }
@@ -186,6 +179,28 @@ void Api::cancel(const Request& req, Reply reply) {
                      return reply.json(404, {{"status", "not_found"}, {"user_id", user}});
                  }
                });
+}
+
+// A visitor's live state (docs/pages.md), by their user token from the
+// Authorization header, the event's cookie or ?token= (EventSource can set
+// no header; from another origin it sends no cookie).
+void Api::stream(const Request& req, Reply reply) {
+  std::string token = req.bearer.empty() ? req.cookie : req.bearer;
+  if (token.empty()) {
+    std::string error;
+    auto given = query_param(req.query, "token", &error);
+    if (!error.empty()) return reply.error(400, error);
+    if (given) token = std::move(*given);
+  }
+  if (token.empty())
+    return reply.error(401, "a user token is required (Authorization: Bearer, the tq_" +
+                                req.route.event + " cookie, or ?token=)");
+  TokenCheck t = check_token(token, req.route.event, {TokenKind::kUser});
+  if (!t.ok()) return reply.error(401, std::string("token refused: ") + t.reason());
+  Response head{200, {}, "text/event-stream", nullptr, "no-store"};
+  head.headers = "X-Accel-Buffering: no\r\n";  // nginx: pass it on unbuffered
+  watchers_.open(std::move(reply), std::move(head), req.route.event, std::move(t.claims.sub),
+                 t.claims.tkt, req.last_event_id);
 }
 
 }  // namespace ticketq

@@ -85,6 +85,28 @@ const Setting kSettings[] = {
      &Config::admission_discover_ms, nullptr, 100, 600000,
      "how often this instance looks for new events in Redis (a SCAN of their settings keys)",
      false},
+    {"stream_tick_ms", "TICKETQ_STREAM_TICK_MS", SettingKind::kInt, &Config::stream_tick_ms,
+     nullptr, 50, 10000,
+     "how often each event loop reads the watched events for their streams (one call per event)",
+     false},
+    {"stream_heartbeat_s", "TICKETQ_STREAM_HEARTBEAT_S", SettingKind::kInt,
+     &Config::stream_heartbeat_s, nullptr, 1, 3600,
+     "a comment on every quiet stream this often, so proxies keep it open (kept under half of "
+     "idle_timeout_s)",
+     false},
+    {"cors_origins", "TICKETQ_CORS_ORIGINS", SettingKind::kString, nullptr, &Config::cors_origins,
+     0, 0,
+     "origins whose pages may call the API (https://shop.example, comma-separated; * = any; "
+     "empty = none)",
+     false},
+    {"booking_url", "TICKETQ_BOOKING_URL", SettingKind::kString, nullptr, &Config::booking_url, 0,
+     0,
+     "where the waiting room sends an admitted visitor, with ?event=E&token=T added (empty: the "
+     "page shows the token)",
+     false},
+    {"cookie_secure", "TICKETQ_COOKIE_SECURE", SettingKind::kInt, &Config::cookie_secure, nullptr,
+     0, 1, "1: the waiting room's cookie is Secure (set it when clients reach ticketq over TLS)",
+     false},
 };
 
 const char* const kLogLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
@@ -137,6 +159,31 @@ std::string apply_file(Config& cfg, const std::string& path) {
 
 }  // namespace
 
+std::vector<std::string> split_origins(std::string_view list) {
+  std::vector<std::string> out;
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) out.emplace_back(item);
+  }
+  return out;
+}
+
+std::string check_origins(std::string_view list) {
+  for (const std::string& o : split_origins(list)) {
+    if (o == "*") continue;
+    size_t scheme = o.find("://");
+    std::string_view s = std::string_view(o).substr(0, scheme);
+    if (scheme == std::string::npos || (s != "http" && s != "https") || o.size() == scheme + 3 ||
+        o.find_first_of("/?# ", scheme + 3) != std::string::npos)
+      return "'" + o + "' is not an origin (scheme://host[:port], no path)";
+  }
+  return {};
+}
+
 int Config::worker_count() const {
   if (threads > 0) return static_cast<int>(threads);
   unsigned n = std::thread::hardware_concurrency();
@@ -171,6 +218,13 @@ std::string apply_setting(Config& cfg, const Setting& s, const std::string& valu
   std::string_view name = s.name;
   if ((name == "token_issuer" || name == "token_audience") && value.empty())
     return std::string(s.name) + ": must not be empty";
+  if (name == "cors_origins") {
+    std::string err = check_origins(value);
+    if (!err.empty()) return "cors_origins: " + err;
+  }
+  if (name == "booking_url" && !value.empty() && value.rfind("https://", 0) != 0 &&
+      value.rfind("http://", 0) != 0 && (value.front() != '/' || value.rfind("//", 0) == 0))
+    return "booking_url: must be an http(s):// URL or a path starting with one /";
   if (std::string_view(s.name) == "redis") {
     auto ep = parse_redis_url(value);
     if (!ep.ok()) return "redis: " + ep.error;

@@ -1,8 +1,8 @@
 #include "ticketq/http_frontend.h"
 
 #include <spdlog/spdlog.h>
-#include <strings.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "ticketq/auth.h"
@@ -12,23 +12,39 @@ namespace ticketq {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
 // What a request says about who sends it, from one pass over its headers.
 // The admin token counts only as exactly one X-Token header that matches;
-// a bearer token only as exactly one "Authorization: Bearer ..." header.
+// a bearer token only as exactly one "Authorization: Bearer ..." header; the
+// visitor's token is the event's cookie (tq_{event}), when given once.
 // Chunked trailers never count: the parser drops them.
 struct Credentials {
   bool admin = false;
   std::string bearer;
+  std::string cookie;
 };
 
-Credentials read_credentials(const ParsedRequest& req, const std::string& admin_token) {
+// The value of cookie `name` in a Cookie header ("a=1; b=2"); counts how
+// often it is there.
+void find_cookie(std::string_view header, std::string_view name, std::string_view* value,
+                 int* count) {
+  while (!header.empty()) {
+    size_t semi = header.find(';');
+    std::string_view pair = header.substr(0, semi);
+    header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    size_t eq = pair.find('=');
+    if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
+    *value = pair.substr(eq + 1);
+    ++*count;
+  }
+}
+
+Credentials read_credentials(const ParsedRequest& req, const std::string& admin_token,
+                             const std::string& event) {
   Credentials c;
-  std::string_view token, authorization;
-  int tokens = 0, authorizations = 0;
+  std::string_view token, authorization, cookie;
+  int tokens = 0, authorizations = 0, cookies = 0;
+  const std::string cookie_name = "tq_" + event;
   for (const HttpHeader& h : req.headers) {
     if (iequals(h.name, "X-Token")) {
       token = h.value;
@@ -36,6 +52,8 @@ Credentials read_credentials(const ParsedRequest& req, const std::string& admin_
     } else if (iequals(h.name, "Authorization")) {
       authorization = h.value;
       ++authorizations;
+    } else if (!event.empty() && iequals(h.name, "Cookie")) {
+      find_cookie(h.value, cookie_name, &cookie, &cookies);
     }
   }
   c.admin = tokens == 1 && token_matches(token, admin_token);
@@ -45,6 +63,7 @@ Credentials read_credentials(const ParsedRequest& req, const std::string& admin_
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
     c.bearer = value;
   }
+  if (cookies == 1) c.cookie = cookie;
   return c;
 }
 
@@ -72,8 +91,11 @@ HttpFrontend::HttpFrontend(event_base* base, const Config& cfg, QueueCore& core,
                          cfg.max_connections, cfg.request_read_timeout_ms,
                          cfg.idle_timeout_s * 1000, cfg.max_requests_per_connection},
               *this, metrics.shared().open_connections, &metrics),
-      api_(std::make_unique<Api>(base, cfg, core, redis, metrics, tokens)),
-      id_prefix_(generate_token().substr(0, 8)) {}
+      api_(std::make_unique<Api>(base, cfg, core, redis, metrics, tokens, *this)),
+      id_prefix_(generate_token().substr(0, 8)),
+      cors_origins_(split_origins(cfg.cors_origins)) {
+  cors_any_ = std::find(cors_origins_.begin(), cors_origins_.end(), "*") != cors_origins_.end();
+}
 
 // The Api goes first: replies it still holds (a batch not sent yet) are
 // answered while the connections still exist.
@@ -84,7 +106,7 @@ HttpFrontend::~HttpFrontend() {
 
 // ------------------------------------------------------------------ replies --
 
-void HttpFrontend::deliver(const RequestInfo& info, Response r) {
+const std::string& HttpFrontend::reply_headers(const RequestInfo& info, const Response& r) {
   // Header lines: a few fixed names, values from literals and the checked
   // id, in one buffer reused from reply to reply (respond copies them).
   std::string& headers = headers_;
@@ -98,13 +120,34 @@ void HttpFrontend::deliver(const RequestInfo& info, Response r) {
   if (r.allow != nullptr) (headers += "Allow: ") += r.allow, headers += "\r\n";
   if (r.cache_control != nullptr)
     (headers += "Cache-Control: ") += r.cache_control, headers += "\r\n";
+  headers += r.headers;
   double seconds = static_cast<double>(now_us() - info.start_us) / 1e6;
   metrics_.request(info.route, r.code, seconds);
   if (cfg_.access_log)
     spdlog::info("access id={} method={} path={} status={} duration_ms={:.3f} route={}", info.id,
                  info.method, info.path, r.code, seconds * 1e3, info.route);
+  return headers;
+}
+
+void HttpFrontend::deliver(const RequestInfo& info, Response r) {
+  const std::string& headers = reply_headers(info, r);
   server_.respond(HttpExchange{static_cast<HttpConnection*>(info.handle), info.seq}, r.code,
                   headers, std::move(r.body));
+}
+
+StreamHandle HttpFrontend::open_stream(const RequestInfo& info, Response head,
+                                       std::function<void()> on_close) {
+  const std::string& headers = reply_headers(info, head);
+  return server_.open_stream(HttpExchange{static_cast<HttpConnection*>(info.handle), info.seq},
+                             head.code, headers, std::move(on_close));
+}
+
+bool HttpFrontend::push(StreamHandle s, std::string_view data) {
+  return server_.push(static_cast<HttpStream*>(s), data);
+}
+
+void HttpFrontend::end_stream(StreamHandle s) {
+  server_.end_stream(static_cast<HttpStream*>(s));
 }
 
 std::string HttpFrontend::request_id(const ParsedRequest& req) {
@@ -114,6 +157,32 @@ std::string HttpFrontend::request_id(const ParsedRequest& req) {
   std::snprintf(buf, sizeof buf, "%s-%llx", id_prefix_.c_str(),
                 static_cast<unsigned long long>(++id_counter_));
   return buf;
+}
+
+// ------------------------------------------------------------------ routing --
+
+bool HttpFrontend::origin_allowed(std::string_view origin) const {
+  if (cors_any_) return true;
+  return std::find(cors_origins_.begin(), cors_origins_.end(), origin) != cors_origins_.end();
+}
+
+// A browser asks whether a page of another origin may make a call: yes for
+// the origins of cors_origins, with the methods the path has and the
+// headers a client of the API sends (never X-Token: no operator's call
+// comes from another origin).
+void HttpFrontend::preflight(Reply reply, const ParsedRequest& req, std::string_view path) {
+  std::string_view origin = req.header("Origin").value_or("");
+  if (origin.empty() || !origin_allowed(origin))
+    return reply.error(403, "origin not allowed (cors_origins)");
+  std::string_view asked = *req.header("Access-Control-Request-Method");
+  RouteResult rr = match_route(asked, path);
+  std::string methods = rr.kind == RouteResult::Kind::kMatch ? std::string(asked) : rr.allow;
+  if (rr.kind == RouteResult::Kind::kMatch && asked == "GET") methods += ", HEAD";
+  reply.add_header("Access-Control-Allow-Methods: " + methods);
+  reply.add_header(
+      "Access-Control-Allow-Headers: Authorization, Content-Type, X-Request-Id, Last-Event-ID");
+  reply.add_header("Access-Control-Max-Age: 600");
+  reply.send(Response{204, {}, "text/plain", nullptr, nullptr});
 }
 
 // ------------------------------------------------------------------ routing --
@@ -132,20 +201,40 @@ void HttpFrontend::on_request(HttpExchange ex, const ParsedRequest& req, std::st
   info.method = req.method;
   if (cfg_.access_log) info.path = path;
 
-  RouteResult rr = match_route(req.method, path);
+  const bool asks_preflight =
+      req.method == "OPTIONS" && req.header("Access-Control-Request-Method").has_value();
+  RouteResult rr =
+      match_route(asks_preflight ? *req.header("Access-Control-Request-Method") : req.method, path);
   if (rr.kind == RouteResult::Kind::kNotFound)
     return Reply(*this, std::move(info)).error(404, "no such route");
-  info.route = op_name(rr.route.op);
+  info.route = asks_preflight ? "preflight" : op_name(rr.route.op);
   info.seed = rr.route.seed;
   Reply reply(*this, std::move(info));
+  // A page of an allowed origin may read the answer (CORS).
+  std::optional<std::string_view> origin = req.header("Origin");
+  if (origin && !cors_origins_.empty()) {
+    reply.add_header("Vary: Origin");
+    if (origin_allowed(*origin)) {
+      reply.add_header("Access-Control-Allow-Origin: " + std::string(*origin));
+      reply.add_header("Access-Control-Expose-Headers: Retry-After, X-Request-Id");
+    }
+  }
+  if (asks_preflight) return preflight(std::move(reply), req, path);
   if (rr.kind == RouteResult::Kind::kMethodNotAllowed)
     return reply.error(405, "method " + std::string(req.method) + " not allowed here",
                        rr.allow.c_str());
-  Credentials who = read_credentials(req, cfg_.admin_token);
+  Credentials who = read_credentials(req, cfg_.admin_token, rr.route.event);
   if (rr.route.admin && !who.admin) return reply.error(401, "unauthorized");
   if (!rr.route.bad_param.empty()) return reply.error(400, rr.route.bad_param);
-  Request request{std::move(rr.route), std::move(body), std::string(query), who.admin,
-                  std::move(who.bearer)};
+  Request request;
+  request.route = std::move(rr.route);
+  request.body = std::move(body);
+  request.query = query;
+  request.admin = who.admin;
+  request.bearer = std::move(who.bearer);
+  request.cookie = std::move(who.cookie);
+  if (request.route.op == Op::kStream)
+    request.last_event_id = req.header("Last-Event-ID").value_or("");
   api_->handle(request, std::move(reply));
 }
 

@@ -20,12 +20,6 @@ char lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
 // The methods ticketq knows: those it serves, and PATCH and TRACE, which
 // get a 405 with the methods a route allows. Any other is 501 (llhttp knows
@@ -66,6 +60,13 @@ std::string_view method_of(uint8_t llhttp_method) {
 constexpr std::string_view kProtocol = "HTTP/";
 
 }  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != lower(b[i])) return false;
+  return true;
+}
 
 std::optional<std::string_view> ParsedRequest::header(std::string_view name) const {
   for (const HttpHeader& h : headers)

@@ -173,7 +173,7 @@ void format_head(Slot& s, int status, std::string_view headers, size_t length, b
   if (stream && s.http10) s.close = true;
   if (stream && !s.http10) {
     h += "Transfer-Encoding: chunked\r\n";
-  } else if (!stream) {
+  } else if (!stream && status != 204 && status != 304) {  // those have no body, nor its length
     n = std::snprintf(line, sizeof line, "Content-Length: %zu\r\n", length);
     h.append(line, static_cast<size_t>(n));
   }

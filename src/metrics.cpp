@@ -100,7 +100,20 @@ Metrics::Metrics()
                         .Name("ticketq_http_slow_requests_total")
                         .Help("Connections closed because a request did not arrive in full "
                               "within request_read_timeout_ms")
-                        .Register(*registry_)) {}
+                        .Register(*registry_)),
+      streams(BuildGauge()
+                  .Name("ticketq_streams")
+                  .Help("Open event streams (GET /v1/events/{event}/stream)")
+                  .Register(*registry_)),
+      stream_events(BuildCounter()
+                        .Name("ticketq_stream_events_total")
+                        .Help("Events sent on streams, by state")
+                        .Register(*registry_)),
+      stream_reads(BuildCounter()
+                       .Name("ticketq_stream_redis_calls_total")
+                       .Help("Redis calls made for stream watchers: kind=event (one per watched "
+                             "event per tick), kind=users (a batch of watchers' states)")
+                       .Register(*registry_)) {}
 
 std::string Metrics::render() const {
   prometheus::TextSerializer serializer;
@@ -126,9 +139,19 @@ LoopMetrics::LoopMetrics(Metrics& m, int loop)
       batch_size_(m.batch_size.Add({}, batch_buckets())),
       connections_(m.connections.Add({{"loop", std::to_string(loop)}})),
       refused_(m.connections_refused.Add({})),
-      slow_(m.slow_requests.Add({})) {
+      slow_(m.slow_requests.Add({})),
+      streams_(m.streams.Add({{"loop", std::to_string(loop)}})),
+      stream_reads_event_(m.stream_reads.Add({{"kind", "event"}})),
+      stream_reads_users_(m.stream_reads.Add({{"kind", "users"}})) {
   // Series that alerts watch exist from the start, at 0.
   for (const char* kind : {"timeout", "unavailable", "overloaded", "error"}) redis_error_at(kind);
+}
+
+// `state` is one of a fixed set of string literals, so its address is a key.
+void LoopMetrics::stream_event(const char* state) {
+  prometheus::Counter*& c = stream_events_[state];
+  if (c == nullptr) c = &m_.stream_events.Add({{"state", state}});
+  c->Increment();
 }
 
 // `route` is one of a fixed set of string literals, so its address is a key.

@@ -157,11 +157,13 @@ void QueueCore::status_many(const std::string& event, std::vector<std::string> u
                             std::function<void(std::vector<StatusResult>)> cb) {
   size_t n = users.size();
   run_per_user<StatusResult>(
-      runner_, scripts().status, script_argv(event, std::move(users)), n, 5, 5, std::move(cb),
-      [](const RedisValue* h, const RedisValue* u, StatusResult& r) {
+      runner_, scripts().status, script_argv(event, std::move(users)), n, kStatusHeader, 5,
+      std::move(cb), [](const RedisValue* h, const RedisValue* u, StatusResult& r) {
         int64_t c = u[0].integer;
         if (c < code::kNotFound || c > code::kInQueue) return false;
-        r.pace = {h[0].integer, h[1].integer, h[2].integer, h[3].integer != 0, h[4].integer};
+        if (h[5].integer < 0 || h[5].integer > 2) return false;
+        r.pace = {h[0].integer,      h[1].integer, h[2].integer,
+                  h[3].integer != 0, h[4].integer, static_cast<EventState>(h[5].integer)};
         r.status = static_cast<UserStatus>(c);
         r.position = u[1].integer;
         r.ticket = u[2].integer;

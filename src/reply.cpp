@@ -8,6 +8,7 @@ struct Reply::State {
   std::weak_ptr<ReplySink*> sink;
   RequestInfo info;
   bool answered = false;
+  std::string headers;  // added by add_header
 
   State(ReplySink& s, RequestInfo i) : sink(s.self_), info(std::move(i)) { ++s.unanswered_; }
   State(const State&) = delete;
@@ -25,6 +26,7 @@ struct Reply::State {
     if (answered || s == nullptr) return;
     answered = true;
     --(*s)->unanswered_;
+    r.headers += headers;
     (*s)->deliver(info, std::move(r));
   }
 };
@@ -52,6 +54,24 @@ void Reply::json(int code, nlohmann::ordered_json body, const char* allow) {
 
 void Reply::error(int code, const std::string& why, const char* allow) {
   json(code, nlohmann::ordered_json{{"error", why}}, allow);
+}
+
+StreamHandle Reply::stream(Response head, std::function<void()> on_close) {
+  State& st = *state_;
+  auto s = st.sink.lock();
+  if (st.answered || s == nullptr) {
+    spdlog::error("request {} ({}): a stream after its reply was refused", st.info.id,
+                  st.info.route);
+    return nullptr;
+  }
+  st.answered = true;
+  --(*s)->unanswered_;
+  head.headers += st.headers;
+  return (*s)->open_stream(st.info, std::move(head), std::move(on_close));
+}
+
+void Reply::add_header(std::string_view line) {
+  (state_->headers += line) += "\r\n";
 }
 
 bool Reply::answered() const {

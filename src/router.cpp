@@ -41,6 +41,14 @@ constexpr RouteSpec kRoutes[] = {
     {"POST", "/v1/events/:event/confirm", Op::kConfirm, false, false},
     {"POST", "/v1/events/:event/verify", Op::kVerify, false, false},
     {"GET", "/v1/events", Op::kEventList, true, false},
+    {"GET", "/v1/events/:event/stream", Op::kStream, false, false},
+    {"GET", "/wait/:event", Op::kWaitPage, false, false},
+    {"GET", "/wait/:event/status", Op::kWaitStatus, false, false},
+    {"POST", "/wait/:event/join", Op::kWaitJoin, false, false},
+    {"POST", "/wait/:event/leave", Op::kWaitLeave, false, false},
+    {"GET", "/admin/", Op::kAdminPage, false, false},
+    {"GET", "/admin", Op::kAdminPage, false, false},
+    {"GET", "/assets/:file", Op::kAsset, false, false},
 };
 
 std::vector<std::string_view> split_path(std::string_view path) {
@@ -58,7 +66,7 @@ std::vector<std::string_view> split_path(std::string_view path) {
 
 // Matches one pattern; fills captures (still encoded) on success.
 bool match_pattern(const char* pattern, const std::vector<std::string_view>& segs,
-                   std::string_view* event, std::string_view* user) {
+                   std::string_view* event, std::string_view* user, std::string_view* file) {
   auto pat = split_path(pattern);
   if (pat.size() != segs.size()) return false;
   for (size_t i = 0; i < pat.size(); ++i) {
@@ -66,6 +74,8 @@ bool match_pattern(const char* pattern, const std::vector<std::string_view>& seg
       *event = segs[i];
     else if (pat[i] == ":user")
       *user = segs[i];
+    else if (pat[i] == ":file")
+      *file = segs[i];
     else if (pat[i] != segs[i])
       return false;
   }
@@ -115,6 +125,20 @@ const char* op_name(Op op) {
       return "openapi";
     case Op::kJwks:
       return "jwks";
+    case Op::kStream:
+      return "stream";
+    case Op::kWaitPage:
+      return "wait_page";
+    case Op::kWaitStatus:
+      return "wait_status";
+    case Op::kWaitJoin:
+      return "wait_join";
+    case Op::kWaitLeave:
+      return "wait_leave";
+    case Op::kAdminPage:
+      return "admin_page";
+    case Op::kAsset:
+      return "asset";
   }
   return "unknown";
 }
@@ -143,8 +167,8 @@ RouteResult match_route(std::string_view method, std::string_view path) {
   auto segs = split_path(path);
   RouteResult result;
   for (const RouteSpec& spec : kRoutes) {
-    std::string_view event = kDefaultEvent, user;
-    if (!match_pattern(spec.pattern, segs, &event, &user)) continue;
+    std::string_view event = kDefaultEvent, user, file;
+    if (!match_pattern(spec.pattern, segs, &event, &user, &file)) continue;
     if (method != spec.method) {
       if (result.allow.empty()) {  // the path's first route names it in a 405
         result.route.op = spec.op;
@@ -168,6 +192,7 @@ RouteResult match_route(std::string_view method, std::string_view path) {
       return result;
     }
     r.event = std::move(*ev);
+    r.file = file;
     if (spec.op == Op::kStatus) {
       auto u = percent_decode(user);
       if (!u || !valid_user_id(*u)) {

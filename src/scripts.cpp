@@ -371,7 +371,8 @@ local is_reserved = redis.call('SMISMEMBER', K_RESERVED, unpack(users))
 local count, span = admitted_recently(ring(), now)
 local paused = 0
 if ev.state ~= 'open' or ev.rate == 0 then paused = 1 end
-local out = {OK, now, count, span, paused, ev.ttl_s}
+local state_code = ({open = 0, paused = 1, closed = 2})[ev.state]
+local out = {OK, now, count, span, paused, ev.ttl_s, state_code}
 local beats = {}
 for i = 1, #users do
   local u = users[i]

@@ -88,6 +88,7 @@ class Worker {
     auto* self = static_cast<Worker*>(arg);
     self->http_->stop_accepting();
     self->http_->start_draining();
+    self->http_->end_streams();
     if (self->admission_) self->admission_->stop();
     self->drain_started_ = now_ms();
     self->drain_deadline_ = self->drain_started_ + self->cfg_.shutdown_timeout_ms;

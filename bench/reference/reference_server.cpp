@@ -78,12 +78,12 @@ void fail(evhttp_request* req, int code, const char* why) {
   send(req, code, buf, snprintf(buf, sizeof buf, "{\"error\":\"%s\"}\n", why));
 }
 
-// reserve answers {0, code, position, ticket}; status {0, five figures of
-// the line's pace, code, position, ...} (ticketq/scripts.h).
+// reserve answers {0, code, position, ticket}; status {0, the line's pace
+// in kStatusHeader figures, code, position, ...} (ticketq/scripts.h).
 void on_reply(redisAsyncContext*, void* r, void* privdata) {
   auto* call = static_cast<Call*>(privdata);
   auto* rep = static_cast<redisReply*>(r);
-  const size_t at = call->reserve ? 1 : 6;  // where the user's code is
+  const size_t at = call->reserve ? 1 : 1 + ticketq::kStatusHeader;  // the user's code
   if (rep == nullptr || rep->type != REDIS_REPLY_ARRAY || rep->elements < at + 2 ||
       rep->element[0]->integer != 0) {
     fail(call->req, 503, "redis unavailable");

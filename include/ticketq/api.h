@@ -4,6 +4,10 @@
 //                      events, health, readiness, metrics, the API document
 //   api_booking.cpp    booking services: confirm, verify, the public keys
 //                      of the tokens
+//   api_pages.cpp      browsers: the waiting room and its calls (by the
+//                      visitor's cookie), the dashboard, their assets
+// A visitor's live stream is a user's call (api_users.cpp); its watchers
+// are in watchers.h.
 // A handler gets a small Request and answers through its Reply (reply.h),
 // exactly once; it knows nothing of the transport, and the queue core it
 // calls knows nothing of HTTP.
@@ -29,6 +33,7 @@
 #include "ticketq/reply.h"
 #include "ticketq/router.h"
 #include "ticketq/tokens.h"
+#include "ticketq/watchers.h"
 
 struct event_base;
 
@@ -42,14 +47,19 @@ struct Request {
   // and the bearer token, if any (Authorization: Bearer), unverified.
   bool admin = false;
   std::string bearer;
+  std::string cookie;         // the user token in the event's cookie (tq_{event})
+  std::string last_event_id;  // a stream's Last-Event-ID
 };
 
 class Api {
  public:
   Api(event_base* base, const Config& cfg, QueueCore& core, ScriptRunner& redis,
-      LoopMetrics& metrics, const Tokens& tokens);
+      LoopMetrics& metrics, const Tokens& tokens, StreamSink& streams);
 
   void handle(const Request& req, Reply reply);
+  // Shutdown: open streams are told to reconnect elsewhere and ended.
+  void end_streams() { watchers_.farewell(); }
+  size_t streams() const { return watchers_.size(); }
 
  private:
   // users
@@ -57,6 +67,17 @@ class Api {
   void status(const Request& req, Reply reply);
   void leave(const Request& req, Reply reply);
   void cancel(const Request& req, Reply reply);
+  void stream(const Request& req, Reply reply);
+  // browsers
+  void page(const Request& req, Reply reply);
+  void asset(const Request& req, Reply reply);
+  void wait_status(const Request& req, Reply reply);
+  void wait_join(const Request& req, Reply reply);
+  void wait_leave(const Request& req, Reply reply);
+  // The visitor of the event's cookie, verified; nullopt without one.
+  std::optional<TokenClaims> visitor(const Request& req) const;
+  // Answers with the view of `user`'s join `ticket`, read now.
+  void reply_view(Reply reply, const std::string& event, const std::string& user, int64_t ticket);
   // operators
   void promote(const Request& req, Reply reply);
   void reset(const Request& req, Reply reply);
@@ -100,6 +121,7 @@ class Api {
   LoopMetrics& metrics_;
   const Tokens& tokens_;  // one per process, read-only
   Coalescer coalescer_;
+  Watchers watchers_;
   std::unordered_set<std::string> noted_events_;
 };
 

@@ -40,6 +40,11 @@ struct Config {
   std::string token_audience = "booking";
   int64_t admission_tick_ms = 200;
   int64_t admission_discover_ms = 2000;
+  int64_t stream_tick_ms = 250;
+  int64_t stream_heartbeat_s = 15;
+  std::string cors_origins;   // comma-separated origins; "" = none, "*" = any
+  std::string booking_url;    // where the waiting room sends the admitted
+  int64_t cookie_secure = 0;  // 1: the visitor's cookie is Secure (behind TLS)
 
   // Derived at load time, not settings.
   bool admin_token_generated = false;
@@ -85,5 +90,9 @@ std::string apply_setting(Config& cfg, const Setting& s, const std::string& valu
 
 // Renders the effective configuration (secrets redacted), one `key = value` per line.
 std::string describe(const Config& cfg);
+
+// The origins of a cors_origins list, and what is wrong with it ("" if nothing).
+std::vector<std::string> split_origins(std::string_view list);
+std::string check_origins(std::string_view list);
 
 }  // namespace ticketq

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ticketq/api.h"
 #include "ticketq/config.h"
@@ -28,7 +29,7 @@ struct event_base;
 
 namespace ticketq {
 
-class HttpFrontend final : public ReplySink, public HttpHandler {
+class HttpFrontend final : public ReplySink, public StreamSink, public HttpHandler {
  public:
   HttpFrontend(event_base* base, const Config& cfg, QueueCore& core, ScriptRunner& redis,
                LoopMetrics& metrics, const Tokens& tokens);
@@ -43,6 +44,8 @@ class HttpFrontend final : public ReplySink, public HttpHandler {
   // Shutdown: every reply from now on says Connection: close, so
   // keep-alive clients go away after their answer.
   void start_draining() { server_.start_draining(); }
+  // Shutdown: streams are told to reconnect elsewhere, and ended.
+  void end_streams() { api_->end_streams(); }
   // Requests not answered yet.
   int64_t inflight() const { return unanswered(); }
   // Client connections of this loop still open.
@@ -50,9 +53,18 @@ class HttpFrontend final : public ReplySink, public HttpHandler {
 
   void on_request(HttpExchange ex, const ParsedRequest& req, std::string body) override;
   void deliver(const RequestInfo& info, Response r) override;
+  StreamHandle open_stream(const RequestInfo& info, Response head,
+                           std::function<void()> on_close) override;
+  bool push(StreamHandle s, std::string_view data) override;
+  void end_stream(StreamHandle s) override;
 
  private:
   std::string request_id(const ParsedRequest& req);
+  // The header lines of a reply (in headers_), with its metrics and log line.
+  const std::string& reply_headers(const RequestInfo& info, const Response& r);
+  // CORS (docs/pages.md): whether a page of `origin` may call the API.
+  bool origin_allowed(std::string_view origin) const;
+  void preflight(Reply reply, const ParsedRequest& req, std::string_view path);
 
   const Config& cfg_;
   LoopMetrics& metrics_;
@@ -60,6 +72,8 @@ class HttpFrontend final : public ReplySink, public HttpHandler {
   std::unique_ptr<Api> api_;  // after server_: destroyed first
   std::string headers_;       // a reply's header lines, being written
   std::string id_prefix_;     // random per loop, for generated request ids
+  std::vector<std::string> cors_origins_;
+  bool cors_any_ = false;
   uint64_t id_counter_ = 0;
 };
 

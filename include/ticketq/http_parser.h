@@ -51,6 +51,9 @@ struct HttpHeader {
 
 // One complete request. The views point into the parser and stay valid until
 // next(), reset() or the parser's destruction.
+// ASCII case-insensitive equality, as header names compare.
+bool iequals(std::string_view a, std::string_view b);
+
 struct ParsedRequest {
   std::string_view method;  // GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH or TRACE
   // Origin-form path and query ("/a?b"); an absolute-form target

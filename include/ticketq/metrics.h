@@ -54,6 +54,9 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& connections;
   prometheus::Family<prometheus::Counter>& connections_refused;
   prometheus::Family<prometheus::Counter>& slow_requests;
+  prometheus::Family<prometheus::Gauge>& streams;
+  prometheus::Family<prometheus::Counter>& stream_events;
+  prometheus::Family<prometheus::Counter>& stream_reads;
 
   // Open client connections over all loops (the cap's count).
   std::atomic<int64_t> open_connections{0};
@@ -80,6 +83,12 @@ class LoopMetrics {
   void connection_closed() { connections_.Decrement(); }
   void connection_refused() { refused_.Increment(); }
   void slow_request() { slow_.Increment(); }
+  void stream_opened() { streams_.Increment(); }
+  void stream_closed() { streams_.Decrement(); }
+  void stream_event(const char* state);
+  // A Redis call made for the watchers ("event": the counters of a watched
+  // event; "users": a batch of watchers' states).
+  void stream_read(bool users) { (users ? stream_reads_users_ : stream_reads_event_).Increment(); }
 
   Metrics& shared() { return m_; }
 
@@ -99,6 +108,10 @@ class LoopMetrics {
   prometheus::Gauge& connections_;
   prometheus::Counter& refused_;
   prometheus::Counter& slow_;
+  prometheus::Gauge& streams_;
+  std::map<const char*, prometheus::Counter*> stream_events_;
+  prometheus::Counter& stream_reads_event_;
+  prometheus::Counter& stream_reads_users_;
 };
 
 }  // namespace ticketq

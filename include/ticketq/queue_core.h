@@ -44,6 +44,7 @@ struct Pace {
   int64_t span_ms = 0;               // the time those admissions took (>= 5 s when any)
   bool paused = false;               // paused or closed event, or admit_rate 0
   int64_t waiter_ttl_s = 0;
+  EventState state = EventState::kOpen;
 };
 
 enum class UserStatus { kNotFound = 0, kReserved = 1, kInQueue = 2 };

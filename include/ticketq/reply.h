@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -34,11 +35,35 @@ struct RequestInfo {
 };
 
 struct Response {
+  Response(int c = 200, std::string b = {}, const char* type = "application/json",
+           const char* allow_methods = nullptr, const char* cache = nullptr)
+      : code(c),
+        body(std::move(b)),
+        content_type(type),
+        allow(allow_methods),
+        cache_control(cache) {}
+
   int code = 200;
   std::string body;
   const char* content_type = "application/json";
   const char* allow = nullptr;          // for 405: the Allow header
   const char* cache_control = nullptr;  // the Cache-Control header, when set
+  std::string headers;                  // more header lines, each ending in CRLF
+};
+
+// A response that goes on after its head (Server-Sent Events): the
+// transport's handle of it, valid until end_stream() or its on_close.
+using StreamHandle = void*;
+
+// Where a stream's bytes go once it is open.
+class StreamSink {
+ public:
+  virtual ~StreamSink() = default;
+  // Queues bytes; false when the stream is gone or the client reads too
+  // slowly (it is closed then, and its on_close runs later).
+  virtual bool push(StreamHandle s, std::string_view data) = 0;
+  // Ends the stream, then its connection.
+  virtual void end_stream(StreamHandle s) = 0;
 };
 
 class ReplySink {
@@ -46,6 +71,12 @@ class ReplySink {
   virtual ~ReplySink() = default;
   // Sends `r` for the request; called exactly once per request.
   virtual void deliver(const RequestInfo& info, Response r) = 0;
+  // Or answers it with a stream: `head` now (its body is ignored), then
+  // what is pushed to the handle. `on_close` runs once if the client goes
+  // before end_stream(), at the end of a loop turn. Null when the client
+  // has gone already.
+  virtual StreamHandle open_stream(const RequestInfo& info, Response head,
+                                   std::function<void()> on_close) = 0;
   // Requests handed a Reply and not answered yet.
   int64_t unanswered() const { return unanswered_; }
 
@@ -66,6 +97,12 @@ class Reply {
   void json(int code, nlohmann::ordered_json body, const char* allow = nullptr);
   // {"error": why}
   void error(int code, const std::string& why, const char* allow = nullptr);
+
+  // Answers with a stream (ReplySink::open_stream); null if the client
+  // has gone.
+  StreamHandle stream(Response head, std::function<void()> on_close);
+  // A header line ("Name: value", no CRLF) for the reply, whichever it is.
+  void add_header(std::string_view line);
 
   bool answered() const;
   const RequestInfo& info() const;

@@ -27,6 +27,13 @@ enum class Op {
   kMetrics,
   kOpenApi,
   kJwks,
+  kStream,      // the visitor's live state, as Server-Sent Events
+  kWaitPage,    // the waiting room (docs/pages.md)
+  kWaitStatus,  // the waiting room's calls, by the visitor's cookie
+  kWaitJoin,
+  kWaitLeave,
+  kAdminPage,  // the operator's dashboard
+  kAsset,      // the pages' scripts and styles
 };
 
 // The label of an operation in metrics and logs ("reserve", "status", ...).
@@ -38,6 +45,7 @@ struct Route {
   bool seed = false;      // a route of the original server (see api.h)
   std::string event;      // decoded; the default event for seed routes
   std::string user_id;    // decoded; for status
+  std::string file;       // for assets: the file's name, as sent
   std::string bad_param;  // non-empty: a path parameter is invalid (400)
 };
 

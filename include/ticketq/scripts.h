@@ -53,6 +53,11 @@ constexpr int kScriptKeyCount = static_cast<int>(kEventKeys.size());
 // Redis with them by the first script that finds it missing; from then on
 // every instance reads the stored settings, whatever its own flags say.
 
+// The status script answers {0, the line's pace in kStatusHeader figures
+// (now, admitted in the last minute, their span, paused, waiter_ttl_s, the
+// event's state: 0 open, 1 paused, 2 closed), then five figures per user}.
+constexpr size_t kStatusHeader = 6;
+
 // Admissions of the last minute are kept in kRateSlots slots of
 // kRateSlotMs each.
 constexpr int64_t kRateSlotMs = 5000;

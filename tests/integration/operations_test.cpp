@@ -11,13 +11,6 @@
 namespace ticketq::test {
 namespace {
 
-// The value of one series line, e.g. series = `ticketq_event_waiting{event="default"}`.
-double metric(const std::string& text, const std::string& series) {
-  size_t at = text.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + series.size() + 2));
-}
-
 class OperationsTest : public ::testing::Test {
  protected:
   void SetUp() override {

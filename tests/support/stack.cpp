@@ -72,4 +72,10 @@ std::string Stack::add_server(ServerOptions server) {
   return servers_.back()->start();
 }
 
+double metric(const std::string& text, const std::string& series) {
+  size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
 }  // namespace ticketq::test

@@ -44,6 +44,10 @@ nlohmann::json holds_seat(const std::string& user);
 ::testing::AssertionResult waits_at_pace(const nlohmann::json& body, const std::string& user,
                                          int64_t position, int64_t admitted, int64_t since_ms);
 
+// The value of one series line of GET /metrics, e.g.
+// `ticketq_event_waiting{event="default"}`; -1 when it is absent.
+double metric(const std::string& text, const std::string& series);
+
 class Stack {
  public:
   explicit Stack(RedisOptions redis_options = {});

@@ -35,7 +35,7 @@ class RecordingRunner : public ScriptRunner {
       // reserve: {0, then code, pos, ticket per user}.
       r.value.elements.push_back(integer(0));
       if (status)
-        for (int64_t h : std::initializer_list<int64_t>{1'700'000'000'000, 0, 0, 0, 0})
+        for (int64_t h : std::initializer_list<int64_t>{1'700'000'000'000, 0, 0, 0, 0, 0})
           r.value.elements.push_back(integer(h));
       for (size_t i = 0; i + (short_reply ? 1 : 0) < users.size(); ++i) {
         int64_t pos = static_cast<int64_t>(i) + 1;

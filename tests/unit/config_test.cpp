@@ -262,6 +262,10 @@ TEST_F(ConfigTest, EverySettingHasAWorkingFlagAndEnvVariable) {
       value = "redis://x-redis:1";
     } else if (std::string_view(s.name) == "token_keys") {
       value = key_file;  // checked at load: it must be a key
+    } else if (std::string_view(s.name) == "cors_origins") {
+      value = "https://x-shop.example:8443";
+    } else if (std::string_view(s.name) == "booking_url") {
+      value = "https://x-book.example/book";
     } else {
       value = std::string("x-") + s.name;
     }
@@ -589,6 +593,30 @@ TEST_F(ConfigTest, CheckConfigRefusesABadRedisUrl) {
   EXPECT_EQ(r.message.find("configuration OK"), std::string::npos) << r.message;
 }
 
+TEST_F(ConfigTest, CorsOriginsMustBeOrigins) {
+  LoadResult ok = load({"--cors-origins", " https://a.example, http://b.example:8080 ,*"});
+  ASSERT_EQ(ok.action, Action::kRun) << ok.message;
+  EXPECT_EQ(split_origins(ok.config.cors_origins),
+            (std::vector<std::string>{"https://a.example", "http://b.example:8080", "*"}));
+  EXPECT_TRUE(split_origins("").empty());
+  for (const char* bad : {"a.example", "https://a.example/", "https://a.example/path",
+                          "ftp://a.example", "https://", "https://a.example?x", "https://a b"}) {
+    SCOPED_TRACE(bad);
+    expect_error(load({"--cors-origins", bad}), "cors_origins");
+  }
+}
+
+TEST_F(ConfigTest, BookingUrlIsAnHttpUrlOrAPath) {
+  for (const char* good : {"", "https://book.example/b?x=1", "http://127.0.0.1:9/book", "/book"}) {
+    SCOPED_TRACE(good);
+    EXPECT_EQ(load({"--booking-url", good}).action, Action::kRun);
+  }
+  for (const char* bad : {"javascript:alert(1)", "book", "//evil.example"}) {
+    SCOPED_TRACE(bad);
+    expect_error(load({"--booking-url", bad}), "booking_url");
+  }
+}
+
 // ---------------------------------------------------------------- describe --
 
 TEST_F(ConfigTest, DescribeListsEverySettingInTableOrder) {
@@ -621,7 +649,12 @@ TEST_F(ConfigTest, DescribeListsEverySettingInTableOrder) {
             "token_issuer = \"ticketq\"\n"
             "token_audience = \"booking\"\n"
             "admission_tick_ms = 200\n"
-            "admission_discover_ms = 2000\n");
+            "admission_discover_ms = 2000\n"
+            "stream_tick_ms = 250\n"
+            "stream_heartbeat_s = 15\n"
+            "cors_origins = \"\"\n"
+            "booking_url = \"\"\n"
+            "cookie_secure = 0\n");
 }
 
 // ------------------------------------------------------------ apply_setting --
@@ -679,7 +712,12 @@ TEST(SettingsTable, HasEveryExpectedSettingOnce) {
                                              "token_issuer",
                                              "token_audience",
                                              "admission_tick_ms",
-                                             "admission_discover_ms"}));
+                                             "admission_discover_ms",
+                                             "stream_tick_ms",
+                                             "stream_heartbeat_s",
+                                             "cors_origins",
+                                             "booking_url",
+                                             "cookie_secure"}));
 }
 
 TEST(SettingsTable, RowsAreConsistent) {

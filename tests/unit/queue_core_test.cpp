@@ -104,9 +104,10 @@ RedisValue ReserveReply(int64_t code, int64_t pos = 0, int64_t ticket = 0) {
   return Arr({Int(0), Int(code), Int(pos), Int(ticket)});
 }
 // {0, now_ms, admitted_last_minute, span_ms, paused, waiter_ttl_s}
+// {0, now, admitted, span, paused, waiter_ttl_s, state (0 open, 1 paused, 2 closed)}
 std::vector<RedisValue> StatusHeader(int64_t now = 1000, int64_t admitted = 0, int64_t span = 0,
-                                     int64_t paused = 0, int64_t ttl = 0) {
-  return {Int(0), Int(now), Int(admitted), Int(span), Int(paused), Int(ttl)};
+                                     int64_t paused = 0, int64_t ttl = 0, int64_t state = 0) {
+  return {Int(0), Int(now), Int(admitted), Int(span), Int(paused), Int(ttl), Int(state)};
 }
 RedisValue StatusReply(int64_t code, int64_t pos = 0, int64_t ticket = 0, int64_t hold_end = 0,
                        int64_t used = 0) {
@@ -444,13 +445,26 @@ TEST_F(QueueCoreTest, StatusReadsThePaceOfTheLine) {
   EXPECT_FALSE(r.pace.paused);
   EXPECT_EQ(r.pace.waiter_ttl_s, 120);
 
-  e = StatusHeader(5, 0, 0, 1, 0);
+  EXPECT_EQ(r.pace.state, EventState::kOpen);
+
+  e = StatusHeader(5, 0, 0, 1, 0, 1);
   for (int64_t v : {2, 1, 3, 0, 0}) e.push_back(Int(v));
   runner.reply = Reply(Arr(e));
   r = status("e", "u");
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r.pace.paused);
   EXPECT_EQ(r.pace.waiter_ttl_s, 0);
+  EXPECT_EQ(r.pace.state, EventState::kPaused);
+
+  e = StatusHeader(5, 0, 0, 1, 0, 2);
+  for (int64_t v : {2, 1, 3, 0, 0}) e.push_back(Int(v));
+  runner.reply = Reply(Arr(e));
+  EXPECT_EQ(status("e", "u").pace.state, EventState::kClosed);
+
+  e = StatusHeader(5, 0, 0, 1, 0, 3);  // no such state
+  for (int64_t v : {2, 1, 3, 0, 0}) e.push_back(Int(v));
+  runner.reply = Reply(Arr(e));
+  EXPECT_EQ(status("e", "u").fault, Fault::kError);
 }
 
 // hold_end: ms when the hold ends, -1 it never ends, -2 the seat is sold.

@@ -21,7 +21,14 @@ class RecordingSink : public ReplySink {
   void deliver(const RequestInfo& info, Response r) override {
     sent.push_back({info.id, std::move(r)});
   }
+  StreamHandle open_stream(const RequestInfo& info, Response head,
+                           std::function<void()> on_close) override {
+    sent.push_back({info.id, std::move(head)});
+    closers.push_back(std::move(on_close));
+    return &sent;
+  }
   std::vector<Sent> sent;
+  std::vector<std::function<void()>> closers;
 };
 
 RequestInfo info(const std::string& id, bool seed = false) {
@@ -121,6 +128,36 @@ TEST(Reply, SeedRoutesAddDetailToErrorBodies) {
   EXPECT_EQ(sink.sent[3].r.body,
             "{\"status\":\"unhealthy\",\"error\":\"down\",\"detail\":\"down\"}\n");
   EXPECT_STREQ(sink.sent[4].r.allow, "POST");
+}
+
+TEST(Reply, AStreamAnswersOnceWithItsHeadAndTheAddedHeaders) {
+  RecordingSink sink;
+  Reply reply(sink, info("s1"));
+  reply.add_header("Set-Cookie: a=b");
+  bool closed = false;
+  StreamHandle h = reply.stream(Response{200, {}, "text/event-stream"}, [&] { closed = true; });
+  EXPECT_NE(h, nullptr);
+  EXPECT_TRUE(reply.answered());
+  EXPECT_EQ(sink.unanswered(), 0);
+  ASSERT_EQ(sink.sent.size(), 1u);
+  EXPECT_STREQ(sink.sent[0].r.content_type, "text/event-stream");
+  EXPECT_EQ(sink.sent[0].r.headers, "Set-Cookie: a=b\r\n");
+  // A reply after the stream is refused; a second stream too.
+  reply.json(200, {{"late", true}});
+  EXPECT_EQ(reply.stream(Response{}, [] {}), nullptr);
+  EXPECT_EQ(sink.sent.size(), 1u);
+  sink.closers[0]();
+  EXPECT_TRUE(closed);
+}
+
+TEST(Reply, AddedHeadersGoWithAnyReply) {
+  RecordingSink sink;
+  Reply reply(sink, info("h1"));
+  reply.add_header("Vary: Origin");
+  reply.add_header("X-One: 1");
+  reply.error(400, "bad");
+  ASSERT_EQ(sink.sent.size(), 1u);
+  EXPECT_EQ(sink.sent[0].r.headers, "Vary: Origin\r\nX-One: 1\r\n");
 }
 
 }  // namespace

@@ -57,6 +57,14 @@ const Expected kTable[] = {
     {"GET", "/metrics", Op::kMetrics, false, "default", ""},
     {"GET", "/openapi.yaml", Op::kOpenApi, false, "default", ""},
     {"GET", "/.well-known/jwks.json", Op::kJwks, false, "default", ""},
+    {"GET", "/v1/events/concert/stream", Op::kStream, false, "concert", ""},
+    {"GET", "/wait/concert", Op::kWaitPage, false, "concert", ""},
+    {"GET", "/wait/concert/status", Op::kWaitStatus, false, "concert", ""},
+    {"POST", "/wait/concert/join", Op::kWaitJoin, false, "concert", ""},
+    {"POST", "/wait/concert/leave", Op::kWaitLeave, false, "concert", ""},
+    {"GET", "/admin/", Op::kAdminPage, false, "default", ""},
+    {"GET", "/admin", Op::kAdminPage, false, "default", ""},
+    {"GET", "/assets/wait.js", Op::kAsset, false, "default", ""},
 };
 
 TEST(MatchRoute, EveryRouteOfTheTable) {
@@ -113,7 +121,11 @@ TEST(MatchRoute, UnknownPathsAreNotFound) {
                            "/v1/events/e/Cancel",
                            "/v2/events/e",
                            "/v1/event/e",
-                           "/admin",
+                           "/admin/x",
+                           "/wait",
+                           "/wait/e/x",
+                           "/assets",
+                           "/v1/events/e/stream/x",
                            "/admin/reset/now",
                            "/reserve?x=1"}) {
     for (const char* method : {"GET", "POST", "PUT", "DELETE", "HEAD"}) {
@@ -260,6 +272,17 @@ TEST(MatchRoute, SeatCallsArePostsOnAnEvent) {
   }
 }
 
+TEST(MatchRoute, AssetsCaptureTheFileAsSent) {
+  RouteResult r = match_route("GET", "/assets/admin.css");
+  ASSERT_EQ(r.kind, Kind::kMatch);
+  EXPECT_EQ(r.route.file, "admin.css");
+  // The event of the waiting room is checked like on every event route.
+  expect_bad_param("GET", "/wait/a%2Fb", "event must be 1-64 characters", Op::kWaitPage);
+  expect_bad_param("GET", "/v1/events/a%20b/stream", "event must be 1-64 characters", Op::kStream);
+  EXPECT_EQ(match_route("POST", "/admin/").allow, "GET, HEAD");
+  EXPECT_EQ(match_route("GET", "/wait/e/join").allow, "POST");
+}
+
 TEST(OpName, EveryOperationHasItsLabel) {
   const std::pair<Op, const char*> names[] = {{Op::kReserve, "reserve"},
                                               {Op::kStatus, "status"},
@@ -276,13 +299,20 @@ TEST(OpName, EveryOperationHasItsLabel) {
                                               {Op::kReady, "ready"},
                                               {Op::kMetrics, "metrics"},
                                               {Op::kOpenApi, "openapi"},
-                                              {Op::kJwks, "jwks"}};
+                                              {Op::kJwks, "jwks"},
+                                              {Op::kStream, "stream"},
+                                              {Op::kWaitPage, "wait_page"},
+                                              {Op::kWaitStatus, "wait_status"},
+                                              {Op::kWaitJoin, "wait_join"},
+                                              {Op::kWaitLeave, "wait_leave"},
+                                              {Op::kAdminPage, "admin_page"},
+                                              {Op::kAsset, "asset"}};
   std::set<std::string> seen;
   for (auto [op, name] : names) {
     EXPECT_STREQ(op_name(op), name);
     EXPECT_TRUE(seen.insert(name).second) << name;
   }
-  EXPECT_EQ(static_cast<int>(Op::kJwks) + 1, static_cast<int>(std::size(names)));
+  EXPECT_EQ(static_cast<int>(Op::kAsset) + 1, static_cast<int>(std::size(names)));
 }
 
 // ---------------------------------------------------------- percent_decode --

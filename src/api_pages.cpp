@@ -1,0 +1,211 @@
+// Handlers for browsers: the waiting room (docs/pages.md) and its calls,
+// which know the visitor by the event's cookie, the operator's dashboard,
+// and the files both are made of (web/, compiled in).
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "ticketq/api.h"
+#include "ticketq/clock.h"
+#include "ticketq/pace.h"
+#include "ticketq/validate.h"
+#include "ticketq/visitor.h"
+#include "ticketq/web_assets.h"
+
+namespace ticketq {
+
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+// Pages run only their own files: no inline script or style, nothing from
+// elsewhere, never in a frame.
+constexpr const char* kPageHeaders =
+    "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'\r\n"
+    "X-Content-Type-Options: nosniff\r\n"
+    "X-Frame-Options: DENY\r\n"
+    "Referrer-Policy: no-referrer\r\n";
+
+const char* content_type_of(std::string_view name) {
+  auto ends = [&](std::string_view ext) {
+    return name.size() > ext.size() && name.substr(name.size() - ext.size()) == ext;
+  };
+  if (ends(".html")) return "text/html; charset=utf-8";
+  if (ends(".js")) return "text/javascript; charset=utf-8";
+  if (ends(".css")) return "text/css; charset=utf-8";
+  return nullptr;
+}
+
+std::string html_escaped(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+void replace_all(std::string& text, std::string_view what, std::string_view with) {
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + with.size()))
+    text.replace(at, what.size(), with);
+}
+
+// The visitor's cookie: the user token, for every path of this origin (the
+// page, its calls and the stream), never readable by a script, never sent
+// by another site's request.
+std::string set_cookie(const std::string& event, std::string_view token, int64_t max_age_s,
+                       bool secure) {
+  std::string line = "Set-Cookie: tq_" + event + "=" + std::string(token) +
+                     "; Path=/; Max-Age=" + std::to_string(max_age_s) +
+                     "; HttpOnly; SameSite=Strict";
+  if (secure) line += "; Secure";
+  return line;
+}
+
+}  // namespace
+
+void Api::page(const Request& req, Reply reply) {
+  const bool admin = req.route.op == Op::kAdminPage;
+  auto file = web_file(admin ? "admin.html" : "wait.html");
+  if (!file) return reply.error(404, "no such page");
+  Response r{200, std::string(*file), "text/html; charset=utf-8", nullptr,
+             admin ? "no-store" : "no-cache"};
+  if (!admin) {
+    // The event's name is of A-Z a-z 0-9 . _ - (router.h): safe as it is.
+    replace_all(r.body, "{{event}}", req.route.event);
+    replace_all(r.body, "{{booking_url}}", html_escaped(cfg_.booking_url));
+  }
+  r.headers = kPageHeaders;
+  reply.send(std::move(r));
+}
+
+void Api::asset(const Request& req, Reply reply) {
+  const char* type = content_type_of(req.route.file);
+  auto file = type != nullptr && req.route.file.find(".html") == std::string::npos
+                  ? web_file(req.route.file)
+                  : std::nullopt;
+  if (!file) return reply.error(404, "no such file");
+  Response r{200, std::string(*file), type, nullptr, "public, max-age=300"};
+  r.headers = kPageHeaders;
+  reply.send(std::move(r));
+}
+
+std::optional<TokenClaims> Api::visitor(const Request& req) const {
+  if (req.cookie.empty()) return std::nullopt;
+  TokenCheck t = check_token(req.cookie, req.route.event, {TokenKind::kUser});
+  if (!t.ok()) return std::nullopt;
+  return std::move(t.claims);
+}
+
+void Api::reply_view(Reply reply, const std::string& event, const std::string& user,
+                     int64_t ticket) {
+  coalescer_.status(event, user, [this, reply, event, user, ticket](StatusResult r) mutable {
+    if (reply_failure(reply, r, event)) return;
+    VisitorView v = visitor_view(r, user, ticket, event, tokens_);
+    const bool waiting = v.state == VisitorState::kWaiting;
+    auto eta = waiting ? estimate_wait_s(r.pace, r.position) : std::nullopt;
+    v.data["poll_after_ms"] = poll_after_ms(r.pace, waiting, eta);
+    reply.json(200, std::move(v.data));
+  });
+}
+
+// The visitor's state; {"state": "none"} for one who has not joined (or
+// whose cookie is no longer good, which is then cleared).
+void Api::wait_status(const Request& req, Reply reply) {
+  auto who = visitor(req);
+  if (!who) {
+    if (!req.cookie.empty())
+      reply.add_header(set_cookie(req.route.event, "", 0, cfg_.cookie_secure != 0));
+    return reply.json(200, {{"state", "none"}});
+  }
+  reply_view(std::move(reply), req.route.event, who->sub, who->tkt);
+}
+
+// Joins the line as a new visitor and sets the cookie. A visitor whose
+// cookie still holds a place (a reload, a second tab) keeps it instead.
+void Api::wait_join(const Request& req, Reply reply) {
+  const std::string& event = req.route.event;
+  auto join = [this, event](Reply reply) {
+    std::string user = make_uuid_v4();
+    coalescer_.reserve(event, user, [this, reply, event, user](ReserveResult r) mutable {
+      if (reply_failure(reply, r, event)) return;
+      switch (r.status) {
+        case ReserveStatus::kSoldOut:
+          return reply.json(409, {{"state", "sold_out"}, {"error", "no seat and no place left"}});
+        case ReserveStatus::kClosed:
+          return reply.json(403, {{"state", "closed"}, {"error", "the event is closed"}});
+        default:
+          break;
+      }
+      auto token =
+          tokens_.issue(TokenKind::kUser, user, event, r.ticket, unix_now_s(), kUserTokenTtlS);
+      if (!token) {
+        spdlog::error("request {}: could not sign a user token", reply.info().id);
+        return reply.error(503, "could not sign the visitor's token");
+      }
+      reply.add_header(set_cookie(event, *token, kUserTokenTtlS, cfg_.cookie_secure != 0));
+      reply_view(std::move(reply), event, user, r.ticket);
+    });
+  };
+  auto who = visitor(req);
+  if (!who) return join(std::move(reply));
+  coalescer_.status(
+      event, who->sub,
+      [this, reply, join, event, user = who->sub, ticket = who->tkt](StatusResult r) mutable {
+        if (reply_failure(reply, r, event)) return;
+        VisitorView v = visitor_view(r, user, ticket, event, tokens_);
+        if (v.state != VisitorState::kWaiting && v.state != VisitorState::kAdmitted)
+          return join(std::move(reply));
+        reply_view(std::move(reply), event, user, ticket);
+      });
+}
+
+// Leaves the line, or gives the held seat back, and clears the cookie.
+void Api::wait_leave(const Request& req, Reply reply) {
+  const std::string& event = req.route.event;
+  const std::string clear = set_cookie(event, "", 0, cfg_.cookie_secure != 0);
+  auto who = visitor(req);
+  if (!who) {
+    reply.add_header(clear);
+    return reply.json(200, {{"state", "none"}});
+  }
+  // The cookie goes only once the place is given up: after a fault the
+  // visitor keeps it, and may try again.
+  auto left = [clear, user = who->sub](Reply& reply) {
+    reply.add_header(clear);
+    reply.json(200, {{"state", "left"}, {"user_id", user}});
+  };
+  core_.leave(
+      event, who->sub, who->tkt,
+      [this, reply, left, event, user = who->sub, ticket = who->tkt](LeaveResult r) mutable {
+        if (reply_failure(reply, r, event)) return;
+        if (r.status != LeaveStatus::kHoldsSeat) return left(reply);
+        core_.cancel(event, user, ticket, [this, reply, left, event](SeatResult s) mutable {
+          if (reply_failure(reply, s, event)) return;
+          if (s.status == SeatStatus::kIsConfirmed)
+            return reply.json(409, {{"state", "confirmed"}, {"error", "the seat is sold"}});
+          left(reply);
+        });
+      });
+}
+
+}  // namespace ticketq
