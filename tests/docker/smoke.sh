@@ -158,6 +158,27 @@ expect "one more seat" "$(curl_json PUT /v1/events/default '{"capacity":3,"queue
 expect "process_queue" "$(curl_json POST '/process_queue?limit=10')" 200 '"promoted_users":["smoke-u3"]'
 expect "status u3 reserved" "$(curl_json GET /status/smoke-u3)" 200 '"status":"reserved"'
 
+# The waiting room and its live stream through nginx: the page, a join by
+# cookie, the first state at once, then the admission as it happens
+# (nginx must pass the stream on unbuffered).
+page=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code} %{content_type}' "$BASE/wait/default")
+[ "$page" = "200 text/html; charset=utf-8" ] || fail "GET /wait/default through nginx: $page"
+jar="$WORK/cookies"
+code=$(curl -sS --max-time 5 -c "$jar" -o "$WORK/join.json" -w '%{http_code}' -X POST "$BASE/wait/default/join")
+[ "$code" = 200 ] && grep -q '"state":"waiting"' "$WORK/join.json" || fail "page join: $code $(cat "$WORK/join.json")"
+timeout 30 curl -sSN -b "$jar" "$BASE/v1/events/default/stream" >"$WORK/stream.txt" 2>&1 &
+stream_pid=$!
+wait_for_stream() {  # wait_for_stream TEXT: within 10 s
+  for _ in $(seq 100); do grep -q "$1" "$WORK/stream.txt" && return 0; sleep 0.1; done
+  fail "stream through nginx: no '$1' in: $(cat "$WORK/stream.txt")"
+}
+wait_for_stream 'event: waiting'
+expect "a seat for the visitor" "$(curl_json PUT /v1/events/default '{"capacity":4}')" 200 '"capacity":4'
+expect "admit the visitor" "$(curl_json POST '/process_queue?limit=1')" 200 '"promoted_count":1'
+wait_for_stream 'event: admitted'
+kill "$stream_pid" 2>/dev/null || true
+log "ok  waiting room through nginx: page, join by cookie, stream told waiting then admitted"
+
 rid=$(curl -sS --max-time 5 -D - -o /dev/null -H 'X-Request-Id: smoke-req-42' "$BASE/status/smoke-u1" |
   tr -d '\r' | awk -F': ' 'tolower($1)=="x-request-id"{print $2}')
 [ "$rid" = smoke-req-42 ] || fail "X-Request-Id not passed through nginx: got '$rid'"
@@ -199,9 +220,9 @@ done
 upstreams=$(podman logs "$(ctr nginx)" 2>/dev/null | grep -o 'upstream=[0-9.:]*' | sort -u | wc -l)
 [ "$upstreams" -ge 2 ] || fail "nginx logged $upstreams distinct upstreams, want 2"
 log "ok  nginx access log: $upstreams distinct upstreams"
-# 1 in the promotion above, BENCH_GROW in the rush.
-[ "$promoted_total" -eq $((1 + BENCH_GROW)) ] ||
-  fail "ticketq_promoted_users_total over both replicas = $promoted_total, want $((1 + BENCH_GROW))"
+# smoke-u3 and the waiting room's visitor above, BENCH_GROW in the rush.
+[ "$promoted_total" -eq $((2 + BENCH_GROW)) ] ||
+  fail "ticketq_promoted_users_total over both replicas = $promoted_total, want $((2 + BENCH_GROW))"
 log "ok  ticketq_promoted_users_total over both replicas = $promoted_total"
 
 # ------------------------------------------------------- /metrics via nginx --
