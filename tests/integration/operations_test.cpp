@@ -80,7 +80,9 @@ TEST_F(OperationsTest, OpenApiDocumentIsServedAndNamesEveryRoute) {
         "/v1/events/{event}/process_queue:", "/v1/events/{event}/reset:", "/v1/events/{event}:",
         "/v1/events/{event}/leave:", "/v1/events/{event}/cancel:", "/v1/events/{event}/confirm:",
         "/v1/events/{event}/verify:", "/v1/events:", "/health:", "/ready:", "/metrics:",
-        "/openapi.yaml:", "/.well-known/jwks.json:"})
+        "/openapi.yaml:", "/.well-known/jwks.json:", "/v1/events/{event}/stream:",
+        "/wait/{event}:", "/wait/{event}/status:", "/wait/{event}/join:", "/wait/{event}/leave:",
+        "/admin/:", "/assets/{file}:"})
     EXPECT_NE(r.body.find(std::string("  ") + path), std::string::npos) << path;
 }
 
