@@ -27,6 +27,13 @@ constexpr char kRefusal[] =
     "Content-Length: 38\r\n\r\n"
     "{\"error\":\"too many open connections\"}\n";
 constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr char kJsonType[] = "Content-Type: application/json\r\n";
+
+// The body of an error the transport answers itself: {"error": reason}.
+// `reason` is a literal of ours, with nothing to escape.
+std::string json_error(const char* reason) {
+  return std::string("{\"error\":\"") + reason + "\"}\n";
+}
 constexpr size_t kReadBuffer = 64 * 1024;
 constexpr int64_t kSweepMs = 100;
 // A connection closed by the server after its last reply keeps reading (and
@@ -389,10 +396,8 @@ void HttpServer::refuse(HttpConnection& c, int status, const char* reason) {
   release_parser(c);
   c.add_slot();
   ++c.owed;
-  respond(HttpExchange{&c, c.next_seq - 1}, status != 0 ? status : 400,
-          "Content-Type: application/json\r\n",
-          std::string("{\"error\":\"") + (status != 0 ? reason : "malformed request") + "\"}\n",
-          true);
+  respond(HttpExchange{&c, c.next_seq - 1}, status != 0 ? status : 400, kJsonType,
+          json_error(status != 0 ? reason : "malformed request"), true);
 }
 
 void HttpServer::release_parser(HttpConnection& c) {
@@ -438,8 +443,7 @@ HttpStream* HttpServer::open_stream(HttpExchange ex, int status, std::string_vie
                                     std::function<void()> on_close) {
   HttpConnection& c = *ex.conn;
   if (c.streaming && !c.closed) {  // a second stream, pipelined behind the first
-    respond(ex, 409, "Content-Type: application/json\r\n",
-            "{\"error\":\"a connection carries one stream\"}\n");
+    respond(ex, 409, kJsonType, json_error("a connection carries one stream"));
     return nullptr;
   }
   --c.owed;
