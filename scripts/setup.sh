@@ -16,6 +16,8 @@ PACKAGES=(
   openssl python3 python3-cryptography python3-jwt
   # the interoperability test: other HTTP clients against the server
   wrk nghttp2-client
+  # the browser test of the waiting room and the dashboard (tests/browser)
+  chromium chromium-driver python3-selenium
   "$@"
 )
 

@@ -5,7 +5,8 @@
 #
 # Then, unless turned off, two more phases:
 #   - the same suites built with ASan+UBSan in ./build-asan (Debug); any
-#     sanitizer report fails them (TICKETQ_TEST_SANITIZE=0 skips this);
+#     sanitizer report fails them (TICKETQ_TEST_SANITIZE=0 skips this); the
+#     browser test runs once, in the first phase;
 #   - scripts/fuzz.sh, every libFuzzer harness for $TICKETQ_FUZZ_SECONDS
 #     (default 15) seconds (TICKETQ_TEST_FUZZ=0 skips this).
 set -euo pipefail
@@ -32,7 +33,7 @@ if [ "${TICKETQ_TEST_SANITIZE:-1}" != 0 ]; then
   (cd "$ASAN_BUILD_DIR" &&
     ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_string_checks=1}" \
     UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
-    ctest --output-on-failure -j "$(nproc)" --timeout 600)
+    ctest --output-on-failure -j "$(nproc)" --timeout 600 --label-exclude browser)
 else
   phase "sanitizer build and tests skipped (TICKETQ_TEST_SANITIZE=0)"
 fi
