@@ -225,8 +225,10 @@ HttpServer::~HttpServer() {
 }
 
 bool HttpServer::accept_on(int fd) {
+  // Backlog 0: the socket listens already (listener.cpp, with a backlog
+  // for rushes); a negative one would make libevent listen() again with 128.
   listener_ = evconnlistener_new(base_, &HttpServer::on_accept, this,
-                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
   if (listener_ == nullptr) return false;
   evconnlistener_set_error_cb(listener_, &HttpServer::on_accept_error);
   return true;

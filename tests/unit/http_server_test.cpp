@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -557,6 +559,52 @@ class HttpServerTest : public ::testing::Test {
 };
 
 // ---------------------------------------------------------------- keep-alive --
+
+// The socket is handed over listening, with the backlog a rush needs
+// (1024 here); the transport must not listen() again with a smaller one
+// (libevent's default, 128), which would drop connects while a burst waits
+// to be accepted. With the loop not running, the kernel alone completes
+// the handshakes: as many as the backlog holds.
+TEST_F(HttpServerTest, AcceptingKeepsTheListenBacklog) {
+  // The kernel caps every backlog at net.core.somaxconn (4096 by default).
+  int somaxconn = 0;
+  if (FILE* f = std::fopen("/proc/sys/net/core/somaxconn", "r")) {
+    if (std::fscanf(f, "%d", &somaxconn) != 1) somaxconn = 0;
+    std::fclose(f);
+  }
+  if (somaxconn < 400) GTEST_SKIP() << "net.core.somaxconn is " << somaxconn;
+  start();
+  listen_tcp();
+  constexpr int kConnects = 400;
+  std::vector<int> fds;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port_);
+  for (int i = 0; i < kConnects; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);  // EINPROGRESS
+    fds.push_back(fd);
+  }
+  // Established within a few seconds, none accepted (no loop turn ran).
+  Clock::time_point t0 = Clock::now();
+  int established = 0;
+  while (ms_since(t0) < 5000) {
+    established = 0;
+    for (int fd : fds) {
+      pollfd p{fd, POLLOUT, 0};
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (poll(&p, 1, 0) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
+        ++established;
+    }
+    if (established == kConnects) break;
+    usleep(10000);
+  }
+  for (int fd : fds) ::close(fd);
+  EXPECT_EQ(established, kConnects);
+}
 
 TEST_F(HttpServerTest, KeepAliveServesManyRequestsThenConnectionCloseEndsIt) {
   start();
