@@ -12,6 +12,9 @@
 
 #include "engine.h"
 
+struct redisContext;
+struct redisReply;
+
 namespace tqbench {
 
 struct Options {
@@ -46,6 +49,16 @@ struct Options {
   int64_t grow = 0;
   int poll_interval_ms = 20;
   int retries = 5;
+  bool redis_given = false;  // --redis or --redis-port on the command line
+  // watch
+  int64_t watchers = 1000;
+  int64_t admit = -1;         // -1: every watcher
+  int rounds = 1;
+  double hold = 2;            // seconds all streams stay open idle before the admission
+  int open_window = 1000;     // streams being opened at once
+  double deliver_timeout = 10;
+  int64_t server_pid = 0;     // read its VmRSS
+  double api_load = 0;        // seconds of status load without and with the streams open
 };
 
 // 16-character user ids: prefix + zero-padded ordinal.
@@ -73,7 +86,12 @@ class Requests {
   std::string process_queue(int limit) const;
   std::string reset() const;
   std::string get_event() const;
-  std::string put_event(int64_t capacity, int64_t queue_limit) const;
+  // `extra`: more members of the settings object, e.g. ",\"admit_rate\":\"manual\"".
+  std::string put_event(int64_t capacity, int64_t queue_limit, const std::string& extra = "") const;
+  // PUT /v1/events/E with this settings object.
+  std::string put_settings(const std::string& json) const;
+  // GET /v1/events/E/stream with the user token (Authorization: Bearer).
+  std::string stream(std::string_view user_token) const;
   const std::string& event_name() const { return event_name_; }
 
  private:
@@ -90,7 +108,10 @@ struct OnceResult {
   std::string body;
   std::string error;
 };
-OnceResult http_once(const Target& t, const std::string& request, double timeout_s);
+// *sent_ns (when given): CLOCK_MONOTONIC just before the request's first
+// byte is sent, once connected.
+OnceResult http_once(const Target& t, const std::string& request, double timeout_s,
+                     int64_t* sent_ns = nullptr);
 
 // Pulls "key":"value" or "key":number out of a flat JSON reply; enough for
 // ticketq's replies, which never escape the fields read here.
@@ -113,9 +134,36 @@ IdPlan make_id_plan(const Options& o);
 // (leave: or until the thread's share of the leave order is used up).
 std::unique_ptr<Source> make_load_source(const Options& o, const Requests& req, const UserIds& ids,
                                          const IdPlan& plan, int thread, int threads);
-// Reserves ordinals thread, thread + threads, ... below users, once each.
+// What each setup reserve answered, by ordinal (threads write apart).
+struct SetupReplies {
+  std::vector<int> status;              // 0: no answer (transport failure)
+  std::vector<int64_t> position;        // -1: none
+  std::vector<std::string> token;       // the user token of a first join
+  explicit SetupReplies(size_t users) : status(users), position(users, -1), token(users) {}
+};
+// Reserves ordinals thread, thread + threads, ... below users, once each;
+// with `replies`, keeps what each answered.
 std::unique_ptr<Source> make_setup_source(const Requests& req, const UserIds& ids, int thread,
-                                          int threads, uint64_t users);
+                                          int threads, uint64_t users,
+                                          SetupReplies* replies = nullptr);
+
+// Untimed setup: reserves ordinals 0..users-1 over the workers' connections
+// (one request outstanding on each), with a progress line when it lasts, and
+// one line on stderr with the counts by status. Returns what the phase saw
+// (the workers' stats are cleared) and, in *took_ns, how long it took.
+Stats run_setup(const Options& o, std::vector<std::unique_ptr<Worker>>& workers, const Requests& req,
+                const UserIds& ids, uint64_t users, SetupReplies* replies,
+                int64_t* took_ns = nullptr);
+
+// The measured load of reserve / status / mixed / leave (make_load_source)
+// over the workers, as the options say (duration, requests, rate, warm-up).
+// The workers' stats are moved into the result.
+struct LoadResult {
+  Stats stats;
+  int64_t elapsed_ns = 0;  // the measured window: from its start to its end or last reply
+};
+LoadResult run_load(const Options& o, std::vector<std::unique_ptr<Worker>>& workers,
+                    const Requests& req, const UserIds& ids, const IdPlan& plan);
 
 // The rush: returns the process exit code.
 struct RunContext {
@@ -126,6 +174,32 @@ struct RunContext {
   std::vector<std::unique_ptr<Worker>>& workers;
 };
 int run_rush(RunContext& ctx);
+// The watch scenario (watch.cpp): returns the process exit code.
+int run_watch(RunContext& ctx);
+
+// A blocking Redis connection for checks and INFO (rush.cpp).
+struct Redis {
+  redisContext* c = nullptr;
+  std::string error;
+  Redis() = default;
+  Redis(const Redis&) = delete;
+  Redis& operator=(const Redis&) = delete;
+  ~Redis();
+  redisReply* cmd(const std::vector<std::string>& argv);  // null: error set
+  // Strings of an array reply (SMEMBERS, LRANGE, HGETALL).
+  bool strings(const std::vector<std::string>& argv, std::vector<std::string>* out);
+  bool integer(const std::vector<std::string>& argv, int64_t* out, int64_t if_nil = 0);
+  bool text(const std::vector<std::string>& argv, std::string* out);  // a string reply (INFO)
+};
+// redis://[:password@]host:port[/db] or unix:///path; false with r->error.
+bool redis_connect(const std::string& url, Redis* r);
+
+// An event's settings and counts, from the admin GET /v1/events/E.
+struct EventInfo {
+  int64_t capacity = -1, queue_limit = -1, reserved = 0, waiting = 0, promoted = 0;
+};
+// The HTTP status (0: transport failure, *why the reason; non-200: *why the body).
+int admin_event(const Target& t, const Requests& req, EventInfo* info, std::string* why);
 
 // Prints the figures of a measured phase, as text or as one JSON object
 // (with `extra` merged in). `extra_text` is printed after the text figures.
@@ -133,6 +207,9 @@ void print_report(const Options& o, const Stats& s, int64_t elapsed_ns,
                   const nlohmann::ordered_json& extra, const std::string& extra_text);
 // Replies that were answers (status below 500).
 uint64_t answered(const Stats& s);
+// A latency histogram (µs) as the report shows it: JSON, or one line of text.
+nlohmann::ordered_json latency_json(const Histogram& h);
+std::string latency_text(const Histogram& h);
 
 // Runs one phase on every worker (one thread each), with a progress line on
 // stderr once a second when `progress_label` is not null. Returns elapsed ns.

@@ -108,8 +108,6 @@ std::string parse_target(const std::string& url, Target* out) {
 
 namespace {
 
-enum class Parse { kIncomplete, kOk, kBad };
-
 bool header_is(std::string_view line, std::string_view name) {
   return line.size() > name.size() && line[name.size()] == ':' &&
          strncasecmp(line.data(), name.data(), name.size()) == 0;
@@ -128,14 +126,14 @@ bool contains_nocase(std::string_view hay, std::string_view needle) {
   return false;
 }
 
-// One HTTP/1.x response head: status, where the body starts, how long it is,
-// and whether the server will close the connection after it.
-Parse parse_head(const char* buf, size_t len, int* status, size_t* head_len, size_t* body_len,
-                 bool* close_after) {
+}  // namespace
+
+Parse parse_response_head(const char* buf, size_t len, ResponseHead* h) {
   const void* end = memmem(buf, len, "\r\n\r\n", 4);
   if (end == nullptr) return len > 65536 ? Parse::kBad : Parse::kIncomplete;
-  *head_len = static_cast<size_t>(static_cast<const char*>(end) - buf) + 4;
-  std::string_view head(buf, *head_len - 2);  // every line ends with \r\n
+  *h = ResponseHead{};
+  h->head_len = static_cast<size_t>(static_cast<const char*>(end) - buf) + 4;
+  std::string_view head(buf, h->head_len - 2);  // every line ends with \r\n
   size_t eol = head.find("\r\n");
   std::string_view line = head.substr(0, eol);
   // "HTTP/1.1 200 OK"
@@ -146,10 +144,8 @@ Parse parse_head(const char* buf, size_t len, int* status, size_t* head_len, siz
     code = code * 10 + (line[i] - '0');
   }
   if (line.size() > 12 && line[12] != ' ') return Parse::kBad;
-  *status = code;
-  *close_after = line[7] == '0';  // HTTP/1.0: close unless keep-alive
-  bool have_length = false;
-  size_t length = 0;
+  h->status = code;
+  h->close_after = line[7] == '0';  // HTTP/1.0: close unless keep-alive
   size_t pos = eol + 2;
   while (pos < head.size()) {
     size_t next = head.find("\r\n", pos);
@@ -163,26 +159,21 @@ Parse parse_head(const char* buf, size_t len, int* status, size_t* head_len, siz
         if (ch < '0' || ch > '9') return Parse::kBad;
         n = n * 10 + static_cast<size_t>(ch - '0');
       }
-      if (have_length && n != length) return Parse::kBad;
-      have_length = true;
-      length = n;
+      if (h->has_length && n != h->length) return Parse::kBad;
+      h->has_length = true;
+      h->length = n;
     } else if (header_is(line, "transfer-encoding")) {
-      return Parse::kBad;  // the servers measured here always send Content-Length
+      if (!contains_nocase(header_value(line, 17), "chunked")) return Parse::kBad;
+      h->chunked = true;
     } else if (header_is(line, "connection")) {
       std::string_view v = header_value(line, 10);
-      if (contains_nocase(v, "close")) *close_after = true;
-      if (contains_nocase(v, "keep-alive")) *close_after = false;
+      if (contains_nocase(v, "close")) h->close_after = true;
+      if (contains_nocase(v, "keep-alive")) h->close_after = false;
     }
   }
-  if (!have_length) {
-    if (code / 100 != 1 && code != 204 && code != 304) return Parse::kBad;
-    length = 0;
-  }
-  *body_len = length;
+  if (h->chunked && h->has_length) return Parse::kBad;
   return Parse::kOk;
 }
-
-}  // namespace
 
 // ------------------------------------------------------------------- worker --
 
@@ -241,25 +232,32 @@ void Worker::set_events(Conn& c, uint32_t events) {
   c.events = events;
 }
 
-// Returns false (errno set) when the connect failed at once.
-bool Worker::start_connect(Conn& c) {
-  c.fd = socket(target_.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (c.fd < 0) return false;
+int open_socket(const Target& t, bool* connected) {
+  *connected = false;
+  int fd = socket(t.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
   int one = 1;
-  setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (connect(c.fd, reinterpret_cast<const sockaddr*>(&target_.addr), target_.addrlen) == 0) {
-    c.st = Conn::St::kReady;
-    set_events(c, EPOLLIN);
-    return true;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&t.addr), t.addrlen) == 0) {
+    *connected = true;
+    return fd;
   }
   if (errno != EINPROGRESS) {
     int saved = errno;
-    close_conn(c);
+    close(fd);
     errno = saved;
-    return false;
+    return -1;
   }
-  c.st = Conn::St::kConnecting;
-  set_events(c, EPOLLIN | EPOLLOUT);
+  return fd;
+}
+
+// Returns false (errno set) when the connect failed at once.
+bool Worker::start_connect(Conn& c) {
+  bool connected = false;
+  c.fd = open_socket(target_, &connected);
+  if (c.fd < 0) return false;
+  c.st = connected ? Conn::St::kReady : Conn::St::kConnecting;
+  set_events(c, connected ? EPOLLIN : EPOLLIN | EPOLLOUT);
   return true;
 }
 
@@ -425,15 +423,18 @@ void Worker::read_ready(Conn& c, Source& src, const RunLimits& lim) {
     close_conn(c);
     return;
   }
-  int status = 0;
-  size_t head_len = 0, body_len = 0;
-  bool close_after = false;
-  Parse p = parse_head(c.in.data(), c.in_len, &status, &head_len, &body_len, &close_after);
+  ResponseHead h;
+  Parse p = parse_response_head(c.in.data(), c.in_len, &h);
   if (p == Parse::kIncomplete) return;
-  if (p == Parse::kBad || body_len > (64u << 20)) {
+  // The servers measured here always send Content-Length (none: 1xx, 204, 304).
+  bool length_ok = h.has_length || h.status / 100 == 1 || h.status == 204 || h.status == 304;
+  if (p == Parse::kBad || h.chunked || !length_ok || h.length > (64u << 20)) {
     fail(c, Err::kBadResponse, src, lim);
     return;
   }
+  const int status = h.status;
+  const size_t head_len = h.head_len, body_len = h.length;
+  bool close_after = h.close_after;
   if (status / 100 == 1) {  // interim reply (100 Continue): skip it
     std::memmove(c.in.data(), c.in.data() + head_len, c.in_len - head_len);
     c.in_len -= head_len;

@@ -60,6 +60,24 @@ struct Target {
 // else the reason.
 std::string parse_target(const std::string& url, Target* out);
 
+// A non-blocking TCP socket to the target (TCP_NODELAY), connect started:
+// the fd, with *connected telling whether the connect already completed; -1
+// (errno set) when it failed at once.
+int open_socket(const Target& t, bool* connected);
+
+// One HTTP/1.x response head. What a missing length or a chunked body means
+// is the caller's to decide.
+struct ResponseHead {
+  int status = 0;
+  size_t head_len = 0;       // bytes up to and including the blank line
+  bool has_length = false;   // Content-Length given
+  size_t length = 0;         // its value
+  bool chunked = false;      // Transfer-Encoding: chunked
+  bool close_after = false;  // HTTP/1.0 without keep-alive, or Connection: close
+};
+enum class Parse { kIncomplete, kOk, kBad };
+Parse parse_response_head(const char* buf, size_t len, ResponseHead* h);
+
 struct Job {
   Op op = Op::kReserve;
   uint32_t user = 0;  // meaning is the source's

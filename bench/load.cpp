@@ -1,7 +1,6 @@
 // Request building, the blocking admin client, the load scenarios and the
 // phase runner of ticketq-bench.
 #include <poll.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -96,10 +95,20 @@ std::string Requests::reset() const {
 
 std::string Requests::get_event() const { return admin("GET", "/v1/events/" + event_name_, ""); }
 
-std::string Requests::put_event(int64_t capacity, int64_t queue_limit) const {
-  return admin("PUT", "/v1/events/" + event_name_,
-               "{\"capacity\":" + std::to_string(capacity) +
-                   ",\"queue_limit\":" + std::to_string(queue_limit) + "}");
+std::string Requests::put_event(int64_t capacity, int64_t queue_limit, const std::string& extra) const {
+  return put_settings("{\"capacity\":" + std::to_string(capacity) +
+                      ",\"queue_limit\":" + std::to_string(queue_limit) + extra + "}");
+}
+
+std::string Requests::put_settings(const std::string& json) const {
+  return admin("PUT", "/v1/events/" + event_name_, json);
+}
+
+std::string Requests::stream(std::string_view user_token) const {
+  std::string r = "GET " + base_ + "/v1/events/" + event_name_ + "/stream HTTP/1.1\r\nHost: " + host_ +
+                  "\r\nAccept: text/event-stream\r\nAuthorization: Bearer ";
+  r += user_token;
+  return r + "\r\n\r\n";
 }
 
 // --------------------------------------------------------------- json bits --
@@ -140,7 +149,7 @@ int64_t json_int(std::string_view body, std::string_view key, int64_t dflt) {
 
 // ---------------------------------------------------------------- http_once --
 
-OnceResult http_once(const Target& t, const std::string& request, double timeout_s) {
+OnceResult http_once(const Target& t, const std::string& request, double timeout_s, int64_t* sent_ns) {
   OnceResult r;
   int64_t deadline = now_ns() + static_cast<int64_t>(timeout_s * 1e9);
   auto wait_for = [&](int fd, short what) {
@@ -149,14 +158,14 @@ OnceResult http_once(const Target& t, const std::string& request, double timeout
     pollfd p{fd, what, 0};
     return poll(&p, 1, static_cast<int>(left)) == 1;
   };
-  int fd = socket(t.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return {0, {}, std::strerror(errno)};
+  bool connected = false;
+  int fd = open_socket(t, &connected);
+  if (fd < 0) return {0, {}, std::string("connect: ") + std::strerror(errno)};
   struct Closer {
     int fd;
     ~Closer() { close(fd); }
   } closer{fd};
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&t.addr), t.addrlen) != 0) {
-    if (errno != EINPROGRESS) return {0, {}, std::string("connect: ") + std::strerror(errno)};
+  if (!connected) {
     if (!wait_for(fd, POLLOUT)) return {0, {}, "connect: timed out"};
     int err = 0;
     socklen_t len = sizeof err;
@@ -164,6 +173,7 @@ OnceResult http_once(const Target& t, const std::string& request, double timeout
     if (err != 0) return {0, {}, std::string("connect: ") + std::strerror(err)};
   }
   size_t off = 0;
+  if (sent_ns != nullptr) *sent_ns = now_ns();
   while (off < request.size()) {
     ssize_t n = send(fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
     if (n > 0) {
@@ -177,20 +187,13 @@ OnceResult http_once(const Target& t, const std::string& request, double timeout
   std::string in;
   char buf[16384];
   for (;;) {
-    size_t head_end = in.find("\r\n\r\n");
-    if (head_end != std::string::npos) {
-      if (in.size() < 12 || !in.starts_with("HTTP/1.")) return {0, {}, "bad reply"};
-      r.status = std::atoi(in.c_str() + 9);
-      size_t length = 0;
-      std::string head = in.substr(0, head_end);
-      for (size_t p = head.find("\r\n"); p != std::string::npos; p = head.find("\r\n", p + 2)) {
-        if (strncasecmp(head.c_str() + p + 2, "content-length:", 15) == 0)
-          length = std::strtoull(head.c_str() + p + 17, nullptr, 10);
-      }
-      if (in.size() >= head_end + 4 + length) {
-        r.body = in.substr(head_end + 4, length);
-        return r;
-      }
+    ResponseHead h;
+    Parse p = parse_response_head(in.data(), in.size(), &h);
+    if (p == Parse::kBad || (p == Parse::kOk && h.chunked)) return {0, {}, "bad reply"};
+    if (p == Parse::kOk && in.size() >= h.head_len + h.length) {
+      r.status = h.status;
+      r.body = in.substr(h.head_len, h.length);
+      return r;
     }
     ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n > 0) {
@@ -318,9 +321,10 @@ class LoadSource final : public Source {
 
 class SetupSource final : public Source {
  public:
-  SetupSource(const Requests& req, const UserIds& ids, int thread, int threads, uint64_t users)
+  SetupSource(const Requests& req, const UserIds& ids, int thread, int threads, uint64_t users,
+              SetupReplies* replies)
       : req_(req), ids_(ids), next_(static_cast<uint64_t>(thread)),
-        step_(static_cast<uint64_t>(threads)), users_(users) {}
+        step_(static_cast<uint64_t>(threads)), users_(users), replies_(replies) {}
   bool next(int64_t, Job& job, std::string& out, int64_t* retry_at) override {
     if (next_ >= users_) {
       *retry_at = 0;
@@ -328,10 +332,17 @@ class SetupSource final : public Source {
     }
     char id[UserIds::kLen];
     ids_.format(next_, id);
+    job.user = static_cast<uint32_t>(next_);
     next_ += step_;
     req_.reserve(out, std::string_view(id, sizeof id));
     job.op = Op::kReserve;
     return true;
+  }
+  void on_response(const Job& job, int status, std::string_view body, int64_t) override {
+    if (replies_ == nullptr) return;
+    replies_->status[job.user] = status;
+    replies_->position[job.user] = json_int(body, "position");
+    replies_->token[job.user] = std::string(json_str(body, "token"));
   }
   bool exhausted() const override { return next_ >= users_; }
 
@@ -339,6 +350,7 @@ class SetupSource final : public Source {
   const Requests& req_;
   const UserIds& ids_;
   uint64_t next_, step_, users_;
+  SetupReplies* replies_;
 };
 
 }  // namespace
@@ -349,8 +361,84 @@ std::unique_ptr<Source> make_load_source(const Options& o, const Requests& req, 
 }
 
 std::unique_ptr<Source> make_setup_source(const Requests& req, const UserIds& ids, int thread,
-                                          int threads, uint64_t users) {
-  return std::make_unique<SetupSource>(req, ids, thread, threads, users);
+                                          int threads, uint64_t users, SetupReplies* replies) {
+  return std::make_unique<SetupSource>(req, ids, thread, threads, users, replies);
+}
+
+// --------------------------------------------------------------- the setup --
+
+Stats run_setup(const Options& o, std::vector<std::unique_ptr<Worker>>& workers, const Requests& req,
+                const UserIds& ids, uint64_t users, SetupReplies* replies, int64_t* took_ns) {
+  std::vector<std::unique_ptr<Source>> sources;
+  std::vector<RunLimits> limits(workers.size());
+  int64_t t0 = now_ns();
+  const int threads = static_cast<int>(workers.size());
+  for (int i = 0; i < threads; ++i) {
+    sources.push_back(make_setup_source(req, ids, i, threads, users, replies));
+    limits[i].start_ns = limits[i].measure_from_ns = t0;
+    limits[i].request_timeout_ns = static_cast<int64_t>(o.timeout * 1e9);
+    limits[i].hard_deadline_ns = t0 + 120'000'000'000LL;
+  }
+  int64_t took = run_phase(workers, sources, limits, o.progress ? "setup" : nullptr, false);
+  Stats setup;
+  for (auto& w : workers) {
+    setup.merge(w->stats());
+    w->stats() = Stats{};
+  }
+  if (took_ns != nullptr) *took_ns = took;
+  std::string codes;
+  for (size_t i = 0; i < setup.by_status.size(); ++i)
+    if (setup.by_status[i] > 0) codes += " " + std::to_string(i) + ": " + std::to_string(setup.by_status[i]);
+  uint64_t errs = 0;
+  for (uint64_t e : setup.errors) errs += e;
+  std::fprintf(stderr, "setup: reserved %llu user ids in %.2f s (%s; transport errors %llu)\n",
+               static_cast<unsigned long long>(users), static_cast<double>(took) / 1e9,
+               codes.empty() ? "no replies" : codes.substr(1).c_str(), static_cast<unsigned long long>(errs));
+  return setup;
+}
+
+// ---------------------------------------------------------------- the load --
+
+LoadResult run_load(const Options& o, std::vector<std::unique_ptr<Worker>>& workers,
+                    const Requests& req, const UserIds& ids, const IdPlan& plan) {
+  const int threads = static_cast<int>(workers.size());
+  std::vector<std::unique_ptr<Source>> sources;
+  std::vector<RunLimits> limits(workers.size());
+  int64_t t_start = now_ns() + 20'000'000;
+  int64_t measure_from = t_start + static_cast<int64_t>(o.warmup * 1e9);
+  int64_t end = o.duration > 0 ? measure_from + static_cast<int64_t>(o.duration * 1e9) : INT64_MAX;
+  double max_time = o.max_time > 0 ? o.max_time
+                    : o.duration > 0 ? o.warmup + o.duration + o.timeout + 5
+                                     : 600;
+  for (int i = 0; i < threads; ++i) {
+    sources.push_back(make_load_source(o, req, ids, plan, i, threads));
+    int conns = o.connections / threads + (i < o.connections % threads ? 1 : 0);
+    RunLimits& l = limits[i];
+    l.rate = o.rate * conns / o.connections;
+    // Stagger the threads' schedules so their sends interleave.
+    l.start_ns = t_start + (l.rate > 0 ? static_cast<int64_t>(1e9 / l.rate * i / threads) : 0);
+    l.measure_from_ns = measure_from;
+    l.end_ns = end;
+    if (o.requests > 0)
+      l.quota = o.requests / threads + (i < o.requests % threads ? 1 : 0);
+    l.request_timeout_ns = static_cast<int64_t>(o.timeout * 1e9);
+    l.hard_deadline_ns = t_start + static_cast<int64_t>(max_time * 1e9);
+  }
+  run_phase(workers, sources, limits, o.progress ? o.scenario.c_str() : nullptr,
+            o.warmup + o.duration > 2);
+  int64_t finished = now_ns();
+  LoadResult r;
+  for (auto& w : workers) {
+    r.stats.merge(w->stats());
+    w->stats() = Stats{};
+  }
+  // A run that ran out of ids before --duration (leave) ends at its last reply.
+  int64_t until = g_stop.load() ? finished
+                  : o.duration > 0 && finished >= end
+                      ? std::max(end, std::min(finished, r.stats.last_reply_ns))
+                      : (r.stats.last_reply_ns > 0 ? r.stats.last_reply_ns : finished);
+  r.elapsed_ns = until - measure_from;
+  return r;
 }
 
 // --------------------------------------------------------------- the phase --

@@ -319,51 +319,61 @@ std::string positions_problem(std::vector<int64_t> pos) {
   return {};
 }
 
+}  // namespace
+
 // ------------------------------------------------------------------- redis --
 
-struct Redis {
-  redisContext* c = nullptr;
-  std::string error;
-  ~Redis() {
-    if (c) redisFree(c);
+Redis::~Redis() {
+  if (c) redisFree(c);
+}
+
+redisReply* Redis::cmd(const std::vector<std::string>& argv) {
+  std::vector<const char*> a;
+  std::vector<size_t> l;
+  for (const auto& s : argv) {
+    a.push_back(s.data());
+    l.push_back(s.size());
   }
-  redisReply* cmd(const std::vector<std::string>& argv) {
-    std::vector<const char*> a;
-    std::vector<size_t> l;
-    for (const auto& s : argv) {
-      a.push_back(s.data());
-      l.push_back(s.size());
-    }
-    auto* r = static_cast<redisReply*>(
-        redisCommandArgv(c, static_cast<int>(a.size()), a.data(), l.data()));
-    if (r == nullptr) error = c->errstr;
-    else if (r->type == REDIS_REPLY_ERROR) error = std::string(r->str, r->len);
-    return r;
-  }
-  // Strings of an array reply (SMEMBERS, LRANGE, HGETALL).
-  bool strings(const std::vector<std::string>& argv, std::vector<std::string>* out) {
-    redisReply* r = cmd(argv);
-    if (r == nullptr) return false;
-    bool ok = r->type == REDIS_REPLY_ARRAY;
-    if (ok)
-      for (size_t i = 0; i < r->elements; ++i) out->emplace_back(r->element[i]->str, r->element[i]->len);
-    else if (error.empty())
-      error = "unexpected reply to " + argv[0];
-    freeReplyObject(r);
-    return ok;
-  }
-  bool integer(const std::vector<std::string>& argv, int64_t* out, int64_t if_nil = 0) {
-    redisReply* r = cmd(argv);
-    if (r == nullptr) return false;
-    bool ok = true;
-    if (r->type == REDIS_REPLY_INTEGER) *out = r->integer;
-    else if (r->type == REDIS_REPLY_STRING) *out = std::strtoll(r->str, nullptr, 10);
-    else if (r->type == REDIS_REPLY_NIL) *out = if_nil;
-    else ok = false;
-    freeReplyObject(r);
-    return ok;
-  }
-};
+  auto* r = static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(a.size()), a.data(), l.data()));
+  if (r == nullptr) error = c->errstr;
+  else if (r->type == REDIS_REPLY_ERROR) error = std::string(r->str, r->len);
+  return r;
+}
+
+bool Redis::strings(const std::vector<std::string>& argv, std::vector<std::string>* out) {
+  redisReply* r = cmd(argv);
+  if (r == nullptr) return false;
+  bool ok = r->type == REDIS_REPLY_ARRAY;
+  if (ok)
+    for (size_t i = 0; i < r->elements; ++i) out->emplace_back(r->element[i]->str, r->element[i]->len);
+  else if (error.empty())
+    error = "unexpected reply to " + argv[0];
+  freeReplyObject(r);
+  return ok;
+}
+
+bool Redis::integer(const std::vector<std::string>& argv, int64_t* out, int64_t if_nil) {
+  redisReply* r = cmd(argv);
+  if (r == nullptr) return false;
+  bool ok = true;
+  if (r->type == REDIS_REPLY_INTEGER) *out = r->integer;
+  else if (r->type == REDIS_REPLY_STRING) *out = std::strtoll(r->str, nullptr, 10);
+  else if (r->type == REDIS_REPLY_NIL) *out = if_nil;
+  else ok = false;
+  freeReplyObject(r);
+  return ok;
+}
+
+bool Redis::text(const std::vector<std::string>& argv, std::string* out) {
+  redisReply* r = cmd(argv);
+  if (r == nullptr) return false;
+  bool ok = r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS;
+  if (ok) out->assign(r->str, r->len);
+  else if (error.empty()) error = "unexpected reply to " + argv[0];
+  freeReplyObject(r);
+  return ok;
+}
 
 bool redis_connect(const std::string& url, Redis* r) {
   auto ep = ticketq::parse_redis_url(url);
@@ -394,10 +404,6 @@ bool redis_connect(const std::string& url, Redis* r) {
   return r->error.empty();
 }
 
-struct EventInfo {
-  int64_t capacity = -1, queue_limit = -1, reserved = 0, waiting = 0, promoted = 0;
-};
-
 int admin_event(const Target& t, const Requests& req, EventInfo* info, std::string* why) {
   OnceResult r = http_once(t, req.get_event(), 10);
   if (r.status == 0) {
@@ -415,8 +421,6 @@ int admin_event(const Target& t, const Requests& req, EventInfo* info, std::stri
   }
   return r.status;
 }
-
-}  // namespace
 
 int run_rush(RunContext& ctx) {
   const Options& o = ctx.opt;

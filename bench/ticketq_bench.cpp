@@ -5,9 +5,10 @@
 //   ticketq-bench --scenario status --users 1000 --rate 20000 -d 10
 //   ticketq-bench --scenario leave --event E --users 1000000 -n 100000 --token T
 //   ticketq-bench --scenario rush --users 5000 --token T --reset
+//   ticketq-bench --scenario watch --watchers 10000 --token T --server-pid P --redis-port R
 //
-// Exit code: 0 success; 1 the rush verdict failed, every request failed, or
-// the run hit --max-time; 2 bad flags or setup.
+// Exit code: 0 success; 1 the rush verdict failed, watch missed admissions or
+// streams, every request failed, or the run hit --max-time; 2 bad flags or setup.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -29,6 +30,17 @@ std::string fmt_ms(uint64_t us) {
   return b;
 }
 
+bool valid_chars(const std::string& s, const char* extra, size_t max_len) {
+  if (s.empty() || s.size() > max_len) return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && std::strchr(extra, c) == nullptr) return false;
+  return true;
+}
+
+void on_sigint(int) { g_stop.store(true); }
+
+}  // namespace
+
 Json latency_json(const Histogram& h) {
   return Json{{"count", h.count()},         {"p50", h.percentile(50)},
               {"p90", h.percentile(90)},    {"p99", h.percentile(99)},
@@ -41,17 +53,6 @@ std::string latency_text(const Histogram& h) {
          fmt_ms(h.percentile(99)) + "  p99.9 " + fmt_ms(h.percentile(99.9)) + "  max " +
          fmt_ms(h.max()) + "  (mean " + fmt_ms(static_cast<uint64_t>(h.mean())) + ")";
 }
-
-bool valid_chars(const std::string& s, const char* extra, size_t max_len) {
-  if (s.empty() || s.size() > max_len) return false;
-  for (char c : s)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && std::strchr(extra, c) == nullptr) return false;
-  return true;
-}
-
-void on_sigint(int) { g_stop.store(true); }
-
-}  // namespace
 
 uint64_t answered(const Stats& s) {
   uint64_t n = 0;
@@ -155,10 +156,11 @@ int main(int argc, char** argv) {
   app.add_option(
          "-s,--scenario", o.scenario,
          "reserve | status | mixed | leave (admin: ids of the --users set in a random order "
-         "seeded by --seed, each at most once; 200 left, 404 not in line) | rush")
-      ->check(CLI::IsMember({"reserve", "status", "mixed", "leave", "rush"}))
+         "seeded by --seed, each at most once; 200 left, 404 not in line) | rush | watch "
+         "(SSE streams: how fast admissions reach --watchers open streams)")
+      ->check(CLI::IsMember({"reserve", "status", "mixed", "leave", "rush", "watch"}))
       ->capture_default_str();
-  app.add_option("--event", o.event, "event name: use /v1/events/NAME/... (default: seed routes)");
+  app.add_option("--event", o.event, "event name: use /v1/events/NAME/... (default: seed routes; watch: \"watch\")");
   app.add_option("--token", o.token, "admin token (default: env TICKETQ_ADMIN_TOKEN)");
   app.add_flag("--json", o.json, "print one JSON object");
   app.add_option("--users", o.users, "users of the status/mixed/leave id set, or of the rush")
@@ -180,8 +182,13 @@ int main(int argc, char** argv) {
   bool no_progress = false;
   app.add_flag("--no-progress", no_progress, "no progress line on stderr");
   auto* rush = app.add_option_group("rush");
-  rush->add_option("--redis", o.redis, "Redis to check after the rush: redis://host:port[/db] or unix:///path")
+  rush->add_option("--redis", o.redis,
+                   "Redis to check after the rush (watch: to read INFO commandstats from, when given): "
+                   "redis://host:port[/db] or unix:///path")
       ->capture_default_str();
+  int redis_port = 0;
+  rush->add_option("--redis-port", redis_port, "shorthand for --redis redis://127.0.0.1:PORT")
+      ->check(CLI::Range(1, 65535));
   rush->add_option("--key-prefix", o.key_prefix, "the server's key_prefix")->capture_default_str();
   rush->add_option("--check-event", o.check_event, "check Redis under this event instead (to see the check fail)");
   rush->add_option("--capacity", o.capacity, "capacity to expect (default: GET the event), or to set with --create-event")
@@ -195,6 +202,25 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 60000))->capture_default_str();
   rush->add_option("--retries", o.retries, "retries of a call answered 503 or failed in transport")
       ->check(CLI::Range(0, 100))->capture_default_str();
+  auto* watch = app.add_option_group("watch");
+  watch->add_option("--watchers", o.watchers, "SSE streams to open, one connection and one user each")
+      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000}))->capture_default_str();
+  watch->add_option("--admit", o.admit, "users to admit in the measured step (default: every watcher)")
+      ->check(CLI::PositiveNumber);
+  watch->add_option("--rounds", o.rounds, "times to run the whole cycle (setup, streams, idle, admission)")
+      ->check(CLI::Range(1, 1000))->capture_default_str();
+  watch->add_option("--hold", o.hold, "seconds all streams stay open idle before the admission")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  watch->add_option("--open-window", o.open_window, "streams being opened at once (connect to first event)")
+      ->check(CLI::Range(1, 1'000'000))->capture_default_str();
+  watch->add_option("--deliver-timeout", o.deliver_timeout, "seconds to wait for the admitted events")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  watch->add_option("--server-pid", o.server_pid, "the server's pid: report its VmRSS without and with the streams")
+      ->check(CLI::PositiveNumber);
+  watch->add_option("--api-load", o.api_load,
+                    "seconds of status load (-c connections, --rate if given) on the watchers' ids, "
+                    "before the streams open and again with them open")
+      ->check(CLI::NonNegativeNumber);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -206,6 +232,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.seed_given = app.count("--seed") > 0;
+  if (redis_port > 0) o.redis = "redis://127.0.0.1:" + std::to_string(redis_port);
+  o.redis_given = app.count("--redis") > 0 || redis_port > 0;
   o.progress = !no_progress;
   auto bad = [](const std::string& why) {
     std::fprintf(stderr, "ticketq-bench: %s\n", why.c_str());
@@ -219,7 +247,15 @@ int main(int argc, char** argv) {
   if (!o.check_event.empty() && !valid_chars(o.check_event, "._-", 64)) return bad("bad --check-event");
   if (o.threads > o.connections) return bad("--threads must not exceed --connections");
   if (o.warmup > 0 && o.duration == 0) return bad("--warmup needs --duration");
-  if (o.scenario == "rush") {
+  if (o.scenario == "watch") {
+    if (o.duration > 0 || o.requests > 0 || o.warmup > 0)
+      return bad("watch runs its own steps: --duration, --requests and --warmup do not apply (see --hold, --api-load)");
+    if (o.rate > 0 && o.api_load == 0) return bad("--rate applies to watch's --api-load only");
+    if (o.token.empty()) return bad("watch needs the admin token (--token or TICKETQ_ADMIN_TOKEN)");
+    if (o.admit > o.watchers) return bad("--admit must not exceed --watchers");
+    if (o.event.empty()) o.event = "watch";
+    o.users = o.watchers;
+  } else if (o.scenario == "rush") {
     if (o.duration > 0 || o.requests > 0 || o.rate > 0 || o.warmup > 0)
       return bad("rush runs to its end: --duration, --requests, --rate and --warmup do not apply");
     if (o.create_event && (o.capacity < 0 || o.queue_limit < 0))
@@ -265,7 +301,7 @@ int main(int argc, char** argv) {
   if (!o.json) {
     std::string mode = o.rate > 0 ? "open loop at " + std::to_string(static_cast<int64_t>(o.rate)) + " req/s"
                                   : "closed loop";
-    std::string length = o.scenario == "rush" ? "to the end"
+    std::string length = o.scenario == "rush" || o.scenario == "watch" ? "to the end"
                          : o.duration > 0     ? std::to_string(o.duration).substr(0, 5) + " s"
                                               : "";
     if (o.requests > 0) length += (length.empty() ? "" : ", at most ") + std::to_string(o.requests) + " requests";
@@ -276,75 +312,24 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
 
-  if (o.scenario == "rush") {
+  if (o.scenario == "rush" || o.scenario == "watch") {
     RunContext ctx{o, target, req, ids, workers};
-    return run_rush(ctx);
+    return o.scenario == "rush" ? run_rush(ctx) : run_watch(ctx);
   }
 
-  std::vector<std::unique_ptr<Source>> sources;
-  std::vector<RunLimits> limits(workers.size());
   // Untimed setup: reserve the ids that status asks about. leave finds its
   // users in line already (404 otherwise), and so does status with --left.
   if ((o.scenario == "status" || o.scenario == "mixed") && o.left == 0) {
-    int64_t t0 = now_ns();
-    for (size_t i = 0; i < workers.size(); ++i) {
-      sources.push_back(make_setup_source(req, ids, static_cast<int>(i), o.threads, static_cast<uint64_t>(o.users)));
-      limits[i].start_ns = limits[i].measure_from_ns = t0;
-      limits[i].request_timeout_ns = static_cast<int64_t>(o.timeout * 1e9);
-      limits[i].hard_deadline_ns = t0 + 120'000'000'000LL;
-    }
-    int64_t took = run_phase(workers, sources, limits, o.progress ? "setup" : nullptr, false);
-    Stats setup;
-    for (auto& w : workers) {
-      setup.merge(w->stats());
-      w->stats() = Stats{};
-    }
-    std::string codes;
-    for (size_t i = 0; i < setup.by_status.size(); ++i)
-      if (setup.by_status[i] > 0) codes += " " + std::to_string(i) + ": " + std::to_string(setup.by_status[i]);
-    uint64_t errs = 0;
-    for (uint64_t e : setup.errors) errs += e;
-    std::fprintf(stderr, "setup: reserved %lld user ids in %.2f s (%s; transport errors %llu)\n",
-                 static_cast<long long>(o.users), static_cast<double>(took) / 1e9,
-                 codes.empty() ? "no replies" : codes.substr(1).c_str(), static_cast<unsigned long long>(errs));
+    Stats setup = run_setup(o, workers, req, ids, static_cast<uint64_t>(o.users), nullptr);
     if (answered(setup) == 0) {
       std::fprintf(stderr, "ticketq-bench: setup failed: no reserve was answered\n");
       return 1;
     }
-    sources.clear();
   }
 
   const IdPlan plan = make_id_plan(o);
-  int64_t t_start = now_ns() + 20'000'000;
-  int64_t measure_from = t_start + static_cast<int64_t>(o.warmup * 1e9);
-  int64_t end = o.duration > 0 ? measure_from + static_cast<int64_t>(o.duration * 1e9) : INT64_MAX;
-  double max_time = o.max_time > 0 ? o.max_time
-                    : o.duration > 0 ? o.warmup + o.duration + o.timeout + 5
-                                     : 600;
-  for (size_t i = 0; i < workers.size(); ++i) {
-    sources.push_back(make_load_source(o, req, ids, plan, static_cast<int>(i), o.threads));
-    RunLimits& l = limits[i];
-    l = RunLimits{};
-    l.rate = o.rate * conns[i] / o.connections;
-    // Stagger the threads' schedules so their sends interleave.
-    l.start_ns = t_start + (l.rate > 0 ? static_cast<int64_t>(1e9 / l.rate * i / o.threads) : 0);
-    l.measure_from_ns = measure_from;
-    l.end_ns = end;
-    if (o.requests > 0)
-      l.quota = o.requests / o.threads + (static_cast<int64_t>(i) < o.requests % o.threads ? 1 : 0);
-    l.request_timeout_ns = static_cast<int64_t>(o.timeout * 1e9);
-    l.hard_deadline_ns = t_start + static_cast<int64_t>(max_time * 1e9);
-  }
-  run_phase(workers, sources, limits, o.progress ? o.scenario.c_str() : nullptr,
-            o.warmup + o.duration > 2);
-  int64_t finished = now_ns();
-  Stats total;
-  for (auto& w : workers) total.merge(w->stats());
-  // A run that ran out of ids before --duration (leave) ends at its last reply.
-  int64_t until = g_stop.load() ? finished
-                  : o.duration > 0 && finished >= end
-                      ? std::max(end, std::min(finished, total.last_reply_ns))
-                      : (total.last_reply_ns > 0 ? total.last_reply_ns : finished);
+  LoadResult run = run_load(o, workers, req, ids, plan);
+  const Stats& total = run.stats;
   Json extra = Json::object();
   std::string extra_text;
   if (o.scenario == "leave") {
@@ -354,7 +339,7 @@ int main(int argc, char** argv) {
                  std::to_string(total.by_status[404]) + " not in line (404), of " +
                  std::to_string(plan.leave_order.size()) + " ids in the leave order\n";
   }
-  print_report(o, total, until - measure_from, extra, extra_text);
+  print_report(o, total, run.elapsed_ns, extra, extra_text);
   if (total.hard_deadline_hit) return 1;
   if (answered(total) == 0) {
     std::fprintf(stderr, "ticketq-bench: every request failed\n");
