@@ -628,9 +628,14 @@ bool HttpServer::write_some(HttpConnection& c) {
     } else {
       left -= size;
     }
+    if (s.state == Slot::State::kStream) {
+      // A stream idles between its chunks: it holds no buffer meanwhile.
+      std::string().swap(s.head);
+      std::string().swap(s.body);
+      break;
+    }
     s.head.clear();
     s.body.clear();
-    if (s.state == Slot::State::kStream) break;
     ++done;
     if (s.close) {
       c.close_when_sent = true;
