@@ -44,7 +44,7 @@ Credentials read_credentials(const ParsedRequest& req, const std::string& admin_
   Credentials c;
   std::string_view token, authorization, cookie;
   int tokens = 0, authorizations = 0, cookies = 0;
-  const std::string cookie_name = "tq_" + event;
+  std::string cookie_name;  // made once a Cookie header is there
   for (const HttpHeader& h : req.headers) {
     if (iequals(h.name, "X-Token")) {
       token = h.value;
@@ -53,6 +53,7 @@ Credentials read_credentials(const ParsedRequest& req, const std::string& admin_
       authorization = h.value;
       ++authorizations;
     } else if (!event.empty() && iequals(h.name, "Cookie")) {
+      if (cookie_name.empty()) cookie_name = "tq_" + event;
       find_cookie(h.value, cookie_name, &cookie, &cookies);
     }
   }
@@ -211,8 +212,9 @@ void HttpFrontend::on_request(HttpExchange ex, const ParsedRequest& req, std::st
   info.seed = rr.route.seed;
   Reply reply(*this, std::move(info));
   // A page of an allowed origin may read the answer (CORS).
-  std::optional<std::string_view> origin = req.header("Origin");
-  if (origin && !cors_origins_.empty()) {
+  std::optional<std::string_view> origin =
+      cors_origins_.empty() ? std::nullopt : req.header("Origin");
+  if (origin) {
     reply.add_header("Vary: Origin");
     if (origin_allowed(*origin)) {
       reply.add_header("Access-Control-Allow-Origin: " + std::string(*origin));
