@@ -28,6 +28,10 @@ constexpr const char* kPageHeaders =
     "X-Frame-Options: DENY\r\n"
     "Referrer-Policy: no-referrer\r\n";
 
+// Another site's page must not join the line for a visitor (and replace
+// their cookie) nor make them leave it.
+constexpr const char* kCrossSite = "the waiting room's calls come from its own pages";
+
 const char* content_type_of(std::string_view name) {
   auto ends = [&](std::string_view ext) {
     return name.size() > ext.size() && name.substr(name.size() - ext.size()) == ext;
@@ -69,13 +73,13 @@ void replace_all(std::string& text, std::string_view what, std::string_view with
     text.replace(at, what.size(), with);
 }
 
-// The visitor's cookie: the user token, for every path of this origin (the
-// page, its calls and the stream), never readable by a script, never sent
-// by another site's request.
+// The visitor's cookie: the user token, for the event's waiting room alone
+// (its page, its calls and its stream, all under /wait/{event}), never
+// readable by a script, never sent by another site's request.
 std::string set_cookie(const std::string& event, std::string_view token, int64_t max_age_s,
                        bool secure) {
-  std::string line = "Set-Cookie: tq_" + event + "=" + std::string(token) +
-                     "; Path=/; Max-Age=" + std::to_string(max_age_s) +
+  std::string line = "Set-Cookie: tq_" + event + "=" + std::string(token) + "; Path=/wait/" +
+                     event + "; Max-Age=" + std::to_string(max_age_s) +
                      "; HttpOnly; SameSite=Strict";
   if (secure) line += "; Secure";
   return line;
@@ -143,6 +147,7 @@ void Api::wait_status(const Request& req, Reply reply) {
 // Joins the line as a new visitor and sets the cookie. A visitor whose
 // cookie still holds a place (a reload, a second tab) keeps it instead.
 void Api::wait_join(const Request& req, Reply reply) {
+  if (req.cross_site) return reply.error(403, kCrossSite);
   const std::string& event = req.route.event;
   auto join = [this, event](Reply reply) {
     std::string user = make_uuid_v4();
@@ -173,7 +178,8 @@ void Api::wait_join(const Request& req, Reply reply) {
       [this, reply, join, event, user = who->sub, ticket = who->tkt](StatusResult r) mutable {
         if (reply_failure(reply, r, event)) return;
         VisitorView v = visitor_view(r, user, ticket, event, tokens_);
-        if (v.state != VisitorState::kWaiting && v.state != VisitorState::kAdmitted)
+        if (v.state != VisitorState::kWaiting && v.state != VisitorState::kAdmitted &&
+            v.state != VisitorState::kConfirmed)
           return join(std::move(reply));
         reply_view(std::move(reply), event, user, ticket);
       });
@@ -181,6 +187,7 @@ void Api::wait_join(const Request& req, Reply reply) {
 
 // Leaves the line, or gives the held seat back, and clears the cookie.
 void Api::wait_leave(const Request& req, Reply reply) {
+  if (req.cross_site) return reply.error(403, kCrossSite);
   const std::string& event = req.route.event;
   const std::string clear = set_cookie(event, "", 0, cfg_.cookie_secure != 0);
   auto who = visitor(req);

@@ -182,8 +182,9 @@ void Api::cancel(const Request& req, Reply reply) {
 }
 
 // A visitor's live state (docs/pages.md), by their user token from the
-// Authorization header, the event's cookie or ?token= (EventSource can set
-// no header; from another origin it sends no cookie).
+// Authorization header, the waiting room's cookie (sent to
+// /wait/{event}/stream) or ?token= (EventSource can set no header; from
+// another origin it sends no cookie).
 void Api::stream(const Request& req, Reply reply) {
   std::string token = req.bearer.empty() ? req.cookie : req.bearer;
   if (token.empty()) {
@@ -193,11 +194,13 @@ void Api::stream(const Request& req, Reply reply) {
     if (given) token = std::move(*given);
   }
   if (token.empty())
-    return reply.error(401, "a user token is required (Authorization: Bearer, the tq_" +
-                                req.route.event + " cookie, or ?token=)");
+    return reply.error(401,
+                       "a user token is required (Authorization: Bearer, ?token=, or the "
+                       "waiting room's cookie)");
   TokenCheck t = check_token(token, req.route.event, {TokenKind::kUser});
   if (!t.ok()) return reply.error(401, std::string("token refused: ") + t.reason());
   Response head{200, {}, "text/event-stream", nullptr, "no-store"};
+  if (reply.info().method == "HEAD") return reply.send(std::move(head));  // no watcher
   head.headers = "X-Accel-Buffering: no\r\n";  // nginx: pass it on unbuffered
   watchers_.open(std::move(reply), std::move(head), req.route.event, std::move(t.claims.sub),
                  t.claims.tkt, req.last_event_id);

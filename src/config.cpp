@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -86,8 +87,9 @@ const Setting kSettings[] = {
      "how often this instance looks for new events in Redis (a SCAN of their settings keys)",
      false},
     {"stream_tick_ms", "TICKETQ_STREAM_TICK_MS", SettingKind::kInt, &Config::stream_tick_ms,
-     nullptr, 50, 10000,
-     "how often each event loop reads the watched events for their streams (one call per event)",
+     nullptr, 50, 1000,
+     "how often each event loop reads the watched events for their streams (one call per event); "
+     "keep it under a quarter of the shortest waiter_ttl_s",
      false},
     {"stream_heartbeat_s", "TICKETQ_STREAM_HEARTBEAT_S", SettingKind::kInt,
      &Config::stream_heartbeat_s, nullptr, 1, 3600,
@@ -167,7 +169,11 @@ std::vector<std::string> split_origins(std::string_view list) {
     list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
     while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
     while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (!item.empty()) out.emplace_back(item);
+    if (item.empty()) continue;
+    // Browsers send an origin in lower case.
+    std::string origin(item);
+    for (char& c : origin) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out.push_back(std::move(origin));
   }
   return out;
 }

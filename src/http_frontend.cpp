@@ -212,14 +212,13 @@ void HttpFrontend::on_request(HttpExchange ex, const ParsedRequest& req, std::st
   info.seed = rr.route.seed;
   Reply reply(*this, std::move(info));
   // A page of an allowed origin may read the answer (CORS).
+  // The answer depends on the Origin once some are allowed (caches must know).
   std::optional<std::string_view> origin =
       cors_origins_.empty() ? std::nullopt : req.header("Origin");
-  if (origin) {
-    reply.add_header("Vary: Origin");
-    if (origin_allowed(*origin)) {
-      reply.add_header("Access-Control-Allow-Origin: " + std::string(*origin));
-      reply.add_header("Access-Control-Expose-Headers: Retry-After, X-Request-Id");
-    }
+  if (!cors_origins_.empty()) reply.add_header("Vary: Origin");
+  if (origin && origin_allowed(*origin)) {
+    reply.add_header("Access-Control-Allow-Origin: " + std::string(*origin));
+    reply.add_header("Access-Control-Expose-Headers: Retry-After, X-Request-Id");
   }
   if (asks_preflight) return preflight(std::move(reply), req, path);
   if (rr.kind == RouteResult::Kind::kMethodNotAllowed)
@@ -237,6 +236,12 @@ void HttpFrontend::on_request(HttpExchange ex, const ParsedRequest& req, std::st
   request.cookie = std::move(who.cookie);
   if (request.route.op == Op::kStream)
     request.last_event_id = req.header("Last-Event-ID").value_or("");
+  if (request.route.op == Op::kWaitJoin || request.route.op == Op::kWaitLeave) {
+    // A browser says where a request comes from (Fetch Metadata); another
+    // site's page may call only when its origin is allowed (CORS).
+    std::optional<std::string_view> site = req.header("Sec-Fetch-Site");
+    request.cross_site = site && *site == "cross-site" && !(origin && origin_allowed(*origin));
+  }
   api_->handle(request, std::move(reply));
 }
 

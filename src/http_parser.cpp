@@ -20,7 +20,6 @@ char lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
-
 // The methods ticketq knows: those it serves, and PATCH and TRACE, which
 // get a 405 with the methods a route allows. Any other is 501 (llhttp knows
 // 46, CONNECT among them, whose authority-form target no route has).

@@ -42,6 +42,7 @@ constexpr RouteSpec kRoutes[] = {
     {"POST", "/v1/events/:event/verify", Op::kVerify, false, false},
     {"GET", "/v1/events", Op::kEventList, true, false},
     {"GET", "/v1/events/:event/stream", Op::kStream, false, false},
+    {"GET", "/wait/:event/stream", Op::kStream, false, false},
     {"GET", "/wait/:event", Op::kWaitPage, false, false},
     {"GET", "/wait/:event/status", Op::kWaitStatus, false, false},
     {"POST", "/wait/:event/join", Op::kWaitJoin, false, false},

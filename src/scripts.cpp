@@ -392,10 +392,8 @@ for i = 1, #users do
     local rank = redis.call('ZRANK', K_QUEUED, u)
     if rank then
       code, pos = IN_QUEUE, rank + 1
-      if ev.ttl_s > 0 then
-        local t = string.format('%d', int(redis.call('ZSCORE', K_QUEUED, u), K_QUEUED))
-        beat_if_stale(ev, now, t, beats)
-      end
+      ticket = int(redis.call('ZSCORE', K_QUEUED, u), K_QUEUED)
+      if ev.ttl_s > 0 then beat_if_stale(ev, now, string.format('%d', ticket), beats) end
     end
   end
   out[#out + 1] = code

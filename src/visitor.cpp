@@ -60,6 +60,10 @@ VisitorView visitor_view(const StatusResult& r, const std::string& user, int64_t
                          const std::string& event, const Tokens& tokens, VisitorState before,
                          int64_t before_hold_ends_ms) {
   const int64_t now = r.pace.now_ms;
+  // Another ticket is a later join of the same user id (a ticket of 0: a
+  // seat from before tickets, the visitor's).
+  if (r.status != UserStatus::kNotFound && r.ticket != 0 && r.ticket != ticket)
+    return simple_view(VisitorState::kLeft, user, "superseded");
   switch (r.status) {
     case UserStatus::kInQueue: {
       VisitorView v = simple_view(VisitorState::kWaiting, user);
@@ -70,10 +74,6 @@ VisitorView visitor_view(const StatusResult& r, const std::string& user, int64_t
       return v;
     }
     case UserStatus::kReserved: {
-      // A seat from before tickets (0) is the visitor's; another ticket is
-      // a later join of the same user id.
-      if (r.ticket != 0 && r.ticket != ticket)
-        return simple_view(VisitorState::kLeft, user, "superseded");
       if (r.confirmed) return simple_view(VisitorState::kConfirmed, user);
       if (r.hold_ends_ms > 0 && r.hold_ends_ms <= now)
         return simple_view(VisitorState::kExpired, user, "hold_ended");

@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 
 #include "ticketq/clock.h"
 #include "ticketq/metrics.h"
@@ -23,14 +24,18 @@ uint64_t mix(uint64_t h, int64_t v) {
   return fnv1a(std::string_view(reinterpret_cast<const char*>(&v), sizeof v), h);
 }
 
-// What moves the watchers of an event. Joins at the back of the line move
-// nobody, so the count of waiters is not in it; every way a place ends or
-// changes (admission, leave, expiry, cancel, sale, reset, state) is.
+// What moves the watchers of an event: every way a place ends or changes
+// (an admission, a leave, an expiry, a cancel, a sale) and what the ETA is
+// made of (the state, the rate, the admissions of the last minute). Joins at
+// the back of the line move nobody, so the count of waiters is not in it;
+// a reset, which zeroes the counters, shows as fewer waiters (on_counters).
 uint64_t counters_digest(const EventInfo& e) {
+  int64_t rate = -1;  // manual
+  if (e.admission.admit_rate) std::memcpy(&rate, &*e.admission.admit_rate, sizeof rate);
   uint64_t h = 14695981039346656037ull;
   for (int64_t v : {static_cast<int64_t>(e.state), e.promoted, e.left, e.cancelled, e.expired_holds,
                     e.expired_waiters, e.confirmed, e.holding, e.reserved, e.admitted_last_minute,
-                    e.admission.hold_s, e.admission.waiter_ttl_s})
+                    e.admission.hold_s, e.admission.waiter_ttl_s, rate})
     h = mix(h, v);
   return h;
 }
@@ -76,16 +81,20 @@ Watchers::Watchers(event_base* base, QueueCore& core, StreamSink& sink, const To
       options_(options),
       metrics_(metrics),
       timer_(event_new(base, -1, EV_PERSIST, &Watchers::on_tick, this)),
-      beat_ms_(now_ms()) {
+      beat_timer_(event_new(base, -1, EV_PERSIST, &Watchers::on_beat, this)) {
   timeval every{static_cast<time_t>(options_.tick_ms / 1000),
                 static_cast<suseconds_t>(options_.tick_ms % 1000 * 1000)};
   event_add(timer_, &every);
+  timeval beat{static_cast<time_t>(options_.heartbeat_ms / 1000),
+               static_cast<suseconds_t>(options_.heartbeat_ms % 1000 * 1000)};
+  event_add(beat_timer_, &beat);
 }
 
 // The transport closes the streams still open, without calling back.
 Watchers::~Watchers() {
   *alive_ = false;
   event_free(timer_);
+  event_free(beat_timer_);
   if (metrics_ != nullptr)
     for (size_t i = 0; i < watchers_.size(); ++i) metrics_->stream_closed();
 }
@@ -112,6 +121,7 @@ void Watchers::open(Reply reply, Response head, const std::string& event, std::s
 void Watchers::farewell() {
   closing_ = true;
   event_del(timer_);
+  event_del(beat_timer_);
   std::vector<uint64_t> ids;
   ids.reserve(watchers_.size());
   for (auto& [id, w] : watchers_) ids.push_back(id);
@@ -150,13 +160,14 @@ void Watchers::on_tick(int, short, void* arg) {
   static_cast<Watchers*>(arg)->tick();
 }
 
+// A comment on every stream. One too slow to take it is closed; its
+// on_close removes it later.
+void Watchers::on_beat(int, short, void* arg) {
+  auto* self = static_cast<Watchers*>(arg);
+  for (auto& [id, w] : self->watchers_) self->sink_.push(w.stream, ": hb\n\n");
+}
+
 void Watchers::tick() {
-  const int64_t now = now_ms();
-  if (now - beat_ms_ >= options_.heartbeat_ms) {
-    beat_ms_ = now;
-    // A stream too slow to take a comment is closed; its on_close removes it later.
-    for (auto& [id, w] : watchers_) sink_.push(w.stream, ": hb\n\n");
-  }
   // Callbacks may run at once (Redis down): pick the events first.
   std::vector<std::string> due;
   for (auto it = events_.begin(); it != events_.end();) {
@@ -207,7 +218,8 @@ void Watchers::on_counters(const std::string& event, const EventInfo& info) {
   const int64_t ttl_ms = info.admission.waiter_ttl_s * 1000;
   const int64_t read_all_every = ttl_ms > 0 ? std::max(options_.tick_ms, ttl_ms / 4) : 30000;
   std::vector<uint64_t> ids;
-  if (!e.read || counters != e.counters || now - e.read_all_ms >= read_all_every) {
+  if (!e.read || counters != e.counters || info.waiting < e.waiting ||
+      now - e.read_all_ms >= read_all_every) {
     ids.assign(e.ids.begin(), e.ids.end());
     e.read_all_ms = now;
     e.fresh.clear();
@@ -216,6 +228,7 @@ void Watchers::on_counters(const std::string& event, const EventInfo& info) {
   }
   e.read = true;
   e.counters = counters;
+  e.waiting = info.waiting;
   read_users(it, ids);
   settle(it);
 }
@@ -254,7 +267,7 @@ void Watchers::on_users(const std::string& event, const std::vector<uint64_t>& i
     Watcher& w = found->second;
     const StatusResult& r = results[i];
     if (r.fault != Fault::kNone) {
-      if (w.state == VisitorState::kNone) e.fresh.push_back(ids[i]);  // try again
+      e.read_all_ms = 0;  // read them all again next tick: a heartbeat may be due
       continue;
     }
     if (r.no_event) {
@@ -263,8 +276,8 @@ void Watchers::on_users(const std::string& event, const std::vector<uint64_t>& i
     }
     // An admission already told is not signed again.
     if (w.state == VisitorState::kAdmitted && r.status == UserStatus::kReserved &&
-        r.ticket == w.ticket && !r.confirmed && r.hold_ends_ms == w.hold_ends_ms &&
-        (r.hold_ends_ms == 0 || r.hold_ends_ms > r.pace.now_ms))
+        (r.ticket == w.ticket || r.ticket == 0) && !r.confirmed &&
+        r.hold_ends_ms == w.hold_ends_ms && (r.hold_ends_ms == 0 || r.hold_ends_ms > r.pace.now_ms))
       continue;
     tell(ids[i], w, visitor_view(r, w.user, w.ticket, event, tokens_, w.state, w.hold_ends_ms));
   }

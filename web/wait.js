@@ -10,7 +10,7 @@
   const event = document.body.dataset.event;
   const bookingUrl = document.body.dataset.bookingUrl || '';
   const apiBase = `/wait/${encodeURIComponent(event)}`;
-  const streamUrl = `/v1/events/${encodeURIComponent(event)}/stream`;
+  const streamUrl = `${apiBase}/stream`;
 
   const STREAM_EVENTS = ['waiting', 'admitted', 'confirmed', 'expired', 'left', 'closed', 'reconnect'];
   const FINAL_EVENTS = new Set(['confirmed', 'expired', 'left', 'closed']); // the server ends the stream

@@ -49,6 +49,7 @@ struct Request {
   std::string bearer;
   std::string cookie;         // the user token in the event's cookie (tq_{event})
   std::string last_event_id;  // a stream's Last-Event-ID
+  bool cross_site = false;    // the waiting room's calls: sent by another site's page
 };
 
 class Api {

@@ -51,9 +51,10 @@ enum class UserStatus { kNotFound = 0, kReserved = 1, kInQueue = 2 };
 struct StatusResult : Outcome {
   UserStatus status = UserStatus::kNotFound;
   int64_t position = 0;
-  // For kReserved: the ticket of the join that got the seat (0 for a seat
-  // from before tickets), whether it is confirmed, when its hold ends (ms
-  // since the epoch; 0: never) and whether a verify consumed it.
+  // The ticket of the join that waits (kInQueue) or got the seat
+  // (kReserved; 0 for a seat from before tickets); for kReserved, whether it
+  // is confirmed, when its hold ends (ms since the epoch; 0: never) and
+  // whether a verify consumed it.
   int64_t ticket = 0;
   bool confirmed = false;
   int64_t hold_ends_ms = 0;

@@ -80,12 +80,14 @@ class Watchers {
     std::unordered_set<uint64_t> ids;
     std::vector<uint64_t> fresh;  // not read yet
     uint64_t counters = 0;        // digest of the counters last read
+    int64_t waiting = 0;          // the count of waiters last read
     bool read = false;
     int64_t read_all_ms = 0;  // when every watcher's state was last read
     int calls = 0;            // Redis calls in flight
   };
 
   static void on_tick(int fd, short what, void* arg);
+  static void on_beat(int fd, short what, void* arg);
   void tick();
   void on_counters(const std::string& event, const EventInfo& info);
   void read_users(std::map<std::string, Watched>::iterator it, const std::vector<uint64_t>& ids);
@@ -105,10 +107,10 @@ class Watchers {
   WatchOptions options_;
   LoopMetrics* metrics_;
   event* timer_;
+  event* beat_timer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   bool closing_ = false;
   uint64_t next_id_ = 1;
-  int64_t beat_ms_ = 0;  // when the last heartbeat comment went out
   std::unordered_map<uint64_t, Watcher> watchers_;
   std::map<std::string, Watched> events_;
 };

@@ -553,7 +553,7 @@ def run(args, tmp, artifacts, browsers):
     steps("streams unavailable (blocked): a visitor on B polls, is admitted, gets the code to copy")
     status, body = admin("PUT", b, f"/v1/events/{EVENT}", {"state": "open", "capacity": 0})
     check(status == 200, f"PUT state open, capacity 0: {status} {body}")
-    stream_path = f"/v1/events/{EVENT}/stream"
+    stream_path = f"/wait/{EVENT}/stream"
     visitor.driver.delete_all_cookies()
     visitor.js("sessionStorage.clear();")
     visitor.driver.execute_cdp_cmd("Network.enable", {})

@@ -43,7 +43,7 @@ TEST_F(PagesTest, TheWaitingRoomKeepsTheVisitorsPlaceByCookie) {
   ASSERT_EQ(joined.status, 200) << joined.describe();
   std::string set = joined.header("Set-Cookie").value_or("");
   EXPECT_EQ(set.rfind("tq_e=ey", 0), 0u) << set;
-  for (const char* attr : {"; Path=/", "; HttpOnly", "; SameSite=Strict", "; Max-Age=86400"})
+  for (const char* attr : {"; Path=/wait/e;", "; HttpOnly", "; SameSite=Strict", "; Max-Age=86400"})
     EXPECT_NE(set.find(attr), std::string::npos) << attr << " in " << set;
   EXPECT_EQ(set.find("Secure"), std::string::npos) << "not behind TLS by default";
   EXPECT_EQ(joined.json["state"], "waiting");
@@ -63,8 +63,8 @@ TEST_F(PagesTest, TheWaitingRoomKeepsTheVisitorsPlaceByCookie) {
   EXPECT_TRUE(st.json.contains("poll_after_ms"));
   EXPECT_EQ(http.get("/v1/events/e", admin()).json["waiting"], 1);
 
-  // The cookie opens the stream.
-  SseClient s(stack_.server().port(), "/v1/events/e/stream", cookie);
+  // The cookie opens the waiting room's stream (where the browser sends it).
+  SseClient s(stack_.server().port(), "/wait/e/stream", cookie);
   auto e = s.next(Millis(10000));
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->json()["user_id"], user);
@@ -79,7 +79,7 @@ TEST_F(PagesTest, TheWaitingRoomKeepsTheVisitorsPlaceByCookie) {
   // Leaving gives the place up and clears the cookie.
   HttpResponse left = http.post("/wait/e/leave", "", cookie);
   EXPECT_EQ(left.json["state"], "left");
-  EXPECT_NE(left.header("Set-Cookie").value_or("").find("tq_e=; Path=/; Max-Age=0"),
+  EXPECT_NE(left.header("Set-Cookie").value_or("").find("tq_e=; Path=/wait/e; Max-Age=0"),
             std::string::npos);
   EXPECT_EQ(http.get("/v1/events/e", admin()).json["waiting"], 1);
   // A cookie kept after leaving holds no place: the status says so.
@@ -90,6 +90,26 @@ TEST_F(PagesTest, TheWaitingRoomKeepsTheVisitorsPlaceByCookie) {
   HttpResponse bad = http.get("/wait/e/status", {{"Cookie", "tq_e=garbage"}});
   EXPECT_EQ(bad.json, json({{"state", "none"}}));
   EXPECT_NE(bad.header("Set-Cookie").value_or("").find("Max-Age=0"), std::string::npos);
+}
+
+TEST_F(PagesTest, AnotherSitesPageCannotJoinOrLeaveForAVisitor) {
+  start();
+  HttpClient http = stack_.client();
+  HttpResponse mine = http.post("/wait/e/join", "", {{"Sec-Fetch-Site", "same-origin"}});
+  ASSERT_EQ(mine.status, 200) << mine.describe();
+  Headers cookie = {{"Cookie", cookie_of(mine)}};
+  // A form another site submits: refused, no cookie set, nothing changed.
+  for (const char* path : {"/wait/e/join", "/wait/e/leave"}) {
+    SCOPED_TRACE(path);
+    Headers h = {{"Sec-Fetch-Site", "cross-site"}, {"Origin", "https://evil.example"}};
+    if (std::string_view(path) == "/wait/e/leave") h.push_back(cookie[0]);
+    HttpResponse r = http.post(path, "", h);
+    EXPECT_EQ(r.status, 403) << r.describe();
+    EXPECT_FALSE(r.header("Set-Cookie").has_value());
+  }
+  json e = http.get("/v1/events/e", admin()).json;
+  EXPECT_EQ(e["reserved"], 1) << e.dump();
+  EXPECT_EQ(e["cancelled"], 0) << e.dump();
 }
 
 TEST_F(PagesTest, AnAdmittedVisitorLeavesByGivingTheSeatBack) {
@@ -156,7 +176,7 @@ TEST_F(PagesTest, PagesCarryStrictSecurityHeaders) {
 }
 
 TEST_F(PagesTest, CorsAnswersAllowedOriginsOnly) {
-  start({"--cors-origins", "https://shop.example"});
+  start({"--cors-origins", "https://Shop.Example"});  // matched in lower case
   HttpClient http = stack_.client();
   Headers from_shop = {{"Origin", "https://shop.example"},
                        {"Access-Control-Request-Method", "POST"},
@@ -188,6 +208,8 @@ TEST_F(PagesTest, CorsAnswersAllowedOriginsOnly) {
   HttpResponse other =
       http.post("/v1/events/e/reserve", user_body("b"), {{"Origin", "https://evil.example"}});
   EXPECT_FALSE(other.header("Access-Control-Allow-Origin").has_value());
+  // Answers depend on the Origin: caches are told so, whatever was sent.
+  EXPECT_EQ(http.get("/assets/wait.js").header("Vary"), "Origin");
   // An OPTIONS that is not a preflight is still not a method of the path.
   EXPECT_EQ(http.request("OPTIONS", "/v1/events/e/reserve", "").status, 405);
 }

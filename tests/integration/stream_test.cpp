@@ -136,6 +136,70 @@ TEST_F(StreamTest, AResetTellsWatchersTheyLeft) {
   EXPECT_TRUE(s->wait_closed(Millis(10000)));
 }
 
+// A line of waiters only: the reset changes no counter but the line's length.
+TEST_F(StreamTest, AResetOfALineWithoutSeatsIsToldToo) {
+  start();
+  HttpClient http = stack_.client();
+  ASSERT_EQ(http.put("/v1/events/e", R"({"capacity":0,"queue_limit":10})", admin()).status, 201);
+  auto s = watch(bearer(join("b")));
+  expect_event(*s, "waiting");
+  int64_t t0 = now_ms();
+  ASSERT_EQ(http.post("/v1/events/e/reset", "", admin()).status, 200);
+  expect_event(*s, "left");
+  std::printf("FIGURE stream_reset_told: %lld ms\n", static_cast<long long>(now_ms() - t0));
+  EXPECT_LT(now_ms() - t0, 10000) << "not at a periodic read (30 s)";
+}
+
+// A new rate changes the estimate: paused (rate 0) has none.
+TEST_F(StreamTest, ARateChangeIsToldAsANewEstimate) {
+  start();
+  make_event(R"({"capacity":1,"queue_limit":100,"admit_rate":1})");
+  HttpClient http = stack_.client();
+  std::string b = join("b");
+  join("c");
+  // A seat more: the admission step admits b at the rate, and the line has a pace.
+  ASSERT_EQ(http.put("/v1/events/e", R"({"capacity":2})", admin()).status, 200);
+  ASSERT_TRUE(wait_until([&] { return http.get("/v1/events/e", admin()).json["promoted"] == 1; },
+                         Millis(10000), Millis(50)));
+  auto s = watch(bearer(join("d")));
+  json first = expect_event(*s, "waiting").json();
+  (void)b;
+  // c then d wait, and the line moved in the last minute: an estimate.
+  ASSERT_TRUE(first["eta_s"].is_number()) << first.dump();
+  ASSERT_EQ(http.put("/v1/events/e", R"({"admit_rate":0})", admin()).status, 200);
+  int64_t t0 = now_ms();
+  json paused = expect_event(*s, "waiting").json();
+  EXPECT_TRUE(paused["eta_s"].is_null()) << paused.dump();
+  EXPECT_LT(now_ms() - t0, 10000) << "not at a periodic read (30 s)";
+}
+
+// A token of an earlier join of the same user id, in line again.
+TEST_F(StreamTest, ATokenOfAnEarlierJoinIsToldItWasSuperseded) {
+  start();
+  make_event();
+  std::string first = join("u");
+  auto s = watch(bearer(first));
+  expect_event(*s, "waiting");
+  ASSERT_EQ(stack_.client().post("/v1/events/e/leave", "", bearer(first)).status, 200);
+  expect_event(*s, "left");
+  std::string second = join("u");
+  auto old = watch(bearer(first));
+  json d = expect_event(*old, "left").json();
+  EXPECT_EQ(d["reason"], "superseded");
+  auto now = watch(bearer(second));
+  EXPECT_EQ(expect_event(*now, "waiting").json()["position"], 1);
+}
+
+TEST_F(StreamTest, HeadAnswersTheHeadWithoutWatching) {
+  start({}, 1);
+  make_event();
+  std::string b = join("b");
+  HttpResponse r = stack_.client().request("HEAD", "/v1/events/e/stream", "", bearer(b));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Content-Type"), "text/event-stream");
+  EXPECT_EQ(metric(stack_.client().get("/metrics").body, R"(ticketq_streams{loop="0"})"), 0);
+}
+
 TEST_F(StreamTest, HeartbeatsKeepAQuietStreamPastTheIdleTimeout) {
   // Idle timeout 2 s; heartbeats every second (at most half of it).
   start({"--idle-timeout-s", "2", "--stream-heartbeat-s", "1"});
@@ -229,7 +293,7 @@ TEST_F(StreamTest, RefusesWithoutAGoodUserTokenOfTheEvent) {
 
 TEST_F(StreamTest, WatchingIsAHeartbeatForWaiterExpiry) {
   start();
-  make_event(R"({"capacity":1,"queue_limit":100,"admit_rate":"manual","waiter_ttl_s":2})");
+  make_event(R"({"capacity":1,"queue_limit":100,"admit_rate":"manual","waiter_ttl_s":4})");
   auto s = watch(bearer(join("watcher")));
   expect_event(*s, "waiting");
   join("silent");  // neither polls nor watches

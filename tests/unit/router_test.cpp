@@ -58,6 +58,7 @@ const Expected kTable[] = {
     {"GET", "/openapi.yaml", Op::kOpenApi, false, "default", ""},
     {"GET", "/.well-known/jwks.json", Op::kJwks, false, "default", ""},
     {"GET", "/v1/events/concert/stream", Op::kStream, false, "concert", ""},
+    {"GET", "/wait/concert/stream", Op::kStream, false, "concert", ""},
     {"GET", "/wait/concert", Op::kWaitPage, false, "concert", ""},
     {"GET", "/wait/concert/status", Op::kWaitStatus, false, "concert", ""},
     {"POST", "/wait/concert/join", Op::kWaitJoin, false, "concert", ""},

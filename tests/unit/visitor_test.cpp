@@ -86,7 +86,11 @@ TEST_F(VisitorTest, EndsAreTold) {
     VisitorState state;
     const char* reason;
   };
+  StatusResult later_join = waiting(1);
+  later_join.ticket = 9;
   const Row rows[] = {
+      {"a later join waits in line", later_join, VisitorState::kWaiting, 0, VisitorState::kLeft,
+       "superseded"},
       {"another join holds the seat", seat(9), VisitorState::kWaiting, 0, VisitorState::kLeft,
        "superseded"},
       {"sold", seat(3, 0, true), VisitorState::kAdmitted, 0, VisitorState::kConfirmed, ""},
