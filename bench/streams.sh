@@ -6,8 +6,10 @@
 #
 #   burst   --watchers N (15,000) streams on one event, all admitted at once:
 #           streams open, server RSS per idle stream, delivery latency of
-#           the admission to every watcher, and the status API's p99 under
-#           an open-loop load (--rate) without and with the N streams open;
+#           the admission to every watcher; and the status API's p99 under
+#           an open-loop load (--rate, a separate ticketq-bench process, as
+#           the API's clients are not the watchers) just before the streams
+#           open and while they are open;
 #   steady  10,000 streams, 500 admitted (one step of a steady rate):
 #           Redis calls per second while they sit idle and during a
 #           delivery, and the delivery latency.
@@ -118,22 +120,57 @@ start_stack() {
   echo "streams.sh: the server did not become ready:" >&2; tail -20 "$DIR/server.log" >&2; exit 1
 }
 
-# watch NAME ARGS...: one ticketq-bench watch run; its JSON appended to OUT.
+# record NAME JSON-FILE: appends a run's JSON to OUT, with its name and round.
+record() {
+  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); d["run"] = sys.argv[2]; d["rep"] = int(sys.argv[3]); print(json.dumps(d))' \
+    "$2" "$1" "$REP" >>"$OUT"
+}
+
+# watch NAME ARGS...: one ticketq-bench watch run (in the background when
+# WATCH_BG=1: WATCH_PID); its JSON appended to OUT by watch_done.
 watch() {
   local name=$1; shift
-  local log="$DIR/$name.log" json="$DIR/$name.json"
+  WATCH_NAME=$name
   nice -n 5 "$BENCH" -s watch --url "http://127.0.0.1:$PORT" --token "$TOKEN" -t 2 \
-    --server-pid "$SPID" --redis-port "$RPORT" --json --max-time 300 "$@" >"$json" 2>"$log" || {
-    echo "streams.sh: ticketq-bench $name failed:" >&2; tail -30 "$log" >&2; exit 1
+    --server-pid "$SPID" --redis-port "$RPORT" --json --max-time 300 "$@" \
+    >"$DIR/$name.json" 2>"$DIR/$name.log" &
+  WATCH_PID=$!
+  PIDS+=("$WATCH_PID")
+  [[ ${WATCH_BG:-0} == 1 ]] || watch_done
+}
+watch_done() {
+  wait "$WATCH_PID" || {
+    echo "streams.sh: ticketq-bench $WATCH_NAME failed:" >&2; tail -30 "$DIR/$WATCH_NAME.log" >&2; exit 1
   }
-  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); d["run"] = sys.argv[2]; d["rep"] = int(sys.argv[3]); print(json.dumps(d))' \
-    "$json" "$name" "$REP" >>"$OUT"
+  record "$WATCH_NAME" "$DIR/$WATCH_NAME.json"
+}
+
+# api NAME: the status API under an open-loop load for API_S seconds, from
+# a process of its own (users of the default event, not the watchers).
+api() {
+  nice -n 5 "$BENCH" -s status --url "http://127.0.0.1:$PORT" --token "$TOKEN" -t 1 -c 32 \
+    --users 1000 --rate "$RATE" -d "$API_S" --json >"$DIR/$1.json" 2>"$DIR/$1.log" || {
+    echo "streams.sh: ticketq-bench status ($1) failed:" >&2; tail -30 "$DIR/$1.log" >&2; exit 1
+  }
+  record "$1" "$DIR/$1.json"
 }
 
 for REP in $(seq "$REPS"); do
   say "round $REP/$REPS: burst, $N streams, all admitted at once, status load at $RATE/s for ${API_S}s without and with them"
   start_stack
-  watch burst --watchers "$N" --hold "$HOLD" --api-load "$API_S" --rate "$RATE" -c 32
+  api api_without
+  # The streams stay open while the second load runs.
+  WATCH_BG=1 watch burst --watchers "$N" --hold $((HOLD + API_S + 5)) -c 32
+  for _ in $(seq 1200); do
+    grep -q "^streams: .* open in" "$DIR/burst.log" 2>/dev/null && break
+    kill -0 "$WATCH_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q "^streams: $N / $N open in" "$DIR/burst.log" ||
+    { echo "streams.sh: the streams did not all open:" >&2; tail -20 "$DIR/burst.log" >&2; exit 1; }
+  sleep 2  # their first events have gone out
+  api api_with
+  watch_done
   say "round $REP/$REPS: steady, $STEADY streams, $STEADY_ADMIT admitted"
   start_stack
   watch steady --watchers "$STEADY" --admit "$STEADY_ADMIT" --hold "$HOLD"
@@ -162,8 +199,9 @@ idle_calls = med([r["idle"]["redis"]["evalsha_per_s"] for r in steady_r])
 idle_none = med([r["idle"]["redis_no_streams"]["evalsha_per_s"] for r in steady_r])
 idle_usec = med([r["idle"]["redis"]["evalsha_usec"] / r["idle"]["redis"]["seconds"] / 1e4 for r in steady_r])
 busy_calls = med([r["admit"]["redis"]["evalsha_calls"] for r in steady_r])
-api_without = med([r["api_load"]["without_streams"]["latency_us"]["p99"] / 1000 for r in burst])
-api_with = med([r["api_load"]["with_streams"]["latency_us"]["p99"] / 1000 for r in burst])
+def api_p99(name):
+    return med([r["latency_us"]["p99"] / 1000 for r in runs if r["run"] == name])
+api_without, api_with = api_p99("api_without"), api_p99("api_with")
 ratio = api_with / api_without if api_without else float("nan")
 
 rows = [
