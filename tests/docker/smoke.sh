@@ -166,7 +166,7 @@ page=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code} %{content_type}' "$BA
 jar="$WORK/cookies"
 code=$(curl -sS --max-time 5 -c "$jar" -o "$WORK/join.json" -w '%{http_code}' -X POST "$BASE/wait/default/join")
 [ "$code" = 200 ] && grep -q '"state":"waiting"' "$WORK/join.json" || fail "page join: $code $(cat "$WORK/join.json")"
-timeout 30 curl -sSN -b "$jar" "$BASE/v1/events/default/stream" >"$WORK/stream.txt" 2>&1 &
+timeout 30 curl -sSN -b "$jar" "$BASE/wait/default/stream" >"$WORK/stream.txt" 2>&1 &
 stream_pid=$!
 wait_for_stream() {  # wait_for_stream TEXT: within 10 s
   for _ in $(seq 100); do grep -q "$1" "$WORK/stream.txt" && return 0; sleep 0.1; done
