@@ -240,11 +240,12 @@ for _ in 1 2 3 4 5 6 7 8; do
   if grep -qE '^ticketq_promoted_users_total[{]' <<<"$m"; then seen=1; break; fi
 done
 [ "$seen" = 1 ] || fail "/metrics through nginx never showed ticketq_promoted_users_total"
-grep -qE '^ticketq_event_reserved[{]event="default"[}] 3$' <<<"$metrics" ||
-  fail "ticketq_event_reserved{event=\"default\"} is not 3: $(grep '^ticketq_event_reserved' <<<"$metrics" | tr '\n' ' ')"
+# smoke-u1, u2, u3 and the waiting room's visitor.
+grep -qE '^ticketq_event_reserved[{]event="default"[}] 4$' <<<"$metrics" ||
+  fail "ticketq_event_reserved{event=\"default\"} is not 4: $(grep '^ticketq_event_reserved' <<<"$metrics" | tr '\n' ' ')"
 connected=$(metric_sum '^ticketq_redis_connected[{]' <<<"$metrics")
 [ "$connected" -eq 2 ] || fail "ticketq_redis_connected sums to $connected, want 2 (2 loops)"
-log "ok  /metrics through nginx has every expected series; reserved{default}=3, 2 loops connected"
+log "ok  /metrics through nginx has every expected series; reserved{default}=4, 2 loops connected"
 
 # --------------------------------------------------------- Redis stalled --
 # CLIENT PAUSE holds every Redis client for a while: ticketq's deadline
