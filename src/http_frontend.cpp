@@ -211,8 +211,8 @@ void HttpFrontend::on_request(HttpExchange ex, const ParsedRequest& req, std::st
   info.route = asks_preflight ? "preflight" : op_name(rr.route.op);
   info.seed = rr.route.seed;
   Reply reply(*this, std::move(info));
-  // A page of an allowed origin may read the answer (CORS).
-  // The answer depends on the Origin once some are allowed (caches must know).
+  // CORS: a page of an allowed origin may read the answer, and once some
+  // origins are allowed every answer depends on the Origin (caches must know).
   std::optional<std::string_view> origin =
       cors_origins_.empty() ? std::nullopt : req.header("Origin");
   if (!cors_origins_.empty()) reply.add_header("Vary: Origin");
