@@ -53,13 +53,17 @@ std::string stream_preamble(int64_t retry_ms) {
   return "retry: " + std::to_string(retry_ms) + "\n: ticketq\n\n";
 }
 
-uint64_t view_digest(const VisitorView& v) {
-  if (v.state == VisitorState::kAdmitted)
-    return mix(fnv1a("admitted"), v.hold_ends_ms) | 1;  // never 0: 0 is "nothing told"
-  return fnv1a(v.data.dump()) | 1;
+std::string view_json(const VisitorView& v) {
+  return v.data.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
-std::string stream_event(const VisitorView& v, uint64_t digest) {
+uint64_t view_digest(const VisitorView& v, std::string_view json) {
+  if (v.state == VisitorState::kAdmitted)
+    return mix(fnv1a("admitted"), v.hold_ends_ms) | 1;  // never 0: 0 is "nothing told"
+  return fnv1a(json) | 1;
+}
+
+std::string stream_event(const VisitorView& v, uint64_t digest, std::string_view json) {
   char id[24];
   std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(digest));
   std::string out = "id: ";
@@ -67,7 +71,7 @@ std::string stream_event(const VisitorView& v, uint64_t digest) {
   out += "\nevent: ";
   out += visitor_state_name(v.state);
   out += "\ndata: ";
-  out += v.data.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  out += json;
   out += "\n\n";
   return out;
 }
@@ -137,7 +141,8 @@ void Watchers::end(uint64_t id, Watcher& w) {
   if (closing_ && !is_final(w.state)) {
     VisitorView v = simple_view(VisitorState::kReconnect, w.user);
     v.data["retry_ms"] = options_.retry_ms;
-    sink_.push(w.stream, stream_event(v, view_digest(v)));
+    const std::string json = view_json(v);
+    sink_.push(w.stream, stream_event(v, view_digest(v, json), json));
     if (metrics_ != nullptr) metrics_->stream_event(visitor_state_name(v.state));
   }
   sink_.end_stream(w.stream);  // no on_close after this
@@ -285,12 +290,13 @@ void Watchers::on_users(const std::string& event, const std::vector<uint64_t>& i
 }
 
 void Watchers::tell(uint64_t id, Watcher& w, const VisitorView& v) {
-  const uint64_t digest = view_digest(v);
+  const std::string json = view_json(v);
+  const uint64_t digest = view_digest(v, json);
   w.state = v.state;
   if (v.state == VisitorState::kAdmitted) w.hold_ends_ms = v.hold_ends_ms;
   if (digest != w.told) {
     w.told = digest;
-    sink_.push(w.stream, stream_event(v, digest));
+    sink_.push(w.stream, stream_event(v, digest, json));
     if (metrics_ != nullptr) metrics_->stream_event(visitor_state_name(v.state));
   }
   if (is_final(v.state)) end(id, w);

@@ -41,11 +41,14 @@ struct WatchOptions {
 
 // One stream's first lines: the reconnect delay and a comment.
 std::string stream_preamble(int64_t retry_ms);
-// A view as one Server-Sent Event: "id: <digest>\nevent: <state>\ndata: <json>\n\n".
-std::string stream_event(const VisitorView& v, uint64_t digest);
+// A view's data as a stream sends it: compact JSON. Made once per view;
+// the digest and the event below take it.
+std::string view_json(const VisitorView& v);
 // What a view says, as a number: equal for views that need not be sent
 // again. An admission counts by its hold's end, not its freshly signed token.
-uint64_t view_digest(const VisitorView& v);
+uint64_t view_digest(const VisitorView& v, std::string_view json);
+// A view as one Server-Sent Event: "id: <digest>\nevent: <state>\ndata: <json>\n\n".
+std::string stream_event(const VisitorView& v, uint64_t digest, std::string_view json);
 
 class Watchers {
  public:

@@ -119,13 +119,14 @@ TEST_F(VisitorTest, EndsAreTold) {
 
 TEST_F(VisitorTest, TheStreamFramesEachViewAsOneEvent) {
   VisitorView v = visitor_view(waiting(2), "u", 3, "e", tokens_);
-  std::string text = stream_event(v, 0xabc);
+  std::string text = stream_event(v, 0xabc, view_json(v));
   EXPECT_EQ(text,
             std::string("id: 0000000000000abc\nevent: waiting\ndata: ") + v.data.dump() + "\n\n");
   EXPECT_EQ(stream_preamble(2000), "retry: 2000\n: ticketq\n\n");
 }
 
 TEST_F(VisitorTest, DigestsTellWhatNeedsSendingAgain) {
+  auto view_digest = [](const VisitorView& v) { return ticketq::view_digest(v, view_json(v)); };
   const uint64_t a = view_digest(visitor_view(waiting(2), "u", 3, "e", tokens_));
   EXPECT_EQ(a, view_digest(visitor_view(waiting(2), "u", 3, "e", tokens_)));
   EXPECT_NE(a, view_digest(visitor_view(waiting(1), "u", 3, "e", tokens_)));
