@@ -19,8 +19,7 @@ Admission::~Admission() {
 }
 
 void Admission::start() {
-  timeval every{static_cast<time_t>(options_.tick_ms / 1000),
-                static_cast<suseconds_t>(options_.tick_ms % 1000 * 1000)};
+  timeval every = timeval_of_ms(options_.tick_ms);
   event_add(timer_, &every);
 }
 

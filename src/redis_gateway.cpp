@@ -416,7 +416,7 @@ void RedisGateway::schedule_reconnect() {
   thread_local std::minstd_rand rng{std::random_device{}()};
   delay = delay / 2 + std::uniform_int_distribution<int64_t>(0, delay / 2)(rng);  // jitter
   ++attempts_;
-  timeval tv{static_cast<time_t>(delay / 1000), static_cast<suseconds_t>((delay % 1000) * 1000)};
+  timeval tv = timeval_of_ms(delay);
   evtimer_add(reconnect_timer_, &tv);
 }
 
@@ -567,7 +567,7 @@ void RedisGateway::fail(ReplyCallback& cb, Fault f, const char* detail) {
 void RedisGateway::arm_timer() {
   if (timer_armed_ || expired_ >= pending_.size()) return;
   int64_t wait = std::max<int64_t>(0, pending_[expired_].deadline_ms - now_ms());
-  timeval tv{static_cast<time_t>(wait / 1000), static_cast<suseconds_t>((wait % 1000) * 1000)};
+  timeval tv = timeval_of_ms(wait);
   evtimer_add(deadline_timer_, &tv);
   timer_armed_ = true;
 }

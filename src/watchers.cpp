@@ -86,11 +86,9 @@ Watchers::Watchers(event_base* base, QueueCore& core, StreamSink& sink, const To
       metrics_(metrics),
       timer_(event_new(base, -1, EV_PERSIST, &Watchers::on_tick, this)),
       beat_timer_(event_new(base, -1, EV_PERSIST, &Watchers::on_beat, this)) {
-  timeval every{static_cast<time_t>(options_.tick_ms / 1000),
-                static_cast<suseconds_t>(options_.tick_ms % 1000 * 1000)};
+  timeval every = timeval_of_ms(options_.tick_ms);
   event_add(timer_, &every);
-  timeval beat{static_cast<time_t>(options_.heartbeat_ms / 1000),
-               static_cast<suseconds_t>(options_.heartbeat_ms % 1000 * 1000)};
+  timeval beat = timeval_of_ms(options_.heartbeat_ms);
   event_add(beat_timer_, &beat);
 }
 

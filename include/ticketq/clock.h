@@ -2,6 +2,8 @@
 // wall clock that tokens carry (iat, exp).
 #pragma once
 
+#include <sys/time.h>
+
 #include <chrono>
 #include <cstdint>
 
@@ -20,6 +22,11 @@ inline int64_t now_ms() {
 inline int64_t unix_now_s() {
   using namespace std::chrono;
   return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// A duration in milliseconds as libevent's timers take it.
+inline timeval timeval_of_ms(int64_t ms) {
+  return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000 * 1000)};
 }
 
 // Milliseconds since the epoch as whole seconds, rounded up: a time that
