@@ -71,17 +71,12 @@ case "$OUT" in /*) ;; *) OUT="$PWD/$OUT" ;; esac
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPORT="$HERE/run_report.py"
-find_bin() { find "$BUILD" -name "$1" -type f -perm -u+x 2>/dev/null | head -1; }
+source "$HERE/lib.sh"
 SERVER=$(find_bin ticketq-server); REF=$(find_bin ticketq-reference); BENCH=$(find_bin ticketq-bench)
 FLOOR=$(find_bin ticketq-floor)
-[[ -n "$SERVER" && -n "$REF" && -n "$BENCH" && -n "$FLOOR" ]] || {
-  echo "run.sh: build ticketq-server, ticketq-reference, ticketq-floor and ticketq-bench in $BUILD first:" >&2
-  echo "  cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DTICKETQ_BUILD_TESTS=OFF && cmake --build $BUILD -j2" >&2
-  exit 2
-}
-for tool in redis-server redis-cli python3; do
-  command -v "$tool" >/dev/null || { echo "run.sh: $tool not found" >&2; exit 2; }
-done
+[[ -n "$SERVER" && -n "$REF" && -n "$BENCH" && -n "$FLOOR" ]] ||
+  build_hint run.sh "ticketq-server, ticketq-reference, ticketq-floor and ticketq-bench"
+need_tools run.sh redis-server redis-cli python3
 # 10,000 idle connections need as many descriptors in the helper and the server.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [[ "$(ulimit -n)" != unlimited && "$(ulimit -n)" -lt $((IDLE + 100)) ]]; then
@@ -95,17 +90,8 @@ T0=$(date +%s)
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  local p
   [[ -n "$CUR" ]] && PIDS+=("$CUR")
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for _ in $(seq 50); do
-    local alive=0
-    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [[ $alive == 0 ]] && break
-    sleep 0.1
-  done
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  stop_pids "${PIDS[@]}"
   if [[ $KEEP == 1 ]]; then echo "work dir kept: $DIR" >&2; else rm -rf "$DIR"; fi
   exit "$rc"
 }
@@ -122,9 +108,7 @@ MAIN=$$
 ( trap 'kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; exit 0' TERM; sleep "$LIMIT" & sp=$!; wait "$sp" && kill -TERM "$MAIN" ) &
 PIDS+=($!)
 
-say() { printf '[%4ds] %s\n' $(( $(date +%s) - T0 )) "$*" >&2; }
 fact() { python3 "$REPORT" fact "$DIR" "$1" "$2"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kb() { awk '$1 == "VmRSS:" {print $2}' "/proc/$1/status"; }
 nfds() { local fds=("/proc/$1/fd/"*); echo "${#fds[@]}"; }

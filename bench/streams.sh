@@ -59,16 +59,10 @@ OUT=${OUT:-${TMPDIR:-/tmp}/ticketq-streams-$(date +%Y%m%d-%H%M%S).jsonl}
 case "$OUT" in /*) ;; *) OUT="$PWD/$OUT" ;; esac
 : >"$OUT"
 
-find_bin() { find "$BUILD" -name "$1" -type f -perm -u+x 2>/dev/null | head -1; }
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 SERVER=$(find_bin ticketq-server); BENCH=$(find_bin ticketq-bench)
-[[ -n "$SERVER" && -n "$BENCH" ]] || {
-  echo "streams.sh: build ticketq-server and ticketq-bench in $BUILD first:" >&2
-  echo "  cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DTICKETQ_BUILD_TESTS=OFF && cmake --build $BUILD -j2" >&2
-  exit 2
-}
-for tool in redis-server redis-cli python3; do
-  command -v "$tool" >/dev/null || { echo "streams.sh: $tool not found" >&2; exit 2; }
-done
+[[ -n "$SERVER" && -n "$BENCH" ]] || build_hint streams.sh "ticketq-server and ticketq-bench"
+need_tools streams.sh redis-server redis-cli python3
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [[ "$(ulimit -n)" != unlimited && "$(ulimit -n)" -lt $((N + 200)) ]]; then
   echo "streams.sh: the open-file limit $(ulimit -n) is below $((N + 200)); use --watchers $(($(ulimit -n) - 200))" >&2
@@ -79,30 +73,20 @@ DIR=$(mktemp -d /tmp/ticketq-streams.XXXXXX)
 PIDS=()
 T0=$(date +%s)
 cleanup() {
-  local rc=$? p
+  local rc=$?
   trap - EXIT INT TERM
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for _ in $(seq 50); do
-    local alive=0
-    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [[ $alive == 0 ]] && break
-    sleep 0.1
-  done
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  stop_pids "${PIDS[@]}"
   rm -rf "$DIR"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'echo "streams.sh: interrupted" >&2; exit 130' INT TERM
 
-say() { printf '[%4ds] %s\n' $(( $(date +%s) - T0 )) "$*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 TOKEN=bench-$RANDOM$RANDOM
 
 # start_stack: a fresh Redis and ticketq-server; sets RPORT, PORT, SPID.
 start_stack() {
-  [[ ${#PIDS[@]} -gt 0 ]] && { kill -TERM "${PIDS[@]}" 2>/dev/null || true; wait "${PIDS[@]}" 2>/dev/null || true; PIDS=(); }
+  [[ ${#PIDS[@]} -gt 0 ]] && { stop_pids "${PIDS[@]}"; PIDS=(); }
   RPORT=$(free_port); PORT=$(free_port)
   mkdir -p "$DIR/redis"
   redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$DIR/redis" \
