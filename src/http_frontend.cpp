@@ -171,12 +171,10 @@ bool HttpFrontend::origin_allowed(std::string_view origin) const {
 // the origins of cors_origins, with the methods the path has and the
 // headers a client of the API sends (never X-Token: no operator's call
 // comes from another origin).
-void HttpFrontend::preflight(Reply reply, const ParsedRequest& req, std::string_view path) {
-  std::string_view origin = req.header("Origin").value_or("");
-  if (origin.empty() || !origin_allowed(origin))
+void HttpFrontend::preflight(Reply reply, std::optional<std::string_view> origin,
+                             std::string_view asked, const RouteResult& rr) {
+  if (!origin || origin->empty() || !origin_allowed(*origin))
     return reply.error(403, "origin not allowed (cors_origins)");
-  std::string_view asked = *req.header("Access-Control-Request-Method");
-  RouteResult rr = match_route(asked, path);
   std::string methods = rr.kind == RouteResult::Kind::kMatch ? std::string(asked) : rr.allow;
   if (rr.kind == RouteResult::Kind::kMatch && asked == "GET") methods += ", HEAD";
   reply.add_header("Access-Control-Allow-Methods: " + methods);
@@ -202,10 +200,11 @@ void HttpFrontend::on_request(HttpExchange ex, const ParsedRequest& req, std::st
   info.method = req.method;
   if (cfg_.access_log) info.path = path;
 
-  const bool asks_preflight =
-      req.method == "OPTIONS" && req.header("Access-Control-Request-Method").has_value();
-  RouteResult rr =
-      match_route(asks_preflight ? *req.header("Access-Control-Request-Method") : req.method, path);
+  // A CORS preflight is routed by the method it asks about.
+  std::optional<std::string_view> asked =
+      req.method == "OPTIONS" ? req.header("Access-Control-Request-Method") : std::nullopt;
+  const bool asks_preflight = asked.has_value();
+  RouteResult rr = match_route(asked.value_or(req.method), path);
   if (rr.kind == RouteResult::Kind::kNotFound)
     return Reply(*this, std::move(info)).error(404, "no such route");
   info.route = asks_preflight ? "preflight" : op_name(rr.route.op);
@@ -220,7 +219,7 @@ void HttpFrontend::on_request(HttpExchange ex, const ParsedRequest& req, std::st
     reply.add_header("Access-Control-Allow-Origin: " + std::string(*origin));
     reply.add_header("Access-Control-Expose-Headers: Retry-After, X-Request-Id");
   }
-  if (asks_preflight) return preflight(std::move(reply), req, path);
+  if (asks_preflight) return preflight(std::move(reply), origin, *asked, rr);
   if (rr.kind == RouteResult::Kind::kMethodNotAllowed)
     return reply.error(405, "method " + std::string(req.method) + " not allowed here",
                        rr.allow.c_str());

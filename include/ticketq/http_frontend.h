@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,7 +65,9 @@ class HttpFrontend final : public ReplySink, public StreamSink, public HttpHandl
   const std::string& reply_headers(const RequestInfo& info, const Response& r);
   // CORS (docs/pages.md): whether a page of `origin` may call the API.
   bool origin_allowed(std::string_view origin) const;
-  void preflight(Reply reply, const ParsedRequest& req, std::string_view path);
+  // `rr`: the path routed by the method `asked` about.
+  void preflight(Reply reply, std::optional<std::string_view> origin, std::string_view asked,
+                 const RouteResult& rr);
 
   const Config& cfg_;
   LoopMetrics& metrics_;
