@@ -45,7 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     FUZZ_CHECK(cfg.*s.str_field == value, what);
     std::string_view setting = s.name;
-    if (setting == "redis") FUZZ_CHECK(parse_redis_url(value).ok(), what);
+    if (setting == "redis") FUZZ_CHECK(parse_redis_target(value).ok(), what);
     if (setting == "key_prefix")
       FUZZ_CHECK(!value.empty() && value.find_first_of("{} \t\r\n") == std::string::npos, what);
     if (setting == "bind") FUZZ_CHECK(!value.empty(), what);

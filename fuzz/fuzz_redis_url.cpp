@@ -1,4 +1,5 @@
-// parse_redis_url on arbitrary text (--redis, REDIS_URL, the config file).
+// parse_redis_url and parse_redis_target on arbitrary text (--redis,
+// REDIS_URL, the config file).
 // Invariants: never crashes; an accepted endpoint is usable (absolute socket
 // path, or a host and a port in 1..65535; db in 0..2^20); describe() and
 // the redacted configuration dump never depend on the password, so they never
@@ -20,9 +21,38 @@ std::string dump(const std::string& url) {
 
 }  // namespace
 
+// parse_redis_target: a single server is exactly parse_redis_url's; a
+// Sentinel or Cluster URL has 1..kMaxRedisSeeds usable hosts, a master name
+// for Sentinel, and a description that never depends on the password.
+void check_target(const std::string& url) {
+  using namespace ticketq;
+  auto t = parse_redis_target(url);
+  FUZZ_CHECK(t.ok() != !t.error.empty(), url);
+  auto single = parse_redis_url(url);
+  if (!t.ok()) {
+    FUZZ_CHECK(!single.ok(), url);
+    return;
+  }
+  if (t.value->mode == RedisMode::kSingle) {
+    FUZZ_CHECK(single.ok() && single.value->describe() == t.value->describe(), url);
+    return;
+  }
+  FUZZ_CHECK(!t.value->seeds.empty() && t.value->seeds.size() <= kMaxRedisSeeds, url);
+  for (const RedisEndpoint& ep : t.value->seeds) {
+    FUZZ_CHECK(!ep.host.empty() && ep.port >= 1 && ep.port <= 65535 && ep.db == 0, url);
+    FUZZ_CHECK(ep.password == t.value->endpoint.password, url);
+  }
+  FUZZ_CHECK((t.value->mode == RedisMode::kSentinel) == !t.value->master_name.empty(), url);
+  RedisTarget other = *t.value;
+  other.endpoint.password = "a-different-secret";
+  for (RedisEndpoint& ep : other.seeds) ep.password = other.endpoint.password;
+  FUZZ_CHECK(other.describe() == t.value->describe(), url);
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ticketq;
   std::string url(reinterpret_cast<const char*>(data), size);
+  check_target(url);
   auto r = parse_redis_url(url);
   FUZZ_CHECK(r.ok() != !r.error.empty(), url);
   if (!r.ok()) return 0;

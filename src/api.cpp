@@ -91,8 +91,7 @@ void Api::handle(const Request& req, Reply reply) {
     case Op::kWaitLeave:
       return wait_leave(req, std::move(reply));
     case Op::kReady:
-      if (redis_.ready()) return reply.json(200, {{"status", "ready"}});
-      return reply.json(503, {{"status", "not_ready"}});
+      return ready(req, std::move(reply));
   }
 }
 

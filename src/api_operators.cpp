@@ -147,6 +147,21 @@ void Api::health(Reply reply) {
   });
 }
 
+// Anyone may ask whether this instance is ready; an operator (X-Token) is
+// also shown each Redis server behind it (addresses are not for everyone).
+void Api::ready(const Request& req, Reply reply) {
+  bool ok = redis_.ready();
+  nlohmann::json body = {{"status", ok ? "ready" : "not_ready"}};
+  if (req.admin) {
+    nlohmann::json nodes = nlohmann::json::array();
+    for (const RedisNodeStatus& n : redis_.node_status())
+      nodes.push_back(
+          {{"node", n.address}, {"role", n.role}, {"connected", n.connected}, {"ready", n.ready}});
+    body["redis"] = std::move(nodes);
+  }
+  reply.json(ok ? 200 : 503, std::move(body));
+}
+
 // Reads the live counts of every event this process has seen exist (one
 // script call each, all pipelined), then renders. Counts of events Redis
 // could not answer for keep their last value.

@@ -28,7 +28,9 @@ const Setting kSettings[] = {
     {"port", "TICKETQ_PORT", SettingKind::kInt, &Config::port, nullptr, 0, 65535,
      "TCP port to listen on (0 = any free port, logged at start)", false},
     {"redis", "REDIS_URL", SettingKind::kString, nullptr, &Config::redis_url, 0, 0,
-     "redis://[:password@]host:port[/db] or unix:///path/to/redis.sock", false},
+     "redis://[:password@]host:port[/db], unix:///path/to/redis.sock, "
+     "sentinel://[:password@]host:port,.../master-name or cluster://[:password@]host:port,...",
+     false},
     {"threads", "TICKETQ_THREADS", SettingKind::kInt, &Config::threads, nullptr, 0, 256,
      "event loops, each with its own Redis connection (0 = one per core)", false},
     {"capacity", "TICKETQ_CAPACITY", SettingKind::kInt, &Config::capacity, nullptr, 0, kMaxInt,
@@ -70,6 +72,15 @@ const Setting kSettings[] = {
     {"redis_allow_eviction", "TICKETQ_REDIS_ALLOW_EVICTION", SettingKind::kInt,
      &Config::redis_allow_eviction, nullptr, 0, 1,
      "1 = accept a Redis maxmemory-policy other than noeviction (else /ready answers 503)", false},
+    {"redis_wait_replicas", "TICKETQ_REDIS_WAIT_REPLICAS", SettingKind::kInt,
+     &Config::redis_wait_replicas, nullptr, 0, 16,
+     "durability: a reservation, admission or other change is acknowledged only once this many "
+     "replicas have it (Redis WAIT); 0 = as soon as the master has it (docs/scaling.md)",
+     false},
+    {"redis_wait_timeout_ms", "TICKETQ_REDIS_WAIT_TIMEOUT_MS", SettingKind::kInt,
+     &Config::redis_wait_timeout_ms, nullptr, 1, 60000,
+     "how long a change waits for its replicas (redis_wait_replicas) before it is answered 503",
+     false},
     {"token_keys", "TICKETQ_TOKEN_KEYS", SettingKind::kString, nullptr, &Config::token_keys, 0, 0,
      "Ed25519 private key PEM files, comma-separated: the first signs tokens, all verify them",
      false},
@@ -232,7 +243,7 @@ std::string apply_setting(Config& cfg, const Setting& s, const std::string& valu
       value.rfind("http://", 0) != 0 && (value.front() != '/' || value.rfind("//", 0) == 0))
     return "booking_url: must be an http(s):// URL or a path starting with one /";
   if (std::string_view(s.name) == "redis") {
-    auto ep = parse_redis_url(value);
+    auto ep = parse_redis_target(value);
     if (!ep.ok()) return "redis: " + ep.error;
   }
   cfg.*s.str_field = value;

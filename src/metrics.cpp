@@ -55,7 +55,28 @@ Metrics::Metrics()
                          .Register(*registry_)),
       redis_connected(BuildGauge()
                           .Name("ticketq_redis_connected")
-                          .Help("1 when the event loop's Redis connection is up")
+                          .Help("1 when the event loop's Redis connection is up (with "
+                                "Sentinel: to the master; with Cluster: to every master)")
+                          .Register(*registry_)),
+      redis_node_connected(BuildGauge()
+                               .Name("ticketq_redis_node_connected")
+                               .Help("1 when the event loop's connection to this Redis "
+                                     "server is up, by loop and node (host:port)")
+                               .Register(*registry_)),
+      redis_node_master(BuildGauge()
+                            .Name("ticketq_redis_node_master")
+                            .Help("1 when this Redis server is a master for the event loop "
+                                  "(its ROLE, or the Cluster's slot map), by loop and node")
+                            .Register(*registry_)),
+      redis_redirects(BuildCounter()
+                          .Name("ticketq_redis_redirects_total")
+                          .Help("Redis Cluster redirections followed or waited out, by kind "
+                                "(moved, ask, tryagain, clusterdown)")
+                          .Register(*registry_)),
+      redis_failovers(BuildCounter()
+                          .Name("ticketq_redis_failovers_total")
+                          .Help("Master changes seen, by event loop: a Sentinel named "
+                                "another master, or a Cluster master lost its slots")
                           .Register(*registry_)),
       batch_size(BuildHistogram()
                      .Name("ticketq_coalesced_batch_users")
@@ -132,10 +153,12 @@ std::set<std::string> Metrics::events() const {
 
 LoopMetrics::LoopMetrics(Metrics& m, int loop)
     : m_(m),
+      loop_(std::to_string(loop)),
       redis_seconds_(m.redis_seconds.Add({}, latency_buckets())),
       reconnects_(m.redis_reconnects.Add({})),
       inflight_(m.redis_inflight.Add({{"loop", std::to_string(loop)}})),
       connected_(m.redis_connected.Add({{"loop", std::to_string(loop)}})),
+      failovers_(m.redis_failovers.Add({{"loop", std::to_string(loop)}})),
       batch_size_(m.batch_size.Add({}, batch_buckets())),
       connections_(m.connections.Add({{"loop", std::to_string(loop)}})),
       refused_(m.connections_refused.Add({})),
@@ -177,6 +200,21 @@ prometheus::Counter& LoopMetrics::redis_error_at(const char* kind) {
 
 void LoopMetrics::redis_error(const char* kind) {
   redis_error_at(kind).Increment();
+}
+
+void LoopMetrics::node_connected(const std::string& node, bool up) {
+  m_.redis_node_connected.Add({{"loop", loop_}, {"node", node}}).Set(up ? 1 : 0);
+}
+
+void LoopMetrics::node_master(const std::string& node, bool master) {
+  m_.redis_node_master.Add({{"loop", loop_}, {"node", node}}).Set(master ? 1 : 0);
+}
+
+// `kind` is one of a fixed set of string literals, so its address is a key.
+void LoopMetrics::redirect(const char* kind) {
+  prometheus::Counter*& c = redirects_[kind];
+  if (c == nullptr) c = &m_.redis_redirects.Add({{"kind", kind}});
+  c->Increment();
 }
 
 void LoopMetrics::promoted(const std::string& event, size_t n) {

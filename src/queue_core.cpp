@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+
 namespace ticketq {
 
 namespace {
@@ -309,13 +311,31 @@ void QueueCore::list_events(const std::string& cursor, int64_t count,
   // ends, and its name is checked like any event a client sends.
   std::string head = options_.key_prefix + ":{";
   std::string tail = std::string("}:") + kEventKeys[0];
-  runner_.run(
-      scripts().events, 0,
-      {glob_escape(head) + "*" + glob_escape(tail), cursor, std::to_string(count)},
-      [cb = std::move(cb), head, tail](ScriptReply&& reply) {
+  // Over several masters (Redis Cluster) the walk goes through each in turn,
+  // and the cursor is "node.cursor".
+  size_t node = 0;
+  std::string scan = cursor;
+  if (size_t dot = cursor.find('.'); dot != std::string::npos) {
+    auto [end, ec] = std::from_chars(cursor.data(), cursor.data() + dot, node);
+    if (ec != std::errc() || end != cursor.data() + dot) node = runner_.nodes();
+    scan = cursor.substr(dot + 1);
+  }
+  if (node >= runner_.nodes()) {  // the map shrank since the last page
+    EventsPage r;
+    r.cursor = "0";
+    return cb(std::move(r));
+  }
+  runner_.run_on(
+      node, scripts().events,
+      {glob_escape(head) + "*" + glob_escape(tail), scan, std::to_string(count)},
+      [this, cb = std::move(cb), head, tail, node](ScriptReply&& reply) {
         EventsPage r;
         if (auto* e = unwrap(reply, r, 2, 1)) {
           r.cursor = (*e)[1].str;
+          if (r.cursor != "0")
+            r.cursor = runner_.nodes() > 1 ? std::to_string(node) + "." + r.cursor : r.cursor;
+          else if (node + 1 < runner_.nodes())
+            r.cursor = std::to_string(node + 1) + ".0";
           for (size_t i = 2; i < e->size(); ++i) {
             std::string_view key = (*e)[i].str;
             if (key.size() <= head.size() + tail.size() || !key.starts_with(head) ||

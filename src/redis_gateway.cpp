@@ -9,7 +9,7 @@
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 
-#include <charconv>
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <random>
@@ -67,6 +67,11 @@ RedisValue convert(const redisReply* r) {
   return v;
 }
 
+bool is_redirect(std::string_view error) {
+  return error.starts_with("MOVED ") || error.starts_with("ASK ") ||
+         error.starts_with("TRYAGAIN") || error.starts_with("CLUSTERDOWN");
+}
+
 ScriptReply fault(Fault f, std::string detail) {
   ScriptReply r;
   r.fault = f;
@@ -74,74 +79,11 @@ ScriptReply fault(Fault f, std::string detail) {
   return r;
 }
 
-bool parse_int(std::string_view s, int lo, int hi, int* out) {
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && end == s.data() + s.size() && !s.empty() && *out >= lo && *out <= hi;
-}
-
 }  // namespace
 
-// ---------------------------------------------------------------- endpoint --
-
-std::string RedisEndpoint::describe() const {
-  std::string s = is_unix ? "unix://" + path : host + ":" + std::to_string(port);
-  if (db != 0) s += " db " + std::to_string(db);
-  return s;
-}
-
-Parsed<RedisEndpoint> parse_redis_url(std::string_view url) {
-  using P = Parsed<RedisEndpoint>;
-  RedisEndpoint ep;
-  if (url.starts_with("unix://")) {
-    std::string_view rest = url.substr(7);
-    size_t q = rest.find("?db=");
-    if (q != std::string_view::npos) {
-      if (!parse_int(rest.substr(q + 4), 0, 1 << 20, &ep.db))
-        return P::fail("bad db in " + std::string(url));
-      rest = rest.substr(0, q);
-    }
-    if (rest.empty() || rest.front() != '/')
-      return P::fail("unix:// needs an absolute socket path");
-    ep.is_unix = true;
-    ep.path = rest;
-    return {ep, {}};
-  }
-  if (!url.starts_with("redis://")) return P::fail("redis URL must start with redis:// or unix://");
-  std::string_view rest = url.substr(8);
-  size_t at = rest.rfind('@');
-  if (at != std::string_view::npos) {
-    std::string_view auth = rest.substr(0, at);
-    size_t colon = auth.find(':');
-    // ACL user names are not supported by hiredis 0.14's AUTH helper; the
-    // password is what follows the colon (or the whole part without one).
-    ep.password = colon == std::string_view::npos ? auth : auth.substr(colon + 1);
-    rest = rest.substr(at + 1);
-  }
-  size_t slash = rest.find('/');
-  if (slash != std::string_view::npos) {
-    std::string_view db = rest.substr(slash + 1);
-    if (!db.empty() && !parse_int(db, 0, 1 << 20, &ep.db))
-      return P::fail("bad db number in redis URL");
-    rest = rest.substr(0, slash);
-  }
-  std::string_view host = rest, port;
-  if (rest.starts_with("[")) {  // [IPv6]:port
-    size_t close = rest.find(']');
-    if (close == std::string_view::npos) return P::fail("unclosed '[' in redis URL");
-    host = rest.substr(1, close - 1);
-    if (rest.size() > close + 1) {
-      if (rest[close + 1] != ':') return P::fail("bad port in redis URL");
-      port = rest.substr(close + 2);
-    }
-  } else if (size_t colon = rest.rfind(':'); colon != std::string_view::npos) {
-    host = rest.substr(0, colon);
-    port = rest.substr(colon + 1);
-  }
-  if (host.empty()) return P::fail("redis URL has no host");
-  ep.host = host;
-  if (!port.empty() && !parse_int(port, 1, 65535, &ep.port))
-    return P::fail("bad port in redis URL");
-  return {ep, {}};
+bool is_trouble_error(std::string_view error) {
+  return error.starts_with("READONLY") || error.starts_with("NOREPLICAS") ||
+         error.starts_with("LOADING") || error.starts_with("MASTERDOWN");
 }
 
 std::optional<std::string> parse_maxmemory_policy(std::string_view info) {
@@ -176,6 +118,7 @@ RedisGateway::RedisGateway(event_base* base, GatewayOptions options)
   deadline_timer_ = evtimer_new(base_, &RedisGateway::on_timer, this);
   reconnect_timer_ = evtimer_new(base_, &RedisGateway::on_reconnect_timer, this);
   script_retry_timer_ = evtimer_new(base_, &RedisGateway::on_script_retry, this);
+  role_timer_ = evtimer_new(base_, &RedisGateway::on_role_timer, this);
   resolved_event_ = event_new(base_, -1, 0, &RedisGateway::on_resolved, this);
 }
 
@@ -184,6 +127,7 @@ RedisGateway::~RedisGateway() {
   event_free(deadline_timer_);
   event_free(reconnect_timer_);
   event_free(script_retry_timer_);
+  event_free(role_timer_);
   event_free(resolved_event_);
 }
 
@@ -202,6 +146,7 @@ void RedisGateway::stop() {
   }
   lookup_.reset();
   evtimer_del(script_retry_timer_);
+  evtimer_del(role_timer_);
   if (ctx_ != nullptr) {
     redisAsyncContext* c = ctx_;
     ctx_ = nullptr;
@@ -219,7 +164,7 @@ void RedisGateway::stop() {
     left.swap(pending_);
     size_t answered = expired_;  // the leading entries were answered by the timer
     expired_ = 0;
-    if (options_.metrics != nullptr) options_.metrics->set_inflight(0);
+    set_inflight_gauge();
     for (size_t i = answered; i < left.size(); ++i)
       fail(left[i].cb, Fault::kUnavailable, "redis connection closed");
   }
@@ -237,13 +182,35 @@ void RedisGateway::drop_connection() {
   ctx_ = nullptr;
   connected_ = false;
   loaded_mask_ = 0;
+  is_master_ = false;
   // on_disconnect runs only for a context that got connected.
-  if (!(c->c.flags & REDIS_CONNECTED)) schedule_reconnect();
+  if (!(c->c.flags & REDIS_CONNECTED) && !switching_) schedule_reconnect();
   redisAsyncFree(c);
 }
 
-void RedisGateway::connect() {
+void RedisGateway::set_endpoint(const RedisEndpoint& endpoint) {
+  if (endpoint.host == options_.endpoint.host && endpoint.port == options_.endpoint.port &&
+      endpoint.is_unix == options_.endpoint.is_unix && endpoint.path == options_.endpoint.path)
+    return;
+  if (!options_.endpoint.host.empty())
+    spdlog::info("redis: moving from {} to {}", options_.endpoint.describe(), endpoint.describe());
+  if (lookup_ != nullptr) {
+    std::lock_guard<std::mutex> lock(lookup_->mutex);
+    lookup_->cancelled = true;
+  }
+  lookup_.reset();
+  switching_ = true;  // no reconnect to the old server, no trouble reported
+  drop_connection();
+  switching_ = false;
+  options_.endpoint = endpoint;
   if (stopping_) return;
+  evtimer_del(reconnect_timer_);
+  attempts_ = 0;
+  connect();
+}
+
+void RedisGateway::connect() {
+  if (stopping_ || ctx_ != nullptr || lookup_ != nullptr) return;
   const RedisEndpoint& ep = options_.endpoint;
   unsigned char scratch[sizeof(in6_addr)];
   if (ep.is_unix || inet_pton(AF_INET, ep.host.c_str(), scratch) == 1 ||
@@ -287,7 +254,8 @@ void RedisGateway::on_resolved(int, short, void* arg) {
   if (ip.empty()) {
     if (self->attempts_ == 0 || self->attempts_ % 20 == 0)
       spdlog::warn("redis: cannot resolve {}: {}", self->options_.endpoint.host, error);
-    return self->schedule_reconnect();
+    self->schedule_reconnect();
+    return self->trouble("cannot resolve " + self->options_.endpoint.host);
   }
   self->open_connection(ip);
 }
@@ -300,7 +268,7 @@ void RedisGateway::open_connection(const std::string& address) {
     spdlog::warn("redis: cannot connect to {}: {}", ep.describe(), c ? c->errstr : "out of memory");
     if (c) redisAsyncFree(c);
     schedule_reconnect();
-    return;
+    return trouble("cannot connect");
   }
   c->data = this;
   redisLibeventAttach(c, base_);
@@ -308,12 +276,17 @@ void RedisGateway::open_connection(const std::string& address) {
   redisAsyncSetDisconnectCallback(c, &RedisGateway::on_disconnect);
   ctx_ = c;
   loaded_mask_ = 0;
+  is_master_ = false;
 
   // Queued in hiredis until the socket connects, and ahead of any request.
   int64_t deadline = now_ms() + options_.timeout_ms;
-  auto log_failure = [](const char* what) {
-    return [what](ScriptReply&& r) {
-      if (r.fault == Fault::kError) spdlog::error("redis: {} failed: {}", what, r.detail);
+  auto log_failure = [data_node = options_.data_node](const char* what) {
+    return [what, data_node](ScriptReply&& r) {
+      if (r.fault != Fault::kError) return;
+      // A Sentinel without a password of its own refuses the data nodes'.
+      if (!data_node && r.detail.find("password") != std::string::npos)
+        return spdlog::debug("redis: {} refused: {}", what, r.detail);
+      spdlog::error("redis: {} failed: {}", what, r.detail);
     };
   };
   if (!ep.password.empty())
@@ -322,8 +295,74 @@ void RedisGateway::open_connection(const std::string& address) {
     std::string db = std::to_string(ep.db);
     send({"SELECT", db}, {log_failure("SELECT"), deadline, nullptr, 0, {}, 0, true});
   }
+  if (!channel_.empty()) {
+    // Replies to it go to on_message, not to the FIFO of calls.
+    redisAsyncCommand(ctx_, &RedisGateway::on_message, this, "SUBSCRIBE %b", channel_.data(),
+                      channel_.size());
+    return;
+  }
+  if (!options_.data_node) return;
+  if (options_.check_role) check_role();
   check_eviction_policy();
   load_scripts();
+}
+
+bool RedisGateway::ready() const {
+  if (!connected_ || expired_ != 0) return false;
+  if (!options_.data_node) return true;
+  return loaded_mask_ == (1u << scripts().all().size()) - 1 && !eviction_refused_ &&
+         (!options_.check_role || is_master_);
+}
+
+RedisNodeStatus RedisGateway::status() const {
+  RedisNodeStatus s;
+  s.address = options_.endpoint.describe();
+  s.role = !options_.data_node ? "sentinel" : is_master_ ? "master" : "unknown";
+  s.connected = connected_;
+  s.ready = ready();
+  return s;
+}
+
+void RedisGateway::trouble(const std::string& why) {
+  if (options_.on_trouble && !stopping_) options_.on_trouble(why);
+}
+
+// ROLE must say master, on connecting and every role_check_ms after: a
+// Sentinel may name an old master before it has been told of a failover,
+// and a master may be turned into a replica under our feet.
+void RedisGateway::check_role() {
+  redisAsyncContext* gen = ctx_;
+  auto done = [this, gen](ScriptReply&& r) {
+    if (ctx_ != gen || stopping_ || r.fault == Fault::kUnavailable) return;
+    const RedisValue& v = r.value;
+    std::string role =
+        r.fault == Fault::kNone && v.type == RedisValue::Type::kArray && !v.elements.empty()
+            ? v.elements[0].str
+            : "(" + (r.detail.empty() ? std::string("no answer") : r.detail) + ")";
+    if (role == "master") {
+      bool was = is_master_;
+      is_master_ = true;
+      if (!was && options_.metrics != nullptr)
+        options_.metrics->node_master(options_.endpoint.describe(), true);
+      if (!was && ready()) spdlog::info("redis: ready on {}", options_.endpoint.describe());
+      return;
+    }
+    if (r.fault == Fault::kTimeout) return;  // a stalled server is not ready anyway
+    spdlog::warn("redis: {} is not a master (ROLE: {}); dropping it", options_.endpoint.describe(),
+                 role);
+    if (options_.metrics != nullptr)
+      options_.metrics->node_master(options_.endpoint.describe(), false);
+    drop_connection();
+    trouble("not a master");
+  };
+  send({"ROLE"}, {std::move(done), now_ms() + options_.timeout_ms, nullptr, 0, {}, 0, true});
+  timeval tv = timeval_of_ms(options_.role_check_ms);
+  evtimer_add(role_timer_, &tv);
+}
+
+void RedisGateway::on_role_timer(int, short, void* arg) {
+  auto* self = static_cast<RedisGateway*>(arg);
+  if (self->ctx_ != nullptr) self->check_role();
 }
 
 // Reads the server's maxmemory-policy with INFO (CONFIG may be renamed or
@@ -384,8 +423,9 @@ void RedisGateway::load_scripts() {
     auto done = [this, s, i, gen](ScriptReply&& r) {
       if (ctx_ != gen || stopping_) return;  // an older connection's answer
       if (r.fault == Fault::kNone && r.value.str == s->sha1) {
+        bool was = ready();
         loaded_mask_ |= 1u << i;
-        if (ready()) spdlog::info("redis: ready on {}", options_.endpoint.describe());
+        if (!was && ready()) spdlog::info("redis: ready on {}", options_.endpoint.describe());
         return;
       }
       if (r.fault == Fault::kNone)
@@ -433,18 +473,20 @@ void RedisGateway::on_connect(const redisAsyncContext* c, int status) {
                    c->errstr);
     self->ctx_ = nullptr;
     self->schedule_reconnect();
-    return;
+    return self->trouble("cannot connect");
   }
   if (c->c.flags & REDIS_CONNECTED && !self->options_.endpoint.is_unix)
     redisEnableKeepAlive(const_cast<redisContext*>(&c->c));
   self->connected_ = true;
   if (self->options_.metrics != nullptr) {
-    self->options_.metrics->set_connected(true);
+    if (self->options_.loop_gauges) self->options_.metrics->set_connected(true);
+    self->options_.metrics->node_connected(self->options_.endpoint.describe(), true);
     if (self->ever_connected_) self->options_.metrics->reconnect();
   }
   self->ever_connected_ = true;
   self->attempts_ = 0;
-  spdlog::info("redis: connected to {}", self->options_.endpoint.describe());
+  spdlog::log(self->options_.data_node ? spdlog::level::info : spdlog::level::debug,
+              "redis: connected to {}", self->options_.endpoint.describe());
 }
 
 void RedisGateway::on_disconnect(const redisAsyncContext* c, int status) {
@@ -454,11 +496,16 @@ void RedisGateway::on_disconnect(const redisAsyncContext* c, int status) {
   if (self->ctx_ == c) self->ctx_ = nullptr;
   self->connected_ = false;
   self->loaded_mask_ = 0;
-  if (self->options_.metrics != nullptr) self->options_.metrics->set_connected(false);
-  if (self->stopping_) return;
+  self->is_master_ = false;
+  if (self->options_.metrics != nullptr) {
+    if (self->options_.loop_gauges) self->options_.metrics->set_connected(false);
+    self->options_.metrics->node_connected(self->options_.endpoint.describe(), false);
+  }
+  if (self->stopping_ || self->switching_) return;
   spdlog::warn("redis: connection to {} lost: {}", self->options_.endpoint.describe(),
                status == REDIS_OK ? "closed" : c->errstr);
   self->schedule_reconnect();
+  self->trouble("connection lost");
 }
 
 // ------------------------------------------------------------------- calls --
@@ -466,16 +513,48 @@ void RedisGateway::on_disconnect(const redisAsyncContext* c, int status) {
 void RedisGateway::run(const Script& script, int numkeys, std::vector<std::string> argv,
                        ReplyCallback cb) {
   send_script(script, /*by_sha=*/true, numkeys, std::move(argv), std::move(cb),
-              now_ms() + options_.timeout_ms);
+              now_ms() + options_.timeout_ms, /*asking=*/false);
+}
+
+void RedisGateway::call(const Script& script, int numkeys, std::vector<std::string> argv,
+                        ReplyCallback cb, int64_t deadline_ms, bool asking) {
+  send_script(script, /*by_sha=*/true, numkeys, std::move(argv), std::move(cb), deadline_ms,
+              asking);
 }
 
 void RedisGateway::ping(ReplyCallback cb) {
   send({"PING"}, {std::move(cb), now_ms() + options_.timeout_ms, nullptr, 0, {}});
 }
 
+void RedisGateway::command(std::vector<std::string> words, ReplyCallback cb) {
+  std::vector<std::string_view> views(words.begin(), words.end());
+  send(std::move(views), {std::move(cb), now_ms() + options_.timeout_ms, nullptr, 0, {}});
+}
+
+void RedisGateway::subscribe(std::string channel,
+                             std::function<void(const RedisValue&)> on_message) {
+  channel_ = std::move(channel);
+  on_message_ = std::move(on_message);
+  if (ctx_ != nullptr)
+    redisAsyncCommand(ctx_, &RedisGateway::on_message, this, "SUBSCRIBE %b", channel_.data(),
+                      channel_.size());
+}
+
+void RedisGateway::on_message(redisAsyncContext* c, void* r, void* privdata) {
+  auto* self = static_cast<RedisGateway*>(privdata);
+  auto* reply = static_cast<redisReply*>(r);
+  if (reply == nullptr || c != self->ctx_ || self->stopping_) return;
+  RedisValue v = convert(reply);
+  // ["message", channel, payload]; the "subscribe" confirmations are skipped.
+  if (v.type == RedisValue::Type::kArray && v.elements.size() == 3 &&
+      v.elements[0].str == "message")
+    self->on_message_(v.elements[2]);
+}
+
 void RedisGateway::send_script(const Script& script, bool by_sha, int numkeys,
-                               std::vector<std::string> argv, ReplyCallback cb,
-                               int64_t deadline_ms) {
+                               std::vector<std::string> argv, ReplyCallback cb, int64_t deadline_ms,
+                               bool asking) {
+  if (asking) send({"ASKING"}, {[](ScriptReply&&) {}, deadline_ms, nullptr, 0, {}, 0, true});
   std::string nk = std::to_string(numkeys);
   std::vector<std::string_view> words;
   words.reserve(argv.size() + 3);
@@ -484,8 +563,29 @@ void RedisGateway::send_script(const Script& script, bool by_sha, int numkeys,
   words.push_back(nk);
   for (const auto& a : argv) words.push_back(a);
   // Only a call by sha can meet NOSCRIPT, so only it keeps its arguments.
-  send(std::move(words), {std::move(cb), deadline_ms, by_sha ? &script : nullptr, numkeys,
-                          by_sha ? std::move(argv) : std::vector<std::string>{}});
+  send(std::move(words),
+       {std::move(cb), deadline_ms, &script, numkeys,
+        by_sha ? std::move(argv) : std::vector<std::string>{}, 0, false, by_sha, asking});
+}
+
+// Holds a write's reply until WAIT says enough replicas have it. WAIT
+// covers every write this connection made before it, so it is sent on the
+// same connection, right behind the script's reply.
+void RedisGateway::wait_for_replicas(ScriptReply&& reply, ReplyCallback cb, int64_t deadline_ms) {
+  int64_t wait_ms = std::clamp<int64_t>(deadline_ms - now_ms(), 1, options_.wait_timeout_ms);
+  std::string replicas = std::to_string(options_.wait_replicas), ms = std::to_string(wait_ms);
+  auto held = std::make_shared<ScriptReply>(std::move(reply));
+  auto done = [this, held, cb = std::move(cb), wait_ms](ScriptReply&& r) mutable {
+    if (r.fault != Fault::kNone) return cb(std::move(r));
+    if (r.value.type == RedisValue::Type::kInteger && r.value.integer >= options_.wait_replicas)
+      return cb(std::move(*held));
+    ReplyCallback answer = std::move(cb);
+    fail(answer, Fault::kUnavailable,
+         wait_ms < options_.wait_timeout_ms ? "no replica copied the write before the deadline"
+                                            : "no replica copied the write within "
+                                              "redis_wait_timeout_ms");
+  };
+  send({"WAIT", replicas, ms}, {std::move(done), deadline_ms, nullptr, 0, {}, 0, true});
 }
 
 // Hands one command to hiredis, or answers at once when that cannot be done.
@@ -510,8 +610,13 @@ void RedisGateway::send(std::vector<std::string_view> words, Pending p) {
     pending_.pop_back();
     return fail(cb, Fault::kUnavailable, "redis connection is closing");
   }
-  if (options_.metrics != nullptr) options_.metrics->set_inflight(pending_.size());
+  set_inflight_gauge();
   arm_timer();
+}
+
+void RedisGateway::set_inflight_gauge() {
+  if (options_.metrics != nullptr && options_.loop_gauges)
+    options_.metrics->set_inflight(pending_.size());
 }
 
 void RedisGateway::on_reply(redisAsyncContext* c, void* r, void* privdata) {
@@ -531,18 +636,20 @@ void RedisGateway::on_reply(redisAsyncContext* c, void* r, void* privdata) {
   Pending p = std::move(self->pending_.front());
   self->pending_.pop_front();
   LoopMetrics* metrics = self->options_.metrics;
-  if (metrics != nullptr) metrics->set_inflight(self->pending_.size());
+  self->set_inflight_gauge();
   if (self->expired_ > 0) {  // already answered with a timeout
     --self->expired_;
     return;
   }
   if (reply == nullptr) return self->fail(p.cb, Fault::kUnavailable, "redis connection lost");
   if (metrics != nullptr) metrics->redis_call(static_cast<double>(now_us() - p.sent_us) / 1e6);
-  if (reply->type == REDIS_REPLY_ERROR && p.script != nullptr &&
+  if (reply->type == REDIS_REPLY_ERROR && p.by_sha &&
       std::string_view(reply->str, reply->len).starts_with("NOSCRIPT")) {
-    spdlog::warn("redis: script {} missing from the script cache, resending it", p.script->name);
+    // A failover (replicas have no script cache) or SCRIPT FLUSH.
+    spdlog::warn("redis: script {} missing from the script cache of {}, resending it",
+                 p.script->name, self->options_.endpoint.describe());
     self->send_script(*p.script, /*by_sha=*/false, p.numkeys, std::move(p.argv), std::move(p.cb),
-                      p.deadline_ms);
+                      p.deadline_ms, p.asking);
     return;
   }
   ScriptReply out;
@@ -550,9 +657,20 @@ void RedisGateway::on_reply(redisAsyncContext* c, void* r, void* privdata) {
   if (out.value.type == RedisValue::Type::kError) {
     out.fault = Fault::kError;
     out.detail = out.value.str;
-    if (metrics != nullptr) metrics->redis_error(fault_kind(Fault::kError));
-    if (p.script != nullptr)
-      spdlog::error("redis: script {} failed: {}", p.script->name, out.detail);
+    // Cluster redirections are the Cluster backend's to follow and count.
+    if (!is_redirect(out.detail)) {
+      if (metrics != nullptr) metrics->redis_error(fault_kind(Fault::kError));
+      if (p.script != nullptr)
+        spdlog::error("redis: script {} failed on {}: {}", p.script->name,
+                      self->options_.endpoint.describe(), out.detail);
+    }
+    if (is_trouble_error(out.detail)) {
+      std::string why = self->options_.endpoint.describe() + " answered " + out.detail;
+      p.cb(std::move(out));
+      return self->trouble(why);
+    }
+  } else if (p.script != nullptr && p.script->writes && self->options_.wait_replicas > 0) {
+    return self->wait_for_replicas(std::move(out), std::move(p.cb), p.deadline_ms);
   }
   p.cb(std::move(out));
 }

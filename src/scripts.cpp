@@ -690,9 +690,9 @@ for i = 1, #page[2] do out[#out + 1] = page[2][i] end
 return out
 )lua";
 
-Script make(const char* name, const char* body) {
+Script make(const char* name, const char* body, bool writes) {
   static const std::string names = names_prologue();
-  Script s{name, names + kPrologue + body, {}};
+  Script s{name, names + kPrologue + body, {}, writes};
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(s.body.data()), s.body.size(), digest);
   char hex[3];
@@ -707,10 +707,12 @@ Script make(const char* name, const char* body) {
 
 const Scripts& scripts() {
   static const Scripts all{
-      make("reserve", kReserve), make("status", kStatus), make("promote", kPromote),
-      make("reset", kReset),     make("put", kPut),       make("get", kGet),
-      make("leave", kLeave),     make("cancel", kCancel), make("confirm", kConfirm),
-      make("verify", kVerify),   make("tick", kTick),     make("events", kEvents),
+      make("reserve", kReserve, true), make("status", kStatus, false),
+      make("promote", kPromote, true), make("reset", kReset, true),
+      make("put", kPut, true),         make("get", kGet, false),
+      make("leave", kLeave, true),     make("cancel", kCancel, true),
+      make("confirm", kConfirm, true), make("verify", kVerify, true),
+      make("tick", kTick, true),       make("events", kEvents, false),
   };
   return all;
 }

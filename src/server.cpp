@@ -28,11 +28,11 @@ namespace {
 // One event loop and everything it owns.
 class Worker {
  public:
-  Worker(const Config& cfg, const Tokens& tokens, GatewayOptions gw_opts,
+  Worker(const Config& cfg, const Tokens& tokens, const RedisTarget& target, GatewayOptions gw_opts,
          const QueueOptions& q_opts, Metrics& metrics, int index, int fd)
       : cfg_(cfg), base_(event_base_new()), metrics_(metrics, index) {
     gw_opts.metrics = &metrics_;
-    gateway_ = std::make_unique<RedisGateway>(base_, gw_opts);
+    gateway_ = make_redis_backend(base_, target, gw_opts);
     core_ = std::make_unique<QueueCore>(*gateway_, q_opts);
     http_ = std::make_unique<HttpFrontend>(base_, cfg, *core_, *gateway_, metrics_, tokens);
     http_->accept_on(fd);
@@ -139,7 +139,7 @@ class Worker {
   const Config& cfg_;
   event_base* base_;
   LoopMetrics metrics_;
-  std::unique_ptr<RedisGateway> gateway_;
+  std::unique_ptr<RedisBackend> gateway_;
   std::unique_ptr<QueueCore> core_;
   std::unique_ptr<HttpFrontend> http_;
   std::unique_ptr<Admission> admission_;  // loop 0 only
@@ -195,9 +195,9 @@ void log_libevent(int severity, const char* msg) {
 }  // namespace
 
 int run_server(const Config& cfg) {
-  auto endpoint = parse_redis_url(cfg.redis_url);
-  if (!endpoint.ok()) {
-    spdlog::critical("bad redis_url: {}", endpoint.error);
+  auto target = parse_redis_target(cfg.redis_url);
+  if (!target.ok()) {
+    spdlog::critical("bad redis_url: {}", target.error);
     return 2;
   }
   std::optional<Tokens> tokens = load_tokens(cfg);
@@ -229,10 +229,11 @@ int run_server(const Config& cfg) {
   }
 
   GatewayOptions gw_opts;
-  gw_opts.endpoint = *endpoint.value;
   gw_opts.timeout_ms = cfg.request_timeout_ms;
   gw_opts.max_inflight = static_cast<size_t>(cfg.max_inflight);
   gw_opts.allow_eviction = cfg.redis_allow_eviction != 0;
+  gw_opts.wait_replicas = static_cast<int>(cfg.redis_wait_replicas);
+  gw_opts.wait_timeout_ms = cfg.redis_wait_timeout_ms;
   QueueOptions q_opts;
   q_opts.key_prefix = cfg.key_prefix;
   q_opts.default_settings = {cfg.capacity, cfg.queue_limit};
@@ -240,15 +241,15 @@ int run_server(const Config& cfg) {
   Metrics metrics;
   std::vector<std::unique_ptr<Worker>> workers;
   for (size_t i = 0; i < listeners.fds.size(); ++i)
-    workers.push_back(std::make_unique<Worker>(cfg, *tokens, gw_opts, q_opts, metrics,
-                                               static_cast<int>(i), listeners.fds[i]));
+    workers.push_back(std::make_unique<Worker>(cfg, *tokens, *target.value, gw_opts, q_opts,
+                                               metrics, static_cast<int>(i), listeners.fds[i]));
   for (auto& w : workers) w->start();
 
   std::string host = cfg.bind.find(':') != std::string::npos && cfg.bind.front() != '['
                          ? "[" + cfg.bind + "]"
                          : cfg.bind;
   spdlog::info("ticketq-server {} listening on http://{}:{} ({} threads, redis {})",
-               TICKETQ_VERSION, host, listeners.port, n, gw_opts.endpoint.describe());
+               TICKETQ_VERSION, host, listeners.port, n, target.value->describe());
 
   int sig = 0;
   sigwait(&stop_signals, &sig);

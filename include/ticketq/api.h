@@ -86,6 +86,7 @@ class Api {
   void get_event(const Request& req, Reply reply);
   void list_events(Reply reply);
   void health(Reply reply);
+  void ready(const Request& req, Reply reply);
   void metrics(Reply reply);
   // booking services
   void confirm(const Request& req, Reply reply);

@@ -34,7 +34,9 @@ struct Config {
   int64_t access_log = 0;
   int64_t batch_max = 256;
   int64_t shutdown_timeout_ms = 5000;
-  int64_t redis_allow_eviction = 0;  // 1: accept a maxmemory-policy other than noeviction
+  int64_t redis_allow_eviction = 0;     // 1: accept a maxmemory-policy other than noeviction
+  int64_t redis_wait_replicas = 0;      // replicas a change must reach before it is acknowledged
+  int64_t redis_wait_timeout_ms = 100;  // how long it may wait for them
   std::string token_keys;  // PEM files, comma-separated, the first signs; "" = made at start
   std::string token_issuer = "ticketq";
   std::string token_audience = "booking";

@@ -44,6 +44,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& redis_reconnects;
   prometheus::Family<prometheus::Gauge>& redis_inflight;
   prometheus::Family<prometheus::Gauge>& redis_connected;
+  prometheus::Family<prometheus::Gauge>& redis_node_connected;
+  prometheus::Family<prometheus::Gauge>& redis_node_master;
+  prometheus::Family<prometheus::Counter>& redis_redirects;
+  prometheus::Family<prometheus::Counter>& redis_failovers;
   prometheus::Family<prometheus::Histogram>& batch_size;
   prometheus::Family<prometheus::Counter>& promoted;
   prometheus::Family<prometheus::Gauge>& event_reserved;
@@ -77,6 +81,16 @@ class LoopMetrics {
   void reconnect() { reconnects_.Increment(); }
   void set_inflight(size_t n) { inflight_.Set(static_cast<double>(n)); }
   void set_connected(bool up) { connected_.Set(up ? 1 : 0); }
+  // One Redis server of this loop (host:port): connected, and a master
+  // (ROLE says so, or the Cluster's slot map).
+  void node_connected(const std::string& node, bool up);
+  void node_master(const std::string& node, bool master);
+  // A Cluster redirection followed or waited out: "moved", "ask",
+  // "tryagain", "clusterdown".
+  void redirect(const char* kind);
+  // The master moved: a Sentinel named another, or a Cluster master lost
+  // its slots to another node.
+  void failover() { failovers_.Increment(); }
   void batch(size_t users) { batch_size_.Observe(static_cast<double>(users)); }
   void promoted(const std::string& event, size_t n);
   void connection_opened() { connections_.Increment(); }
@@ -96,6 +110,7 @@ class LoopMetrics {
   prometheus::Counter& redis_error_at(const char* kind);
 
   Metrics& m_;
+  std::string loop_;
   std::map<std::pair<const char*, int>, prometheus::Counter*> requests_;
   std::map<const char*, prometheus::Histogram*> request_seconds_;
   std::map<std::string, prometheus::Counter*> errors_;
@@ -104,6 +119,8 @@ class LoopMetrics {
   prometheus::Counter& reconnects_;
   prometheus::Gauge& inflight_;
   prometheus::Gauge& connected_;
+  prometheus::Counter& failovers_;
+  std::map<const char*, prometheus::Counter*> redirects_;
   prometheus::Histogram& batch_size_;
   prometheus::Gauge& connections_;
   prometheus::Counter& refused_;

@@ -39,16 +39,35 @@ struct ScriptReply {
 // Called exactly once per call, on the loop that made the call.
 using ReplyCallback = std::function<void(ScriptReply&&)>;
 
+// One Redis server as /ready shows it.
+struct RedisNodeStatus {
+  std::string address;  // host:port, or the socket path
+  std::string role;     // "master", "replica", "sentinel" or "unknown"
+  bool connected = false;
+  bool ready = false;  // connected, scripts loaded, not stalled
+};
+
 class ScriptRunner {
  public:
   virtual ~ScriptRunner() = default;
-  // Runs `script` with KEYS = argv[0..numkeys) and ARGV = the rest.
+  // Runs `script` with KEYS = argv[0..numkeys) and ARGV = the rest. With
+  // numkeys > 0 the first key says where (its Cluster slot).
   virtual void run(const Script& script, int numkeys, std::vector<std::string> argv,
                    ReplyCallback cb) = 0;
-  // A round trip to Redis (PING).
+  // A script with no keys (a keyspace walk) runs on one data node of
+  // nodes(): a Redis Cluster has one per master, numbered in slot order.
+  virtual size_t nodes() const { return 1; }
+  virtual void run_on(size_t node, const Script& script, std::vector<std::string> argv,
+                      ReplyCallback cb) {
+    (void)node;
+    run(script, 0, std::move(argv), std::move(cb));
+  }
+  // A round trip to Redis (PING; with several masters, to each).
   virtual void ping(ReplyCallback cb) = 0;
   // Connected and scripts loaded.
   virtual bool ready() const = 0;
+  // The servers behind this runner, for /ready.
+  virtual std::vector<RedisNodeStatus> node_status() const { return {}; }
 };
 
 }  // namespace ticketq

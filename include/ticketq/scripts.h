@@ -14,6 +14,10 @@ struct Script {
   const char* name;
   std::string body;
   std::string sha1;  // hex, as EVALSHA wants it
+  // Changes what a caller is told it holds (a seat, a place, an admission, a
+  // setting), so redis_wait_replicas waits for its copy on replicas. The
+  // status script's heartbeat refresh is not such a change.
+  bool writes = false;
 };
 
 // The keys of one event E, in the order every script takes them as KEYS.

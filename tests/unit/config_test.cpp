@@ -303,6 +303,37 @@ TEST_F(ConfigTest, RedisAllowEvictionIsZeroOrOne) {
                "'redis_allow_eviction' must be an integer");
 }
 
+// Durability: off by default; a bounded number of replicas and a wait.
+TEST_F(ConfigTest, RedisWaitReplicas) {
+  EXPECT_EQ(load({}).config.redis_wait_replicas, 0);
+  EXPECT_EQ(load({}).config.redis_wait_timeout_ms, 100);
+  LoadResult r = load({"--redis-wait-replicas", "1", "--redis-wait-timeout-ms", "250"});
+  ASSERT_EQ(r.action, Action::kRun) << r.message;
+  EXPECT_EQ(r.config.redis_wait_replicas, 1);
+  EXPECT_EQ(r.config.redis_wait_timeout_ms, 250);
+  expect_error(load({"--redis-wait-replicas", "-1"}), "redis_wait_replicas");
+  expect_error(load({"--redis-wait-replicas", "17"}), "redis_wait_replicas");
+  expect_error(load({"--redis-wait-timeout-ms", "0"}), "redis_wait_timeout_ms");
+}
+
+// Sentinel and Cluster URLs are checked like any other (redis_url_test.cpp
+// has the parser's cases).
+TEST_F(ConfigTest, RedisSentinelAndClusterUrls) {
+  for (const char* url :
+       {"sentinel://h1:26379,h2:26379/tq", "cluster://n1:7000,n2:7001", "sentinel://:pw@h/tq"}) {
+    LoadResult r = load({"--redis", url});
+    ASSERT_EQ(r.action, Action::kRun) << url << ": " << r.message;
+    EXPECT_EQ(r.config.redis_url, url);
+  }
+  expect_error(load({"--redis", "sentinel://h1:26379"}), "redis: sentinel:// needs /master-name");
+  expect_error(load({"--redis", "cluster://"}), "redis: cluster:// needs at least one host");
+  // The password is never shown.
+  Config c;
+  c.redis_url = "sentinel://:hunter2@h1,h2/tq";
+  EXPECT_EQ(describe(c).find("hunter2"), std::string::npos);
+  EXPECT_NE(describe(c).find("redis = \"sentinel://:***@h1,h2/tq\""), std::string::npos);
+}
+
 // ---------------------------------------------------------- admission timer --
 
 // The bounds are the table's (every integer setting's bounds are checked
@@ -645,6 +676,8 @@ TEST_F(ConfigTest, DescribeListsEverySettingInTableOrder) {
             "batch_max = 256\n"
             "shutdown_timeout_ms = 5000\n"
             "redis_allow_eviction = 0\n"
+            "redis_wait_replicas = 0\n"
+            "redis_wait_timeout_ms = 100\n"
             "token_keys = \"\"\n"
             "token_issuer = \"ticketq\"\n"
             "token_audience = \"booking\"\n"
@@ -708,6 +741,8 @@ TEST(SettingsTable, HasEveryExpectedSettingOnce) {
                                              "batch_max",
                                              "shutdown_timeout_ms",
                                              "redis_allow_eviction",
+                                             "redis_wait_replicas",
+                                             "redis_wait_timeout_ms",
                                              "token_keys",
                                              "token_issuer",
                                              "token_audience",

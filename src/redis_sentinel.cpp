@@ -1,0 +1,139 @@
+#include "ticketq/redis_sentinel.h"
+
+#include <event2/event.h>
+#include <spdlog/spdlog.h>
+
+#include "ticketq/clock.h"
+
+namespace ticketq {
+
+SentinelBackend::SentinelBackend(event_base* base, const RedisTarget& target,
+                                 const GatewayOptions& options)
+    : name_(target.master_name), data_(target.endpoint), metrics_(options.metrics) {
+  GatewayOptions master = options;
+  master.endpoint = data_;
+  master.endpoint.host.clear();  // none until a Sentinel names it
+  master.check_role = true;
+  master.on_trouble = [this](const std::string& why) { discover(why); };
+  master_ = std::make_unique<RedisGateway>(base, std::move(master));
+
+  GatewayOptions sentinel;
+  sentinel.timeout_ms = std::min(options.timeout_ms, kQueryTimeoutMs);
+  sentinel.backoff_min_ms = options.backoff_min_ms;
+  sentinel.backoff_max_ms = options.backoff_max_ms;
+  sentinel.data_node = false;
+  sentinel.loop_gauges = false;
+  for (const RedisEndpoint& ep : target.seeds) {
+    sentinel.endpoint = ep;
+    sentinel.endpoint.db = 0;
+    Sentinel s;
+    s.query = std::make_unique<RedisGateway>(base, sentinel);
+    s.watch = std::make_unique<RedisGateway>(base, sentinel);
+    s.watch->subscribe("+switch-master", [this](const RedisValue& m) { on_switch(m); });
+    sentinels_.push_back(std::move(s));
+  }
+  timer_ = evtimer_new(base, &SentinelBackend::on_timer, this);
+}
+
+SentinelBackend::~SentinelBackend() {
+  stop();
+  event_free(timer_);
+}
+
+void SentinelBackend::start() {
+  for (Sentinel& s : sentinels_) {
+    s.query->start();
+    s.watch->start();
+  }
+  discover("starting");
+}
+
+void SentinelBackend::stop() {
+  stopping_ = true;
+  evtimer_del(timer_);
+  master_->stop();
+  for (Sentinel& s : sentinels_) {
+    s.query->stop();
+    s.watch->stop();
+  }
+}
+
+std::vector<RedisNodeStatus> SentinelBackend::node_status() const {
+  std::vector<RedisNodeStatus> out;
+  if (have_master_) out.push_back(master_->status());
+  for (const Sentinel& s : sentinels_) out.push_back(s.query->status());
+  return out;
+}
+
+// Asks every Sentinel at once; the first to name a master is followed.
+// One round at a time: trouble reported while one is in flight is answered
+// by it.
+void SentinelBackend::discover(const std::string& why) {
+  if (stopping_ || waiting_answers_ > 0) return;
+  spdlog::debug("redis: asking the Sentinels for the master of {} ({})", name_, why);
+  const uint64_t round = ++round_;
+  waiting_answers_ = sentinels_.size();
+  for (Sentinel& s : sentinels_)
+    s.query->command({"SENTINEL", "get-master-addr-by-name", name_},
+                     [this, round](ScriptReply&& r) { on_answer(round, std::move(r)); });
+  timeval tv = timeval_of_ms(kRecheckMs);
+  evtimer_add(timer_, &tv);
+}
+
+void SentinelBackend::on_answer(uint64_t round, ScriptReply&& reply) {
+  if (stopping_ || round != round_ || waiting_answers_ == 0) return;  // decided already
+  const RedisValue& v = reply.value;
+  int port = 0;
+  if (reply.fault == Fault::kNone && v.type == RedisValue::Type::kArray && v.elements.size() == 2 &&
+      !v.elements[0].str.empty() && parse_int_in(v.elements[1].str, 1, 65535, &port)) {
+    waiting_answers_ = 0;
+    quiet_rounds_ = 0;
+    return move_to(v.elements[0].str, port, "a Sentinel");
+  }
+  if (--waiting_answers_ > 0) return;
+  // Nobody knew: Sentinels down, or not monitoring this name.
+  if (quiet_rounds_++ % 20 == 0)
+    spdlog::warn("redis: no Sentinel named a master for {} ({}); asking again", name_,
+                 reply.fault != Fault::kNone ? reply.detail : "no such master name");
+  timeval tv = timeval_of_ms(kRetryMs);
+  evtimer_add(timer_, &tv);
+}
+
+// "+switch-master <name> <old ip> <old port> <new ip> <new port>"
+void SentinelBackend::on_switch(const RedisValue& message) {
+  std::string_view text = message.str;
+  std::vector<std::string_view> words;
+  while (!text.empty() && words.size() < 6) {
+    size_t space = text.find(' ');
+    words.push_back(text.substr(0, space));
+    text = space == std::string_view::npos ? "" : text.substr(space + 1);
+  }
+  int port = 0;
+  if (words.size() != 5 || words[0] != name_ || !parse_int_in(words[4], 1, 65535, &port)) return;
+  move_to(std::string(words[3]), port, "+switch-master");
+}
+
+void SentinelBackend::move_to(const std::string& host, int port, const char* how) {
+  const RedisEndpoint& now = master_->endpoint();
+  if (have_master_ && now.host == host && now.port == port) return;
+  if (have_master_) {
+    spdlog::warn("redis: {} says the master of {} is now {}:{} (was {})", how, name_, host, port,
+                 now.describe());
+    if (metrics_ != nullptr) metrics_->failover();
+  } else {
+    spdlog::info("redis: {} says the master of {} is {}:{}", how, name_, host, port);
+  }
+  have_master_ = true;
+  RedisEndpoint ep = data_;
+  ep.host = host;
+  ep.port = port;
+  master_->set_endpoint(ep);
+}
+
+void SentinelBackend::on_timer(int, short, void* arg) {
+  auto* self = static_cast<SentinelBackend*>(arg);
+  self->waiting_answers_ = 0;  // a round not finished by now is given up
+  self->discover("periodic check");
+}
+
+}  // namespace ticketq
