@@ -35,123 +35,16 @@
 #include <vector>
 
 #include "support/proc_stats.h"
+#include "support/reserve_load.h"
 #include "support/stack.h"
 
 namespace ticketq::test {
 namespace {
 
-int64_t now_us() {
-  using namespace std::chrono;
-  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
 void figure(const std::string& line) {
   std::printf("FIGURE %s\n", line.c_str());
   std::fflush(stdout);
 }
-
-// One reserve as a client saw it.
-struct Outcome {
-  std::string user;
-  int worker = 0;
-  int status = 0;            // 0: no HTTP response (see error)
-  std::string state;         // the reply's "status" field
-  int64_t position = -1;     // queued / already_in_queue
-  bool retry_after = false;  // a Retry-After: 1 header came with it
-  int64_t sent_us = 0;       // before the request was written
-  int64_t done_us = 0;       // after the whole response was read (or the failure)
-  std::string error;
-  int64_t latency_us() const { return done_us - sent_us; }
-  bool acked() const { return status == 200 || status == 409; }
-};
-
-// `connections` client threads, each on its own keep-alive connection,
-// reserving distinct users back to back until stop() (or `max_run`).
-class ReserveLoad {
- public:
-  ReserveLoad(int port, int connections, std::string tag, Millis max_run = Millis(40000))
-      : port_(port), connections_(connections), tag_(std::move(tag)), max_run_(max_run) {}
-  ~ReserveLoad() { stop(); }
-
-  void start() {
-    for (int w = 0; w < connections_; ++w) threads_.emplace_back([this, w] { run(w); });
-  }
-  void stop() {
-    stop_ = true;
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
-
-  int64_t acked() const { return acked_.load(); }
-  // Per worker: completion time of its first response with `status` that
-  // completed at or after `since_us`, or -1. Each worker appends its
-  // outcomes in completion order, so its first match is its earliest.
-  std::vector<int64_t> first_done_per_worker(int status, int64_t since_us) {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<int64_t> best(connections_, -1);
-    for (const auto& o : outcomes_)
-      if (o.status == status && o.done_us >= since_us && best[o.worker] < 0)
-        best[o.worker] = o.done_us;
-    return best;
-  }
-  // The earliest of first_done_per_worker, or -1.
-  int64_t first_done(int status, int64_t since_us) {
-    int64_t first = -1;
-    for (int64_t t : first_done_per_worker(status, since_us))
-      if (t >= 0 && (first < 0 || t < first)) first = t;
-    return first;
-  }
-  // Waits (bounded) until first_done(status, since_us) exists; returns it or -1.
-  int64_t wait_first(int status, int64_t since_us, Millis timeout) {
-    int64_t at = -1;
-    wait_until([&] { return (at = first_done(status, since_us)) >= 0; }, timeout, Millis(2));
-    return at;
-  }
-  // Every outcome (call after stop()).
-  const std::vector<Outcome>& outcomes() const { return outcomes_; }
-  int connections() const { return connections_; }
-
- private:
-  void run(int w) {
-    constexpr int kMaxPerWorker = 200000;
-    std::unique_ptr<HttpClient> c;
-    int64_t end_ms = now_ms() + max_run_.count();
-    for (int i = 0; i < kMaxPerWorker && !stop_.load() && now_ms() < end_ms; ++i) {
-      if (!c) c = std::make_unique<HttpClient>(port_, Millis(10000));
-      Outcome o;
-      o.user = tag_ + "-" + std::to_string(w) + "-" + std::to_string(i);
-      o.worker = w;
-      o.sent_us = now_us();
-      HttpResponse r = c->post("/reserve", user_body(o.user));
-      o.done_us = now_us();
-      o.status = r.status;
-      o.retry_after = r.header("Retry-After").value_or("") == "1";
-      if (r.status == 0) o.error = r.error;
-      if (r.json.is_object() && r.json.contains("status") && r.json["status"].is_string())
-        o.state = r.json["status"].get<std::string>();
-      if (r.json.is_object() && r.json.contains("position") && r.json["position"].is_number())
-        o.position = r.json["position"].get<int64_t>();
-      if (o.acked()) ++acked_;
-      bool failed = r.status == 0;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        outcomes_.push_back(std::move(o));
-      }
-      // The server is gone (killed): do not spin on refused connections.
-      if (failed) std::this_thread::sleep_for(Millis(5));
-    }
-  }
-
-  const int port_;
-  const int connections_;
-  const std::string tag_;
-  const Millis max_run_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int64_t> acked_{0};
-  std::mutex mu_;
-  std::vector<Outcome> outcomes_;
-  std::vector<std::thread> threads_;
-};
 
 // How starved of CPU the machine is: a thread that sleeps 5 ms at a time
 // and records how late it wakes. A server that answers late while this
@@ -180,105 +73,6 @@ class SchedProbe {
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> max_late_us_{0};
   std::thread thread_;
-};
-
-// What clients were told, checked against what Redis holds.
-struct AckCheck {
-  int64_t sent = 0, acked = 0, lost = 0, wrong = 0, phantoms = 0;
-  // Sent but not acknowledged (503, or no reply at all), yet in Redis: a
-  // 503 after a deadline or a lost connection does not undo the call.
-  int64_t unacked_in_redis = 0;
-  std::vector<std::string> examples;  // the first few problems
-  void problem(const std::string& what) {
-    if (examples.size() < 10) examples.push_back(what);
-  }
-};
-
-AckCheck check_acks(RedisClient& db, const std::vector<Outcome>& outcomes,
-                    const std::set<std::string>& also_sent = {}) {
-  AckCheck c;
-  const std::string ev = "default";
-  std::set<std::string> reserved = db.smembers(RedisClient::key(ev, "reserved"));
-  std::vector<std::string> line = db.line(ev);
-  std::set<std::string> queued(line.begin(), line.end());
-  std::map<std::string, int64_t> position;  // 1 + the users ahead
-  for (size_t i = 0; i < line.size(); ++i) position[line[i]] = static_cast<int64_t>(i) + 1;
-  std::set<std::string> sent = also_sent;
-  for (const auto& o : outcomes) {
-    sent.insert(o.user);
-    bool in_r = reserved.count(o.user) != 0, in_q = queued.count(o.user) != 0;
-    if (!o.acked()) {
-      c.unacked_in_redis += in_r || in_q;
-      continue;
-    }
-    ++c.acked;
-    std::string was = o.user + " (told " + std::to_string(o.status) + " " + o.state + ")";
-    if (o.status == 409) {
-      if (o.state != "sold_out" || in_r || in_q) {
-        ++c.wrong;
-        c.problem(was + " is in Redis");
-      }
-    } else if (o.state == "reserved" || o.state == "already_reserved") {
-      if (!in_r) {
-        ++(in_q ? c.wrong : c.lost);
-        c.problem(was + (in_q ? " is queued" : " is missing"));
-      }
-    } else if (o.state == "queued" || o.state == "already_in_queue") {
-      if (!in_q) {
-        ++(in_r ? c.wrong : c.lost);
-        c.problem(was + (in_r ? " is reserved" : " is missing"));
-      } else {
-        auto t = position.find(o.user);
-        int64_t pos = t == position.end() ? -1 : t->second;
-        if (pos != o.position) {  // nobody was promoted: positions never move
-          ++c.wrong;
-          c.problem(was + " position " + std::to_string(o.position) + " is now " +
-                    std::to_string(pos));
-        }
-      }
-    } else {
-      ++c.wrong;
-      c.problem(was + ": unexpected reply state");
-    }
-  }
-  c.sent = static_cast<int64_t>(sent.size());
-  for (const auto* set : {&reserved, &queued})
-    for (const auto& u : *set)
-      if (sent.count(u) == 0) {
-        ++c.phantoms;
-        c.problem("phantom " + u);
-      }
-  return c;
-}
-
-void expect_clean(const AckCheck& c) {
-  EXPECT_EQ(c.lost, 0) << ::testing::PrintToString(c.examples);
-  EXPECT_EQ(c.wrong, 0) << ::testing::PrintToString(c.examples);
-  EXPECT_EQ(c.phantoms, 0) << ::testing::PrintToString(c.examples);
-}
-
-void expect_invariants(RedisClient& db, int64_t capacity) {
-  auto bad = db.check_invariants("default", capacity);
-  EXPECT_TRUE(bad.empty()) << ::testing::PrintToString(bad);
-}
-
-// Counts of replies by status, and 503s that came without Retry-After: 1.
-struct StatusCounts {
-  std::map<int, int64_t> by_status;
-  int64_t other_5xx = 0, transport_errors = 0, missing_retry_after = 0;
-  std::string first_error;
-  explicit StatusCounts(const std::vector<Outcome>& outcomes) {
-    for (const auto& o : outcomes) {
-      ++by_status[o.status];
-      if (o.status == 0 && transport_errors++ == 0) first_error = o.error;
-      if (o.status >= 500 && o.status != 503) ++other_5xx;
-      if (o.status == 503 && !o.retry_after) ++missing_retry_after;
-    }
-  }
-  int64_t n(int status) const {
-    auto it = by_status.find(status);
-    return it == by_status.end() ? 0 : it->second;
-  }
 };
 
 double ms(int64_t us);
