@@ -188,7 +188,8 @@ void RedisGateway::drop_connection() {
   redisAsyncFree(c);
 }
 
-void RedisGateway::set_endpoint(const RedisEndpoint& endpoint) {
+void RedisGateway::set_endpoint(const RedisEndpoint& endpoint, int64_t promotion_ms) {
+  promotion_until_ms_ = promotion_ms > 0 ? now_ms() + promotion_ms : 0;
   if (endpoint.host == options_.endpoint.host && endpoint.port == options_.endpoint.port &&
       endpoint.is_unix == options_.endpoint.is_unix && endpoint.path == options_.endpoint.path)
     return;
@@ -295,12 +296,7 @@ void RedisGateway::open_connection(const std::string& address) {
     std::string db = std::to_string(ep.db);
     send({"SELECT", db}, {log_failure("SELECT"), deadline, nullptr, 0, {}, 0, true});
   }
-  if (!channel_.empty()) {
-    // Replies to it go to on_message, not to the FIFO of calls.
-    redisAsyncCommand(ctx_, &RedisGateway::on_message, this, "SUBSCRIBE %b", channel_.data(),
-                      channel_.size());
-    return;
-  }
+  if (!channels_.empty()) return send_subscribe();
   if (!options_.data_node) return;
   if (options_.check_role) check_role();
   check_eviction_policy();
@@ -342,12 +338,19 @@ void RedisGateway::check_role() {
     if (role == "master") {
       bool was = is_master_;
       is_master_ = true;
+      promotion_until_ms_ = 0;
       if (!was && options_.metrics != nullptr)
         options_.metrics->node_master(options_.endpoint.describe(), true);
       if (!was && ready()) spdlog::info("redis: ready on {}", options_.endpoint.describe());
       return;
     }
     if (r.fault == Fault::kTimeout) return;  // a stalled server is not ready anyway
+    if (now_ms() < promotion_until_ms_) {
+      // Being promoted: asked again shortly, the connection kept.
+      timeval soon = timeval_of_ms(kPromotionCheckMs);
+      evtimer_add(role_timer_, &soon);
+      return;
+    }
     spdlog::warn("redis: {} is not a master (ROLE: {}); dropping it", options_.endpoint.describe(),
                  role);
     if (options_.metrics != nullptr)
@@ -531,13 +534,22 @@ void RedisGateway::command(std::vector<std::string> words, ReplyCallback cb) {
   send(std::move(views), {std::move(cb), now_ms() + options_.timeout_ms, nullptr, 0, {}});
 }
 
-void RedisGateway::subscribe(std::string channel,
-                             std::function<void(const RedisValue&)> on_message) {
-  channel_ = std::move(channel);
+void RedisGateway::subscribe(std::vector<std::string> channels, MessageCallback on_message) {
+  channels_ = std::move(channels);
   on_message_ = std::move(on_message);
-  if (ctx_ != nullptr)
-    redisAsyncCommand(ctx_, &RedisGateway::on_message, this, "SUBSCRIBE %b", channel_.data(),
-                      channel_.size());
+  if (ctx_ != nullptr) send_subscribe();
+}
+
+// Replies to SUBSCRIBE go to on_message, not to the FIFO of calls.
+void RedisGateway::send_subscribe() {
+  std::vector<const char*> argv{"SUBSCRIBE"};
+  std::vector<size_t> lens{9};
+  for (const std::string& c : channels_) {
+    argv.push_back(c.data());
+    lens.push_back(c.size());
+  }
+  redisAsyncCommandArgv(ctx_, &RedisGateway::on_message, this, static_cast<int>(argv.size()),
+                        argv.data(), lens.data());
 }
 
 void RedisGateway::on_message(redisAsyncContext* c, void* r, void* privdata) {
@@ -548,7 +560,7 @@ void RedisGateway::on_message(redisAsyncContext* c, void* r, void* privdata) {
   // ["message", channel, payload]; the "subscribe" confirmations are skipped.
   if (v.type == RedisValue::Type::kArray && v.elements.size() == 3 &&
       v.elements[0].str == "message")
-    self->on_message_(v.elements[2]);
+    self->on_message_(v.elements[1].str, v.elements[2].str);
 }
 
 void RedisGateway::send_script(const Script& script, bool by_sha, int numkeys,
@@ -657,14 +669,16 @@ void RedisGateway::on_reply(redisAsyncContext* c, void* r, void* privdata) {
   if (out.value.type == RedisValue::Type::kError) {
     out.fault = Fault::kError;
     out.detail = out.value.str;
-    // Cluster redirections are the Cluster backend's to follow and count.
-    if (!is_redirect(out.detail)) {
+    // Cluster redirections are the Cluster backend's to follow and count;
+    // the owner told of trouble logs it once.
+    bool trouble = is_trouble_error(out.detail);
+    if (!is_redirect(out.detail) && !(trouble && self->options_.on_trouble)) {
       if (metrics != nullptr) metrics->redis_error(fault_kind(Fault::kError));
       if (p.script != nullptr)
         spdlog::error("redis: script {} failed on {}: {}", p.script->name,
                       self->options_.endpoint.describe(), out.detail);
     }
-    if (is_trouble_error(out.detail)) {
+    if (trouble) {
       std::string why = self->options_.endpoint.describe() + " answered " + out.detail;
       p.cb(std::move(out));
       return self->trouble(why);

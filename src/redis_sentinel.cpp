@@ -29,7 +29,9 @@ SentinelBackend::SentinelBackend(event_base* base, const RedisTarget& target,
     Sentinel s;
     s.query = std::make_unique<RedisGateway>(base, sentinel);
     s.watch = std::make_unique<RedisGateway>(base, sentinel);
-    s.watch->subscribe("+switch-master", [this](const RedisValue& m) { on_switch(m); });
+    s.watch->subscribe(
+        {"+switch-master", "+failover-state-send-slaveof-noone", "-failover-abort-slave-timeout"},
+        [this](const std::string& channel, const std::string& text) { on_event(channel, text); });
     sentinels_.push_back(std::move(s));
   }
   timer_ = evtimer_new(base, &SentinelBackend::on_timer, this);
@@ -88,6 +90,11 @@ void SentinelBackend::on_answer(uint64_t round, ScriptReply&& reply) {
       !v.elements[0].str.empty() && parse_int_in(v.elements[1].str, 1, 65535, &port)) {
     waiting_answers_ = 0;
     quiet_rounds_ = 0;
+    if (promoting()) {
+      // The Sentinels name the old master until the failover ends.
+      if (v.elements[0].str != promoted_host_ || port != promoted_port_) return;
+      promotion_until_ms_ = 0;
+    }
     return move_to(v.elements[0].str, port, "a Sentinel");
   }
   if (--waiting_answers_ > 0) return;
@@ -99,21 +106,53 @@ void SentinelBackend::on_answer(uint64_t round, ScriptReply&& reply) {
   evtimer_add(timer_, &tv);
 }
 
-// "+switch-master <name> <old ip> <old port> <new ip> <new port>"
-void SentinelBackend::on_switch(const RedisValue& message) {
-  std::string_view text = message.str;
+bool SentinelBackend::promoting() const {
+  return promotion_until_ms_ != 0 && now_ms() < promotion_until_ms_;
+}
+
+// What the Sentinels publish on a failover (one line each):
+//   +failover-state-send-slaveof-noone  slave <ip:port> <ip> <port> @ <name> <ip> <port>
+//       the replica chosen is being made master: ticketq moves to it now,
+//       so the old master, which takes writes until the Sentinels turn it
+//       into a replica, gets none that the new one would not have
+//   +switch-master  <name> <old ip> <old port> <new ip> <new port>
+//       the failover is over
+//   -failover-abort-slave-timeout  master <name> <ip> <port>
+//       the replica was not promoted in time: ask the Sentinels again
+void SentinelBackend::on_event(const std::string& channel, const std::string& message) {
   std::vector<std::string_view> words;
-  while (!text.empty() && words.size() < 6) {
+  std::string_view text = message;
+  while (!text.empty() && words.size() < 9) {
     size_t space = text.find(' ');
     words.push_back(text.substr(0, space));
     text = space == std::string_view::npos ? "" : text.substr(space + 1);
   }
   int port = 0;
-  if (words.size() != 5 || words[0] != name_ || !parse_int_in(words[4], 1, 65535, &port)) return;
-  move_to(std::string(words[3]), port, "+switch-master");
+  if (channel == "+switch-master") {
+    if (words.size() != 5 || words[0] != name_ || !parse_int_in(words[4], 1, 65535, &port)) return;
+    promotion_until_ms_ = 0;
+    return move_to(std::string(words[3]), port, "+switch-master");
+  }
+  if (channel == "+failover-state-send-slaveof-noone") {
+    if (words.size() != 8 || words[0] != "slave" || words[4] != "@" || words[5] != name_ ||
+        !parse_int_in(words[3], 1, 65535, &port))
+      return;
+    promoted_host_ = words[2];
+    promoted_port_ = port;
+    promotion_until_ms_ = now_ms() + kPromotionMs;
+    return move_to(promoted_host_, port, "+failover-state-send-slaveof-noone", kPromotionMs);
+  }
+  if (words.size() >= 2 && words[0] == "master" && words[1] == name_ && promoting()) {
+    spdlog::warn("redis: the Sentinels gave up promoting {}:{} ({})", promoted_host_,
+                 promoted_port_, channel);
+    promotion_until_ms_ = 0;
+    waiting_answers_ = 0;
+    discover(channel);
+  }
 }
 
-void SentinelBackend::move_to(const std::string& host, int port, const char* how) {
+void SentinelBackend::move_to(const std::string& host, int port, const char* how,
+                              int64_t promotion_ms) {
   const RedisEndpoint& now = master_->endpoint();
   if (have_master_ && now.host == host && now.port == port) return;
   if (have_master_) {
@@ -127,7 +166,7 @@ void SentinelBackend::move_to(const std::string& host, int port, const char* how
   RedisEndpoint ep = data_;
   ep.host = host;
   ep.port = port;
-  master_->set_endpoint(ep);
+  master_->set_endpoint(ep, promotion_ms);
 }
 
 void SentinelBackend::on_timer(int, short, void* arg) {

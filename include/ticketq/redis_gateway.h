@@ -113,12 +113,17 @@ class RedisGateway final : public RedisBackend {
             int64_t deadline_ms, bool asking);
   // Any command, answered like a script call.
   void command(std::vector<std::string> words, ReplyCallback cb);
-  // Subscribes to `channel` on every connection (a connection that only
+  // Subscribes to `channels` on every connection (a connection that only
   // listens: nothing else may be sent on it after the first).
-  void subscribe(std::string channel, std::function<void(const RedisValue& message)> on_message);
+  using MessageCallback = std::function<void(const std::string& channel, const std::string& text)>;
+  void subscribe(std::vector<std::string> channels, MessageCallback on_message);
   // Talks to another server from now on: the connection is dropped (calls
-  // in flight get kUnavailable) and a new one opened at once.
-  void set_endpoint(const RedisEndpoint& endpoint);
+  // in flight get kUnavailable) and a new one opened at once. With
+  // promotion_ms, the server is a replica being promoted: for that long a
+  // ROLE that says replica is asked again every kPromotionCheckMs instead
+  // of dropping the connection (calls meanwhile get READONLY: 503).
+  void set_endpoint(const RedisEndpoint& endpoint, int64_t promotion_ms = 0);
+  static constexpr int64_t kPromotionCheckMs = 20;
   const RedisEndpoint& endpoint() const { return options_.endpoint; }
   bool connected() const { return connected_; }
   size_t inflight() const { return pending_.size() - expired_; }
@@ -145,6 +150,7 @@ class RedisGateway final : public RedisBackend {
   void drop_connection();
   void schedule_reconnect();
   void trouble(const std::string& why);
+  void send_subscribe();
   void send(std::vector<std::string_view> words, Pending p);
   void send_script(const Script& script, bool by_sha, int numkeys, std::vector<std::string> argv,
                    ReplyCallback cb, int64_t deadline_ms, bool asking);
@@ -170,11 +176,12 @@ class RedisGateway final : public RedisBackend {
   bool connected_ = false;
   bool ever_connected_ = false;
   bool stopping_ = false;
-  bool switching_ = false;         // set_endpoint is dropping the connection on purpose
-  unsigned loaded_mask_ = 0;       // bit i: scripts().all()[i] is loaded on ctx_
-  bool eviction_refused_ = false;  // ctx_'s Redis may evict keys and that is not allowed
-  bool is_master_ = false;         // ROLE on ctx_ said master (check_role)
-  int attempts_ = 0;               // failed connection attempts in a row
+  bool switching_ = false;          // set_endpoint is dropping the connection on purpose
+  unsigned loaded_mask_ = 0;        // bit i: scripts().all()[i] is loaded on ctx_
+  bool eviction_refused_ = false;   // ctx_'s Redis may evict keys and that is not allowed
+  bool is_master_ = false;          // ROLE on ctx_ said master (check_role)
+  int64_t promotion_until_ms_ = 0;  // see set_endpoint
+  int attempts_ = 0;                // failed connection attempts in a row
   std::deque<Pending> pending_;
   size_t expired_ = 0;  // leading entries of pending_ already answered by the timer
   event* deadline_timer_ = nullptr;
@@ -182,8 +189,8 @@ class RedisGateway final : public RedisBackend {
   event* reconnect_timer_ = nullptr;
   event* script_retry_timer_ = nullptr;
   event* role_timer_ = nullptr;
-  std::string channel_;  // subscribed to, when set
-  std::function<void(const RedisValue&)> on_message_;
+  std::vector<std::string> channels_;  // subscribed to, when any
+  MessageCallback on_message_;
   struct Lookup;  // a host name lookup in progress
   std::shared_ptr<Lookup> lookup_;
   event* resolved_event_ = nullptr;  // activated by the lookup's thread

@@ -1,9 +1,11 @@
 // Redis behind Sentinel: the gateway of the master the Sentinels name.
 //
 // Each Sentinel gets two connections: one to ask (SENTINEL
-// get-master-addr-by-name, with a short timeout) and one subscribed to
-// +switch-master, so a failover moves every loop to the new master the
-// moment a Sentinel announces it. The Sentinels are asked again when the
+// get-master-addr-by-name, with a short timeout) and one subscribed to the
+// failover's events, so every loop moves to the new master the moment a
+// Sentinel starts promoting it (before the old master, still taking writes,
+// could acknowledge any the new one will not have) and again when the
+// failover ends (+switch-master). The Sentinels are asked again when the
 // master's connection fails or drops, when ROLE says it is not a master,
 // when it answers READONLY, NOREPLICAS, LOADING or MASTERDOWN, and every
 // kRecheckMs in any case. The first Sentinel to answer is believed; ROLE
@@ -28,6 +30,8 @@ class SentinelBackend final : public RedisBackend {
   static constexpr int64_t kRecheckMs = 5000;
   static constexpr int64_t kQueryTimeoutMs = 500;  // each Sentinel's answer
   static constexpr int64_t kRetryMs = 250;         // after a round nobody answered
+  // How long a replica the Sentinels are promoting may still say it is one.
+  static constexpr int64_t kPromotionMs = 10000;
 
   SentinelBackend(event_base* base, const RedisTarget& target, const GatewayOptions& options);
   ~SentinelBackend() override;
@@ -50,8 +54,9 @@ class SentinelBackend final : public RedisBackend {
 
   void discover(const std::string& why);
   void on_answer(uint64_t round, ScriptReply&& reply);
-  void on_switch(const RedisValue& message);
-  void move_to(const std::string& host, int port, const char* how);
+  void on_event(const std::string& channel, const std::string& message);
+  bool promoting() const;
+  void move_to(const std::string& host, int port, const char* how, int64_t promotion_ms = 0);
   static void on_timer(int fd, short what, void* arg);
 
   std::string name_;
@@ -63,6 +68,11 @@ class SentinelBackend final : public RedisBackend {
   size_t waiting_answers_ = 0;  // of the round in flight (0: none in flight)
   bool have_master_ = false;
   int quiet_rounds_ = 0;  // rounds in a row nobody answered (for the log)
+  // The replica being promoted, until promotion_until_ms_ (0: none): the
+  // Sentinels' answers naming another master are not followed meanwhile.
+  std::string promoted_host_;
+  int promoted_port_ = 0;
+  int64_t promotion_until_ms_ = 0;
   event* timer_ = nullptr;
   bool stopping_ = false;
 };
