@@ -181,6 +181,9 @@ void ClusterBackend::retry_later(CallPtr call, const char* why) {
   int64_t due = now_ms() + kRetryMs;
   if (stopping_ || due >= call->deadline_ms)
     return call->cb(unavailable(std::string("redis cluster: ") + why + " until the deadline"));
+  // Waiting out a migration is bounded by the deadline, not the count: an
+  // event's call meets ASK then TRYAGAIN for as long as its slot moves.
+  call->redirects = 0;
   bool earliest = retries_.empty() || due < retries_.begin()->first;
   retries_.emplace(due, std::move(call));
   if (earliest) {

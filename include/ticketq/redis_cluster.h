@@ -15,7 +15,10 @@
 //   TRYAGAIN, CLUSTERDOWN  a key being moved, or no master for the slot yet:
 //                          the call is sent again after kRetryMs, for as
 //                          long as its deadline allows
-// A call is redirected at most kMaxRedirects times. A call whose connection
+// During a slot's migration a call on an event whose keys are not all in
+// one place meets ASK, then TRYAGAIN on the new node (Redis serves a script
+// there only when all its keys are), until the migration ends. A call is
+// redirected at most kMaxRedirects times between two waits. A call whose connection
 // drops with the call in flight is not sent again (it may have run): it
 // gets kUnavailable, like with one server.
 //
