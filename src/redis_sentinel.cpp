@@ -3,6 +3,8 @@
 #include <event2/event.h>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+
 #include "ticketq/clock.h"
 
 namespace ticketq {
@@ -67,47 +69,77 @@ std::vector<RedisNodeStatus> SentinelBackend::node_status() const {
   return out;
 }
 
-// Asks every Sentinel at once; the first to name a master is followed.
-// One round at a time: trouble reported while one is in flight is answered
-// by it.
+// Asks every Sentinel at once and, once all have answered (or timed out),
+// follows the master named with the highest config epoch, never one older
+// than the master followed: after a failover a Sentinel that has not heard
+// of it yet still names the old master, under the old epoch. One round at a
+// time: trouble reported while one is in flight is answered by it.
 void SentinelBackend::discover(const std::string& why) {
   if (stopping_ || waiting_answers_ > 0) return;
   spdlog::debug("redis: asking the Sentinels for the master of {} ({})", name_, why);
   const uint64_t round = ++round_;
   waiting_answers_ = sentinels_.size();
-  for (Sentinel& s : sentinels_)
-    s.query->command({"SENTINEL", "get-master-addr-by-name", name_},
-                     [this, round](ScriptReply&& r) { on_answer(round, std::move(r)); });
+  answers_.clear();
   timeval tv = timeval_of_ms(kRecheckMs);
   evtimer_add(timer_, &tv);
+  for (Sentinel& s : sentinels_)
+    s.query->command({"SENTINEL", "MASTER", name_},
+                     [this, round](ScriptReply&& r) { on_answer(round, std::move(r)); });
+}
+
+std::optional<SentinelBackend::Answer> SentinelBackend::parse_answer(const ScriptReply& reply) {
+  // A flat list of field, value: name, ip, port, runid, flags, ...
+  const RedisValue& v = reply.value;
+  if (reply.fault != Fault::kNone || v.type != RedisValue::Type::kArray) return std::nullopt;
+  Answer a;
+  bool have_epoch = false;
+  for (size_t i = 0; i + 1 < v.elements.size(); i += 2) {
+    const std::string& field = v.elements[i].str;
+    const std::string& value = v.elements[i + 1].str;
+    if (field == "ip") a.host = value;
+    if (field == "port" && !parse_int_in(value, 1, 65535, &a.port)) return std::nullopt;
+    if (field == "config-epoch") {
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), a.epoch);
+      have_epoch = ec == std::errc() && end == value.data() + value.size() && a.epoch >= 0;
+    }
+  }
+  if (a.host.empty() || a.port == 0 || !have_epoch) return std::nullopt;
+  return a;
 }
 
 void SentinelBackend::on_answer(uint64_t round, ScriptReply&& reply) {
-  if (stopping_ || round != round_ || waiting_answers_ == 0) return;  // decided already
-  const RedisValue& v = reply.value;
-  int port = 0;
-  if (reply.fault == Fault::kNone && v.type == RedisValue::Type::kArray && v.elements.size() == 2 &&
-      !v.elements[0].str.empty() && parse_int_in(v.elements[1].str, 1, 65535, &port)) {
-    waiting_answers_ = 0;
-    quiet_rounds_ = 0;
-    if (promoting()) {
-      // The Sentinels name the old master until the failover ends.
-      if (v.elements[0].str != promoted_host_ || port != promoted_port_) return;
-      promotion_until_ms_ = 0;
-    }
-    return move_to(v.elements[0].str, port, "a Sentinel");
+  if (stopping_ || round != round_ || waiting_answers_ == 0) return;  // given up already
+  if (auto a = parse_answer(reply)) {
+    answers_.push_back(std::move(*a));
+  } else if (reply.fault != Fault::kNone || reply.value.type == RedisValue::Type::kError) {
+    last_refusal_ = reply.fault != Fault::kNone ? reply.detail : reply.value.str;
   }
   if (--waiting_answers_ > 0) return;
-  // Nobody knew: Sentinels down, or not monitoring this name.
-  if (quiet_rounds_++ % 20 == 0)
+  // While a failover announced by a Sentinel is under way, only the master
+  // it named counts: the Sentinel running the failover names the old
+  // master under the new epoch until the end, the others under the old one.
+  const bool fenced = fence_until_ms_ != 0 && now_ms() < fence_until_ms_;
+  const Answer* best = nullptr;
+  for (const Answer& a : answers_)
+    if ((!fenced || (a.host == fence_.host && a.port == fence_.port)) &&
+        (best == nullptr || a.epoch > best->epoch))
+      best = &a;
+  if (best != nullptr && best->epoch >= epoch_) {
+    quiet_rounds_ = 0;
+    epoch_ = best->epoch;
+    fence_until_ms_ = 0;
+    return move_to(best->host, best->port, "the Sentinels");
+  }
+  if (!answers_.empty()) {
+    spdlog::debug("redis: the Sentinels name no master to follow yet ({} answers)",
+                  answers_.size());
+  } else if (quiet_rounds_++ % 20 == 0) {
+    // Nobody knew: Sentinels down, or not monitoring this name.
     spdlog::warn("redis: no Sentinel named a master for {} ({}); asking again", name_,
-                 reply.fault != Fault::kNone ? reply.detail : "no such master name");
+                 last_refusal_.empty() ? "no answer" : last_refusal_);
+  }
   timeval tv = timeval_of_ms(kRetryMs);
   evtimer_add(timer_, &tv);
-}
-
-bool SentinelBackend::promoting() const {
-  return promotion_until_ms_ != 0 && now_ms() < promotion_until_ms_;
 }
 
 // What the Sentinels publish on a failover (one line each):
@@ -119,6 +151,8 @@ bool SentinelBackend::promoting() const {
 //       the failover is over
 //   -failover-abort-slave-timeout  master <name> <ip> <port>
 //       the replica was not promoted in time: ask the Sentinels again
+// After either of the first two, until a Sentinel's answer names the same
+// master (or kPromotionMs passes), answers naming another are not followed.
 void SentinelBackend::on_event(const std::string& channel, const std::string& message) {
   std::vector<std::string_view> words;
   std::string_view text = message;
@@ -128,27 +162,28 @@ void SentinelBackend::on_event(const std::string& channel, const std::string& me
     text = space == std::string_view::npos ? "" : text.substr(space + 1);
   }
   int port = 0;
+  std::string host;
+  int64_t promotion_ms = 0;
   if (channel == "+switch-master") {
     if (words.size() != 5 || words[0] != name_ || !parse_int_in(words[4], 1, 65535, &port)) return;
-    promotion_until_ms_ = 0;
-    return move_to(std::string(words[3]), port, "+switch-master");
-  }
-  if (channel == "+failover-state-send-slaveof-noone") {
+    host = words[3];
+  } else if (channel == "+failover-state-send-slaveof-noone") {
     if (words.size() != 8 || words[0] != "slave" || words[4] != "@" || words[5] != name_ ||
         !parse_int_in(words[3], 1, 65535, &port))
       return;
-    promoted_host_ = words[2];
-    promoted_port_ = port;
-    promotion_until_ms_ = now_ms() + kPromotionMs;
-    return move_to(promoted_host_, port, "+failover-state-send-slaveof-noone", kPromotionMs);
-  }
-  if (words.size() >= 2 && words[0] == "master" && words[1] == name_ && promoting()) {
-    spdlog::warn("redis: the Sentinels gave up promoting {}:{} ({})", promoted_host_,
-                 promoted_port_, channel);
-    promotion_until_ms_ = 0;
+    host = words[2];
+    promotion_ms = kPromotionMs;
+  } else {
+    if (words.size() < 2 || words[0] != "master" || words[1] != name_ || fence_until_ms_ == 0)
+      return;
+    spdlog::warn("redis: the Sentinels gave up the failover of {} ({})", name_, channel);
+    fence_until_ms_ = 0;
     waiting_answers_ = 0;
-    discover(channel);
+    return discover(channel);
   }
+  fence_ = {host, port, epoch_};
+  fence_until_ms_ = now_ms() + kPromotionMs;
+  move_to(host, port, channel.c_str(), promotion_ms);
 }
 
 void SentinelBackend::move_to(const std::string& host, int port, const char* how,
