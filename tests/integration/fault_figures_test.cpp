@@ -76,7 +76,6 @@ class SchedProbe {
 };
 
 double ms(int64_t us);
-std::string fmt_ms(int64_t us);
 
 // The slowest requests that overlapped [t_stop, t_cont], with their send
 // time relative to both, for a failure message.
@@ -117,12 +116,6 @@ std::pair<double, int64_t> server_max_duration_ms(const std::string& log, int st
 
 double ms(int64_t us) {
   return static_cast<double>(us) / 1000.0;
-}
-
-std::string fmt_ms(int64_t us) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", ms(us));
-  return buf;
 }
 
 // ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <sstream>
 #include <thread>
 
@@ -34,6 +35,9 @@ std::string RedisProcess::start() {
   for (int attempt = 0; attempt < 8; ++attempt) {
     port_ = pick_free_port();
     if (port_ <= 0) return "no free port";
+    // A Sentinel's config is written only when absent: a fresh one for the
+    // new port (restart() keeps it).
+    if (options_.sentinel) std::remove(config_path().c_str());
     last = launch();
     if (last.empty()) return "";
   }
@@ -58,25 +62,43 @@ std::string RedisProcess::restart() {
 std::string RedisProcess::launch() {
   std::string server = find_redis_server();
   if (server.empty()) return "redis-server not found";
-  std::ostringstream conf;
-  conf << "port " << port_ << "\n"
-       << "bind 127.0.0.1\n"
-       << "dir " << dir_->path() << "\n"
-       << "daemonize no\n"
-       << "save \"\"\n"
-       << "logfile \"\"\n"
-       << "databases 4\n";
-  if (options_.persistent)
-    conf << "appendonly yes\nappendfsync always\n";
-  else
-    conf << "appendonly no\n";
-  if (!options_.password.empty()) conf << "requirepass \"" << options_.password << "\"\n";
-  if (options_.unix_socket) conf << "unixsocket " << socket_path() << "\nunixsocketperm 700\n";
-  for (const auto& line : options_.extra_config) conf << line << "\n";
-  write_file(dir_->file("redis.conf"), conf.str());
+  if (options_.sentinel) {
+    // Written once: the Sentinel keeps what it learns in this file.
+    if (access(config_path().c_str(), F_OK) != 0) {
+      std::ostringstream conf;
+      conf << "port " << port_ << "\n"
+           << "bind 127.0.0.1\n"
+           << "dir " << dir_->path() << "\n"
+           << "daemonize no\n"
+           << "logfile \"\"\n";
+      if (!options_.password.empty()) conf << "requirepass \"" << options_.password << "\"\n";
+      for (const auto& line : options_.extra_config) conf << line << "\n";
+      write_file(config_path(), conf.str());
+    }
+  } else {
+    std::ostringstream conf;
+    conf << "port " << port_ << "\n"
+         << "bind 127.0.0.1\n"
+         << "dir " << dir_->path() << "\n"
+         << "daemonize no\n"
+         << "save \"\"\n"
+         << "logfile \"\"\n"
+         << "databases 4\n";
+    if (options_.persistent)
+      conf << "appendonly yes\nappendfsync always\n";
+    else
+      conf << "appendonly no\n";
+    if (!options_.password.empty()) conf << "requirepass \"" << options_.password << "\"\n";
+    if (options_.unix_socket) conf << "unixsocket " << socket_path() << "\nunixsocketperm 700\n";
+    if (options_.replicaof_port > 0)
+      conf << "replicaof 127.0.0.1 " << options_.replicaof_port << "\n";
+    for (const auto& line : options_.extra_config) conf << line << "\n";
+    write_file(config_path(), conf.str());
+  }
 
   SpawnSpec spec;
-  spec.argv = {server, dir_->file("redis.conf")};
+  spec.argv = {server, config_path()};
+  if (options_.sentinel) spec.argv.push_back("--sentinel");
   spec.stdout_path = dir_->file("redis.log");
   spec.stderr_path = dir_->file("redis.log");
   std::string error;
@@ -91,10 +113,12 @@ std::string RedisProcess::launch() {
         if (try_reap(pid_, &st)) return true;
         // It must be our redis answering, not another one on a reused port,
         // and done loading its data (it accepts connections while loading).
+        // A Sentinel has no data (and no "loading" field).
         Reply info = client.command({"INFO"});
         return info.type == Reply::Type::kString &&
                info.str.find("process_id:" + std::to_string(pid_) + "\r\n") != std::string::npos &&
-               info.str.find("\r\nloading:0\r\n") != std::string::npos;
+               info.str.find(options_.sentinel ? "\r\nredis_mode:sentinel\r\n"
+                                               : "\r\nloading:0\r\n") != std::string::npos;
       },
       Millis(30000), Millis(10));  // generous: a big AOF to load, a busy machine
   if (st.exited || st.signal != 0) {

@@ -20,6 +20,15 @@ struct RedisOptions {
   std::string password;                   // requirepass, when set
   bool unix_socket = false;               // also listen on socket_path()
   std::vector<std::string> extra_config;  // more redis.conf lines
+  // "replicaof 127.0.0.1 <port>" when > 0 (add "masterauth" to
+  // extra_config when the master has a password).
+  int replicaof_port = 0;
+  // Run as a Sentinel (redis-server <conf> --sentinel); extra_config holds
+  // its "sentinel ..." lines. The config file is written on the first start
+  // only: a Sentinel rewrites it with what it learns, and restart() keeps
+  // that, as a real deployment does. persistent and unix_socket do not
+  // apply.
+  bool sentinel = false;
 };
 
 class RedisProcess {
@@ -47,7 +56,14 @@ class RedisProcess {
   const std::string& dir() const { return dir_->path(); }
   std::string socket_path() const { return dir_->file("redis.sock"); }
   const RedisOptions& options() const { return options_; }
+  // Changes take effect at the next restart() (e.g. replicaof_port); a
+  // Sentinel's config file is not written again.
+  RedisOptions& edit_options() { return options_; }
   std::string log() const;
+  pid_t pid() const { return pid_; }
+  bool paused() const { return paused_; }
+  // The config file the process was started with (a Sentinel rewrites it).
+  std::string config_path() const { return dir_->file("redis.conf"); }
 
  private:
   std::string launch();

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <memory>
 
 #include "support/http_client.h"
@@ -13,6 +14,12 @@ namespace ticketq::test {
 int64_t now_us() {
   using namespace std::chrono;
   return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+std::string fmt_ms(int64_t us) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(us) / 1000.0);
+  return buf;
 }
 
 ReserveLoad::ReserveLoad(int port, int connections, std::string tag, Millis max_run,
@@ -187,6 +194,21 @@ StatusCounts::StatusCounts(const std::vector<Outcome>& outcomes) {
     if (o.status == 0 && transport_errors++ == 0) first_error = o.error;
     if (o.status >= 500 && o.status != 503) ++other_5xx;
     if (o.status == 503 && !o.retry_after) ++missing_retry_after;
+  }
+}
+
+void expect_only_503s(const std::vector<Outcome>& outcomes) {
+  StatusCounts counts(outcomes);
+  EXPECT_EQ(counts.other_5xx, 0);
+  EXPECT_EQ(counts.missing_retry_after, 0);
+  EXPECT_EQ(counts.transport_errors, 0) << counts.first_error;
+  for (const Outcome& r : outcomes) {
+    if (r.status != 200 && r.status != 409) {
+      ASSERT_EQ(r.status, 503) << r.user << ": " << r.body;
+    }
+    for (const char* leak : {"NOSCRIPT", "MOVED", "ASK ", "TRYAGAIN", "CLUSTERDOWN", "READONLY",
+                             "NOREPLICAS", "LOADING", "MASTERDOWN", "ERR "})
+      ASSERT_EQ(r.body.find(leak), std::string::npos) << r.user << ": " << r.body;
   }
 }
 

@@ -28,6 +28,8 @@ namespace ticketq::test {
 
 // Microseconds of a steady clock.
 int64_t now_us();
+// Microseconds as milliseconds with one decimal, for FIGURE lines.
+std::string fmt_ms(int64_t us);
 
 // One reserve as a client saw it.
 struct Outcome {
@@ -123,5 +125,10 @@ struct StatusCounts {
     return it == by_status.end() ? 0 : it->second;
   }
 };
+
+// What a fault may show clients: 200, 409, or 503 with Retry-After, never
+// a transport error, and no body with the text of a Redis error (NOSCRIPT,
+// MOVED, READONLY, ...) in it.
+void expect_only_503s(const std::vector<Outcome>& outcomes);
 
 }  // namespace ticketq::test
