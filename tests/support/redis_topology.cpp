@@ -393,6 +393,31 @@ Reply ClusterSetup::command(int port, const std::vector<std::string>& args) {
   return client(port).command(args);
 }
 
+std::string ClusterSetup::wait_replicas_synced(Millis timeout) {
+  int64_t deadline = now_ms() + timeout.count();
+  std::map<int, int64_t> offsets;  // master -> its offset as this call begins
+  for (int m : masters()) {
+    int64_t at =
+        to_int64(info_field(command(m, {"INFO", "replication"}).str, "master_repl_offset"));
+    if (at < 0) return "no master_repl_offset on " + std::to_string(m);
+    offsets[m] = at;
+  }
+  return poll(
+      [&]() -> std::string {
+        for (auto& [m, offset] : offsets)
+          for (int r : replicas_of(m)) {
+            if (!usable(r)) continue;
+            int64_t at =
+                to_int64(info_field(command(r, {"INFO", "replication"}).str, "slave_repl_offset"));
+            if (at < offset)
+              return "replica " + std::to_string(r) + " at offset " + std::to_string(at) + " < " +
+                     std::to_string(offset);
+          }
+        return "";
+      },
+      left(deadline), "replicas in sync");
+}
+
 bool ClusterSetup::usable(int port) {
   for (auto& n : nodes_)
     if (n->port() == port) return n->running() && !n->paused();

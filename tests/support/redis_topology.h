@@ -219,6 +219,9 @@ class ClusterSetup {
   // owners, covering all 16384 slots with usable masters; and every usable
   // replica has its master link up, every usable master owns slots.
   std::string wait_agree(Millis timeout = Millis(30000));
+  // Waits until every usable replica has its master's replication offset
+  // as it was when the call began (everything written before is copied).
+  std::string wait_replicas_synced(Millis timeout = Millis(30000));
   // After node(killed).kill9() of a master: waits until a replica took its
   // slots (by the last agreement) and all usable nodes agree; returns the
   // new master's port, 0 when the timeout passes first.
