@@ -312,30 +312,42 @@ void QueueCore::list_events(const std::string& cursor, int64_t count,
   std::string head = options_.key_prefix + ":{";
   std::string tail = std::string("}:") + kEventKeys[0];
   // Over several masters (Redis Cluster) the walk goes through each in turn,
-  // and the cursor is "node.cursor".
+  // and the cursor is "generation.node.cursor": a page asked for after the
+  // masters changed fails (the walk starts again) rather than go on with
+  // another node's cursor.
+  const uint64_t generation = runner_.topology();
   size_t node = 0;
   std::string scan = cursor;
+  bool stale = false;
   if (size_t dot = cursor.find('.'); dot != std::string::npos) {
-    auto [end, ec] = std::from_chars(cursor.data(), cursor.data() + dot, node);
-    if (ec != std::errc() || end != cursor.data() + dot) node = runner_.nodes();
-    scan = cursor.substr(dot + 1);
+    size_t dot2 = cursor.find('.', dot + 1);
+    uint64_t gen = 0;
+    auto [end1, ec1] = std::from_chars(cursor.data(), cursor.data() + dot, gen);
+    auto [end2, ec2] = std::from_chars(cursor.data() + dot + 1,
+                                       cursor.data() + std::min(dot2, cursor.size()), node);
+    stale = dot2 == std::string::npos || ec1 != std::errc() || end1 != cursor.data() + dot ||
+            ec2 != std::errc() || end2 != cursor.data() + dot2 || gen != generation;
+    if (!stale) scan = cursor.substr(dot2 + 1);
   }
-  if (node >= runner_.nodes()) {  // the map shrank since the last page
+  if (stale || node >= runner_.nodes()) {
     EventsPage r;
-    r.cursor = "0";
+    r.fault = Fault::kUnavailable;
+    r.detail = runner_.nodes() == 0 ? "no redis master known yet"
+                                    : "the redis cluster's masters changed during the walk";
     return cb(std::move(r));
   }
   runner_.run_on(
       node, scripts().events,
       {glob_escape(head) + "*" + glob_escape(tail), scan, std::to_string(count)},
-      [this, cb = std::move(cb), head, tail, node](ScriptReply&& reply) {
+      [this, cb = std::move(cb), head, tail, node, generation](ScriptReply&& reply) {
         EventsPage r;
         if (auto* e = unwrap(reply, r, 2, 1)) {
+          const std::string at = std::to_string(generation) + ".";
           r.cursor = (*e)[1].str;
           if (r.cursor != "0")
-            r.cursor = runner_.nodes() > 1 ? std::to_string(node) + "." + r.cursor : r.cursor;
+            r.cursor = runner_.nodes() > 1 ? at + std::to_string(node) + "." + r.cursor : r.cursor;
           else if (node + 1 < runner_.nodes())
-            r.cursor = std::to_string(node + 1) + ".0";
+            r.cursor = at + std::to_string(node + 1) + ".0";
           for (size_t i = 2; i < e->size(); ++i) {
             std::string_view key = (*e)[i].str;
             if (key.size() <= head.size() + tail.size() || !key.starts_with(head) ||

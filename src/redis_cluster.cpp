@@ -169,6 +169,7 @@ void ClusterBackend::on_reply(CallPtr call, RedisGateway* node, ScriptReply&& re
   }
   if (error.starts_with("CLUSTERDOWN")) {
     if (metrics_ != nullptr) metrics_->redirect("clusterdown");
+    down_until_ms_ = now_ms() + kDownMs;
     refresh("CLUSTERDOWN");
     return retry_later(std::move(call), "CLUSTERDOWN");
   }
@@ -229,7 +230,7 @@ void ClusterBackend::ping(ReplyCallback cb) {
 }
 
 bool ClusterBackend::ready() const {
-  if (!have_map_ || masters_.empty()) return false;
+  if (!have_map_ || masters_.empty() || now_ms() < down_until_ms_) return false;
   for (RedisGateway* s : slots_)
     if (s == nullptr) return false;
   for (RedisGateway* m : masters_)
@@ -267,7 +268,12 @@ RedisGateway* ClusterBackend::node_at(const std::string& host, int port) {
 // Asks for CLUSTER SLOTS: one refresh at a time, at most one per
 // kRefreshGapMs (later asks are folded into one at the end of the gap).
 void ClusterBackend::refresh(const std::string& why) {
-  if (stopping_ || refreshing_) return;
+  if (stopping_) return;
+  if (refreshing_) {
+    // The map in flight may have been read before what prompted this.
+    refresh_again_ = true;
+    return;
+  }
   int64_t now = now_ms();
   if (now < last_refresh_ms_ + kRefreshGapMs) {
     if (!evtimer_pending(refresh_timer_, nullptr)) {
@@ -291,6 +297,10 @@ void ClusterBackend::refresh(const std::string& why) {
   asked->command({"CLUSTER", "SLOTS"}, [this, asked](ScriptReply&& r) {
     refreshing_ = false;
     if (stopping_) return;
+    if (refresh_again_) {
+      refresh_again_ = false;
+      refresh("asked for while reading the map");  // after the gap
+    }
     std::vector<SlotRange> ranges;
     if (r.fault == Fault::kNone) ranges = parse_cluster_slots(r.value, asked->endpoint().host);
     if (ranges.empty()) {
@@ -335,6 +345,7 @@ void ClusterBackend::apply(const std::vector<SlotRange>& ranges, const RedisGate
                  asked->endpoint().describe(), masters.size(), moved,
                  uncovered ? ", " + std::to_string(uncovered) + " slots without a master" : "");
   slots_ = slots;
+  if (masters != masters_) ++generation_;
   masters_ = std::move(masters);
   have_map_ = true;
   update_gauges();

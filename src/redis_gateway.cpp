@@ -200,6 +200,10 @@ void RedisGateway::set_endpoint(const RedisEndpoint& endpoint, int64_t promotion
     lookup_->cancelled = true;
   }
   lookup_.reset();
+  if (options_.metrics != nullptr && !options_.endpoint.host.empty()) {
+    options_.metrics->node_master(options_.endpoint.describe(), false);
+    options_.metrics->node_connected(options_.endpoint.describe(), false);
+  }
   switching_ = true;  // no reconnect to the old server, no trouble reported
   drop_connection();
   switching_ = false;
@@ -266,7 +270,9 @@ void RedisGateway::open_connection(const std::string& address) {
   redisAsyncContext* c = ep.is_unix ? redisAsyncConnectUnix(ep.path.c_str())
                                     : redisAsyncConnect(address.c_str(), ep.port);
   if (c == nullptr || c->err) {
-    spdlog::warn("redis: cannot connect to {}: {}", ep.describe(), c ? c->errstr : "out of memory");
+    if (attempts_ == 0 || attempts_ % 20 == 0)
+      spdlog::warn("redis: cannot connect to {}: {}", ep.describe(),
+                   c ? c->errstr : "out of memory");
     if (c) redisAsyncFree(c);
     schedule_reconnect();
     return trouble("cannot connect");
@@ -278,6 +284,7 @@ void RedisGateway::open_connection(const std::string& address) {
   ctx_ = c;
   loaded_mask_ = 0;
   is_master_ = false;
+  noscript_seen_ = false;
 
   // Queued in hiredis until the socket connects, and ahead of any request.
   int64_t deadline = now_ms() + options_.timeout_ms;
@@ -319,6 +326,11 @@ RedisNodeStatus RedisGateway::status() const {
   return s;
 }
 
+void RedisGateway::became_ready() {
+  attempts_ = 0;
+  spdlog::info("redis: ready on {}", options_.endpoint.describe());
+}
+
 void RedisGateway::trouble(const std::string& why) {
   if (options_.on_trouble && !stopping_) options_.on_trouble(why);
 }
@@ -341,7 +353,7 @@ void RedisGateway::check_role() {
       promotion_until_ms_ = 0;
       if (!was && options_.metrics != nullptr)
         options_.metrics->node_master(options_.endpoint.describe(), true);
-      if (!was && ready()) spdlog::info("redis: ready on {}", options_.endpoint.describe());
+      if (!was && ready()) became_ready();
       return;
     }
     if (r.fault == Fault::kTimeout) return;  // a stalled server is not ready anyway
@@ -428,7 +440,7 @@ void RedisGateway::load_scripts() {
       if (r.fault == Fault::kNone && r.value.str == s->sha1) {
         bool was = ready();
         loaded_mask_ |= 1u << i;
-        if (!was && ready()) spdlog::info("redis: ready on {}", options_.endpoint.describe());
+        if (!was && ready()) became_ready();
         return;
       }
       if (r.fault == Fault::kNone)
@@ -487,7 +499,9 @@ void RedisGateway::on_connect(const redisAsyncContext* c, int status) {
     if (self->ever_connected_) self->options_.metrics->reconnect();
   }
   self->ever_connected_ = true;
-  self->attempts_ = 0;
+  // A data node's backoff starts again once it is ready: one that takes
+  // connections and then turns out unusable (a replica) is retried slowly.
+  if (!self->options_.data_node) self->attempts_ = 0;
   spdlog::log(self->options_.data_node ? spdlog::level::info : spdlog::level::debug,
               "redis: connected to {}", self->options_.endpoint.describe());
 }
@@ -495,8 +509,10 @@ void RedisGateway::on_connect(const redisAsyncContext* c, int status) {
 void RedisGateway::on_disconnect(const redisAsyncContext* c, int status) {
   auto* self = static_cast<RedisGateway*>(c->data);
   // Calls in flight were already answered (NULL replies); the context is
-  // freed by hiredis after this returns.
-  if (self->ctx_ == c) self->ctx_ = nullptr;
+  // freed by hiredis after this returns. One dropped while hiredis was
+  // inside it goes only now, when a newer one may be in its place.
+  if (self->ctx_ != nullptr && self->ctx_ != c) return;
+  self->ctx_ = nullptr;
   self->connected_ = false;
   self->loaded_mask_ = 0;
   self->is_master_ = false;
@@ -581,23 +597,52 @@ void RedisGateway::send_script(const Script& script, bool by_sha, int numkeys,
 }
 
 // Holds a write's reply until WAIT says enough replicas have it. WAIT
-// covers every write this connection made before it, so it is sent on the
-// same connection, right behind the script's reply.
-void RedisGateway::wait_for_replicas(ScriptReply&& reply, ReplyCallback cb, int64_t deadline_ms) {
-  int64_t wait_ms = std::clamp<int64_t>(deadline_ms - now_ms(), 1, options_.wait_timeout_ms);
-  std::string replicas = std::to_string(options_.wait_replicas), ms = std::to_string(wait_ms);
-  auto held = std::make_shared<ScriptReply>(std::move(reply));
-  auto done = [this, held, cb = std::move(cb), wait_ms](ScriptReply&& r) mutable {
-    if (r.fault != Fault::kNone) return cb(std::move(r));
-    if (r.value.type == RedisValue::Type::kInteger && r.value.integer >= options_.wait_replicas)
-      return cb(std::move(*held));
-    ReplyCallback answer = std::move(cb);
-    fail(answer, Fault::kUnavailable,
-         wait_ms < options_.wait_timeout_ms ? "no replica copied the write before the deadline"
-                                            : "no replica copied the write within "
-                                              "redis_wait_timeout_ms");
+// covers every write its connection made before it, and Redis serves
+// nothing else on a connection while its WAIT waits: so one WAIT at a time,
+// and the writes whose replies come meanwhile wait for the next one.
+void RedisGateway::hold_for_replicas(ScriptReply&& reply, ReplyCallback cb, int64_t deadline_ms) {
+  held_.push_back({std::move(reply), std::move(cb), deadline_ms, ctx_});
+  if (!waiting_) send_wait();
+}
+
+void RedisGateway::send_wait() {
+  auto batch = std::make_shared<std::vector<HeldWrite>>();
+  int64_t deadline = INT64_MAX;
+  for (HeldWrite& w : held_) {
+    if (w.conn != ctx_ || ctx_ == nullptr) {  // a WAIT here would not cover it
+      fail(w.cb, Fault::kUnavailable, "redis connection lost before a replica had the write");
+      continue;
+    }
+    deadline = std::min(deadline, w.deadline_ms);
+    batch->push_back(std::move(w));
+  }
+  held_.clear();
+  if (batch->empty()) return;
+  // The reply must come before the deadline timer answers the call.
+  int64_t left = deadline - now_ms();
+  int64_t wait_ms = std::min(options_.wait_timeout_ms, left - std::max<int64_t>(5, left / 10));
+  auto done = [this, batch, wait_ms](ScriptReply&& r) {
+    waiting_ = false;
+    const bool copied = r.fault == Fault::kNone && r.value.type == RedisValue::Type::kInteger &&
+                        r.value.integer >= options_.wait_replicas;
+    for (HeldWrite& w : *batch) {
+      if (copied) {
+        w.cb(std::move(w.reply));
+      } else if (r.fault != Fault::kNone) {
+        w.cb(fault(r.fault, r.detail));
+      } else {
+        fail(w.cb, Fault::kUnavailable,
+             wait_ms < options_.wait_timeout_ms
+                 ? "no replica copied the write before the deadline"
+                 : "no replica copied the write within redis_wait_timeout_ms");
+      }
+    }
+    if (!held_.empty()) send_wait();
   };
-  send({"WAIT", replicas, ms}, {std::move(done), deadline_ms, nullptr, 0, {}, 0, true});
+  if (wait_ms <= 0) return done(fault(Fault::kTimeout, "no time left to wait for a replica"));
+  waiting_ = true;
+  send({"WAIT", std::to_string(options_.wait_replicas), std::to_string(wait_ms)},
+       {std::move(done), deadline, nullptr, 0, {}, 0, true});
 }
 
 // Hands one command to hiredis, or answers at once when that cannot be done.
@@ -657,9 +702,12 @@ void RedisGateway::on_reply(redisAsyncContext* c, void* r, void* privdata) {
   if (metrics != nullptr) metrics->redis_call(static_cast<double>(now_us() - p.sent_us) / 1e6);
   if (reply->type == REDIS_REPLY_ERROR && p.by_sha &&
       std::string_view(reply->str, reply->len).starts_with("NOSCRIPT")) {
-    // A failover (replicas have no script cache) or SCRIPT FLUSH.
-    spdlog::warn("redis: script {} missing from the script cache of {}, resending it",
-                 p.script->name, self->options_.endpoint.describe());
+    // A failover (replicas have no script cache) or SCRIPT FLUSH. Said once
+    // per connection: every call in flight meets it.
+    if (!self->noscript_seen_)
+      spdlog::warn("redis: scripts missing from the script cache of {} ({} first); resending them",
+                   self->options_.endpoint.describe(), p.script->name);
+    self->noscript_seen_ = true;
     self->send_script(*p.script, /*by_sha=*/false, p.numkeys, std::move(p.argv), std::move(p.cb),
                       p.deadline_ms, p.asking);
     return;
@@ -672,9 +720,9 @@ void RedisGateway::on_reply(redisAsyncContext* c, void* r, void* privdata) {
     // Cluster redirections are the Cluster backend's to follow and count;
     // the owner told of trouble logs it once.
     bool trouble = is_trouble_error(out.detail);
-    if (!is_redirect(out.detail) && !(trouble && self->options_.on_trouble)) {
+    if (!is_redirect(out.detail)) {
       if (metrics != nullptr) metrics->redis_error(fault_kind(Fault::kError));
-      if (p.script != nullptr)
+      if (p.script != nullptr && !(trouble && self->options_.on_trouble))
         spdlog::error("redis: script {} failed on {}: {}", p.script->name,
                       self->options_.endpoint.describe(), out.detail);
     }
@@ -684,7 +732,7 @@ void RedisGateway::on_reply(redisAsyncContext* c, void* r, void* privdata) {
       return self->trouble(why);
     }
   } else if (p.script != nullptr && p.script->writes && self->options_.wait_replicas > 0) {
-    return self->wait_for_replicas(std::move(out), std::move(p.cb), p.deadline_ms);
+    return self->hold_for_replicas(std::move(out), std::move(p.cb), p.deadline_ms);
   }
   p.cb(std::move(out));
 }

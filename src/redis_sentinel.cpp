@@ -76,7 +76,10 @@ std::vector<RedisNodeStatus> SentinelBackend::node_status() const {
 // time: trouble reported while one is in flight is answered by it.
 void SentinelBackend::discover(const std::string& why) {
   if (stopping_ || waiting_answers_ > 0) return;
-  spdlog::debug("redis: asking the Sentinels for the master of {} ({})", name_, why);
+  // Trouble is said once per kind, not per call that met it.
+  spdlog::log(why == last_why_ ? spdlog::level::debug : spdlog::level::info,
+              "redis: asking the Sentinels for the master of {} ({})", name_, why);
+  last_why_ = why;
   const uint64_t round = ++round_;
   waiting_answers_ = sentinels_.size();
   answers_.clear();
@@ -97,6 +100,9 @@ std::optional<SentinelBackend::Answer> SentinelBackend::parse_answer(const Scrip
     const std::string& field = v.elements[i].str;
     const std::string& value = v.elements[i + 1].str;
     if (field == "ip") a.host = value;
+    // The Sentinel running a failover names the old master until it ends.
+    if (field == "flags" && value.find("failover_in_progress") != std::string::npos)
+      return std::nullopt;
     if (field == "port" && !parse_int_in(value, 1, 65535, &a.port)) return std::nullopt;
     if (field == "config-epoch") {
       auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), a.epoch);
@@ -124,11 +130,15 @@ void SentinelBackend::on_answer(uint64_t round, ScriptReply&& reply) {
     if ((!fenced || (a.host == fence_.host && a.port == fence_.port)) &&
         (best == nullptr || a.epoch > best->epoch))
       best = &a;
-  if (best != nullptr && best->epoch >= epoch_) {
+  // An equal epoch moves ticketq only off a master that is not ready (a
+  // failover announced, then given up): two Sentinels may disagree under
+  // one epoch while one of them catches up.
+  if (best != nullptr &&
+      (!have_master_ || best->epoch > epoch_ || (best->epoch == epoch_ && !master_->ready()))) {
     quiet_rounds_ = 0;
     epoch_ = best->epoch;
     fence_until_ms_ = 0;
-    return move_to(best->host, best->port, "the Sentinels");
+    return move_to(best->host, best->port, "a Sentinel");
   }
   if (!answers_.empty()) {
     spdlog::debug("redis: the Sentinels name no master to follow yet ({} answers)",

@@ -68,6 +68,9 @@ class ClusterBackend final : public RedisBackend {
   static constexpr int64_t kRefreshGapMs = 100;
   static constexpr int64_t kRefreshMs = 10000;
   static constexpr int64_t kRetryMs = 20;
+  // Not ready for this long after a CLUSTERDOWN (the cluster may be down
+  // with every slot mapped and every master connected).
+  static constexpr int64_t kDownMs = 1000;
 
   ClusterBackend(event_base* base, const RedisTarget& target, const GatewayOptions& options);
   ~ClusterBackend() override;
@@ -77,11 +80,12 @@ class ClusterBackend final : public RedisBackend {
   void run(const Script& script, int numkeys, std::vector<std::string> argv,
            ReplyCallback cb) override;
   size_t nodes() const override { return masters_.size(); }
+  uint64_t topology() const override { return generation_; }
   void run_on(size_t node, const Script& script, std::vector<std::string> argv,
               ReplyCallback cb) override;
   void ping(ReplyCallback cb) override;
-  // The slot map is known, every slot has a master, and every master's
-  // connection is ready.
+  // The slot map is known, every slot has a master, every master's
+  // connection is ready, and no call met CLUSTERDOWN in the last kDownMs.
   bool ready() const override;
   std::vector<RedisNodeStatus> node_status() const override;
 
@@ -116,6 +120,9 @@ class ClusterBackend final : public RedisBackend {
   std::array<RedisGateway*, kClusterSlots> slots_{};            // nullptr: no master known
   std::vector<RedisGateway*> masters_;                          // in order of their first slot
   bool have_map_ = false;
+  uint64_t generation_ = 0;     // +1 whenever masters_ changes
+  int64_t down_until_ms_ = 0;   // see kDownMs
+  bool refresh_again_ = false;  // asked for while one was in flight
   bool refreshing_ = false;
   int64_t last_refresh_ms_ = 0;
   size_t ask_next_ = 0;                      // rotates the node asked for the map

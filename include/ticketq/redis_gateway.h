@@ -150,11 +150,13 @@ class RedisGateway final : public RedisBackend {
   void drop_connection();
   void schedule_reconnect();
   void trouble(const std::string& why);
+  void became_ready();
   void send_subscribe();
   void send(std::vector<std::string_view> words, Pending p);
   void send_script(const Script& script, bool by_sha, int numkeys, std::vector<std::string> argv,
                    ReplyCallback cb, int64_t deadline_ms, bool asking);
-  void wait_for_replicas(ScriptReply&& reply, ReplyCallback cb, int64_t deadline_ms);
+  void hold_for_replicas(ScriptReply&& reply, ReplyCallback cb, int64_t deadline_ms);
+  void send_wait();
   void arm_timer();
   // Answers a call that Redis did not answer, and counts it.
   void fail(ReplyCallback& cb, Fault f, const char* detail);
@@ -181,8 +183,19 @@ class RedisGateway final : public RedisBackend {
   bool eviction_refused_ = false;   // ctx_'s Redis may evict keys and that is not allowed
   bool is_master_ = false;          // ROLE on ctx_ said master (check_role)
   int64_t promotion_until_ms_ = 0;  // see set_endpoint
+  bool noscript_seen_ = false;      // on ctx_ (logged once)
   int attempts_ = 0;                // failed connection attempts in a row
   std::deque<Pending> pending_;
+  // Write replies held for the next WAIT (hold_for_replicas), and whether
+  // one is in flight.
+  struct HeldWrite {
+    ScriptReply reply;
+    ReplyCallback cb;
+    int64_t deadline_ms;
+    redisAsyncContext* conn;  // the connection that made the write
+  };
+  std::vector<HeldWrite> held_;
+  bool waiting_ = false;
   size_t expired_ = 0;  // leading entries of pending_ already answered by the timer
   event* deadline_timer_ = nullptr;
   bool timer_armed_ = false;

@@ -76,6 +76,7 @@ class SentinelBackend final : public RedisBackend {
   int quiet_rounds_ = 0;         // rounds in a row nobody answered (for the log)
   std::vector<Answer> answers_;  // of the round in flight
   std::string last_refusal_;     // why a Sentinel did not answer, for the log
+  std::string last_why_;         // why the Sentinels were last asked, for the log
   int64_t epoch_ = 0;            // config epoch of the master followed
   // The master a failover event named, followed alone until an answer names
   // it too or fence_until_ms_ passes (0: none).

@@ -57,6 +57,8 @@ class ScriptRunner {
   // A script with no keys (a keyspace walk) runs on one data node of
   // nodes(): a Redis Cluster has one per master, numbered in slot order.
   virtual size_t nodes() const { return 1; }
+  // Changes whenever the nodes do (a walk over them must start again).
+  virtual uint64_t topology() const { return 0; }
   virtual void run_on(size_t node, const Script& script, std::vector<std::string> argv,
                       ReplyCallback cb) {
     (void)node;

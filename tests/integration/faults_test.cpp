@@ -548,3 +548,56 @@ TEST_F(FaultsTest, AcknowledgedReservationsSurviveRedisCrashDuringRush) {
 
 }  // namespace
 }  // namespace ticketq::test
+
+namespace ticketq::test {
+namespace {
+
+// redis_wait_replicas: without a replica a change is answered 503 (the write
+// is on the master: a retry with the same user_id finds it), reads are not
+// held up, and once a replica is attached the same change is acknowledged.
+TEST_F(FaultsTest, WaitReplicasAnswers503UntilAReplicaHasTheWrite) {
+  RedisOptions no_delay;  // a replica's first sync at once, not after 5 s
+  no_delay.extra_config = {"repl-diskless-sync-delay 0"};
+  start({"--redis-wait-replicas", "1", "--redis-wait-timeout-ms", "50", "--capacity", "100",
+         "--queue-limit", "100"},
+        no_delay);
+  HttpResponse r = reserve("w1");
+  expect_503(r);
+  EXPECT_LT(r.elapsed_ms, 900) << "the WAIT was not bounded by redis_wait_timeout_ms";
+  // The write happened on the master.
+  EXPECT_EQ(stack_->db().scard(RedisClient::key("default", "reserved")), 1);
+  // Reads are not waited for.
+  HttpResponse status = http_->get("/status/w1");
+  EXPECT_EQ(status.status, 200) << status.describe();
+  // Many writes at once share WAITs: each is answered within a few waits,
+  // not one 50 ms wait after another.
+  std::vector<std::thread> threads;
+  std::vector<int64_t> elapsed(20);
+  for (int i = 0; i < 20; ++i)
+    threads.emplace_back([&, i] {
+      HttpClient c(server().port(), Millis(20000));
+      HttpResponse x = c.post("/reserve", user_body("many" + std::to_string(i)));
+      elapsed[i] = x.status == 503 ? x.elapsed_ms : -1;
+    });
+  for (auto& t : threads) t.join();
+  for (int64_t e : elapsed) EXPECT_GE(e, 0) << "a write without a replica was acknowledged";
+  std::printf("20 writes without a replica: slowest 503 after %lld ms\n",
+              static_cast<long long>(*std::max_element(elapsed.begin(), elapsed.end())));
+
+  RedisOptions replica_options;
+  replica_options.replicaof_port = redis().port();
+  RedisProcess replica(replica_options);
+  ASSERT_EQ(replica.start(), "");
+  ASSERT_TRUE(wait_until([&] { return reserve("w2").status == 200; }, Millis(20000)))
+      << "not acknowledged with a replica attached";
+  HttpResponse again = reserve("w1");
+  EXPECT_EQ(again.status, 200) << again.describe();
+  EXPECT_EQ(again.json["status"], "already_reserved");
+  RedisClient copy(replica.port());
+  EXPECT_TRUE(wait_until([&] { return copy.scard(RedisClient::key("default", "reserved")) >= 22; },
+                         Millis(10000)));
+  expect_invariants(100);
+}
+
+}  // namespace
+}  // namespace ticketq::test
