@@ -40,21 +40,11 @@ PROJECT=${SMOKE_PROJECT:-ticketq-smoke}
 IMAGE=${SMOKE_IMAGE:-localhost/ticketq:smoke}
 USERS=${SMOKE_USERS:-3000}
 STARTED=$SECONDS
+LOG_TAG=smoke
+# log, fail, pick_port, ctr, wait_healthy, curl_json, expect, metric_sum
+. "$ROOT/tests/docker/lib.sh"
 
-log() { printf '[smoke %3ds] %s\n' "$((SECONDS - STARTED))" "$*"; }
-fail() { printf '[smoke %3ds] FAIL: %s\n' "$((SECONDS - STARTED))" "$*" >&2; exit 1; }
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-if [ -n "${SMOKE_PORT:-}" ]; then
-  PORT=$SMOKE_PORT
-  port_in_use "$PORT" && fail "SMOKE_PORT $PORT is in use"
-else
-  PORT=18080
-  while port_in_use "$PORT"; do
-    PORT=$((PORT + 1))
-    [ "$PORT" -lt 18180 ] || fail "no free port in 18080-18179"
-  done
-fi
+pick_port
 BASE=http://127.0.0.1:$PORT
 
 WORK=$(mktemp -d)
@@ -74,10 +64,6 @@ export BENCH_USERS=$USERS BENCH_CAPACITY=$((USERS / 5)) BENCH_QUEUE_LIMIT=$((USE
 export BENCH_GROW=$((USERS / 10)) BENCH_CONNECTIONS=64 BENCH_EVENT=smoke-rush
 
 compose() { timeout "$1" podman-compose -p "$PROJECT" -f "$ROOT/docker-compose.yml" "${@:2}"; }
-ctr() {  # the container id of a service of this project
-  podman ps -q --filter "label=io.podman.compose.project=$PROJECT" \
-    --filter "label=com.docker.compose.service=$1" | head -n1
-}
 
 teardown() {
   local rc=$?
@@ -116,38 +102,10 @@ log "starting project $PROJECT: redis, ticketq1, ticketq2, nginx on $BASE"
 compose 120 down -v >/dev/null 2>&1 || true  # leftovers of an interrupted run
 compose 300 up -d --no-build >"$WORK/up.log" 2>&1 || { tail -30 "$WORK/up.log" >&2; fail "compose up failed"; }
 
-# podman runs healthchecks from systemd timers; without systemd they never
-# run by themselves, so run them here (also fine where they do).
-wait_healthy() {
-  local s=$1 deadline=$((SECONDS + $2)) id
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    id=$(ctr "$s")
-    if [ -n "$id" ] && podman healthcheck run "$id" >/dev/null 2>&1; then
-      log "$s healthy"
-      return 0
-    fi
-    sleep 1
-  done
-  fail "$s not healthy after $2 s"
-}
 for s in redis ticketq1 ticketq2 nginx; do wait_healthy "$s" 90; done
 curl -fsS --max-time 5 "$BASE/ready" >/dev/null || fail "GET /ready through nginx"
 
 # ---------------------------------------------------------------- through nginx --
-# curl_json METHOD PATH [BODY] -> prints "CODE BODY"; admin token always sent.
-curl_json() {
-  local out
-  out=$(curl -sS --max-time 5 -o - -w ' %{http_code}' -X "$1" "$BASE$2" \
-    -H "X-Token: $TOKEN" -H 'Content-Type: application/json' ${3:+-d "$3"}) || fail "curl $1 $2"
-  local body=${out% *}
-  echo "${out##* } ${body%$'\n'}"
-}
-expect() {  # expect WHAT "CODE BODY" CODE-PATTERN SUBSTRING
-  case "$2" in
-    $3" "*"$4"*) log "ok  $1: $2" ;;
-    *) fail "$1: got '$2', want $3 with $4" ;;
-  esac
-}
 expect "reserve u1" "$(curl_json POST /reserve '{"user_id":"smoke-u1"}')" 200 '"status":"reserved"'
 expect "reserve u2" "$(curl_json POST /reserve '{"user_id":"smoke-u2"}')" 200 '"status":"reserved"'
 expect "reserve u3 queues" "$(curl_json POST /reserve '{"user_id":"smoke-u3"}')" 200 '"position":1'
@@ -205,9 +163,6 @@ grep -q '^verdict: PASS' "$WORK/bench.log" || { tail -40 "$WORK/bench.log" >&2; 
 log "ok  rush verdict PASS"
 
 # ---------------------------------------------------------- both replicas --
-metric_sum() {  # metric_sum REGEX < metrics text: sum of the matching samples
-  awk -v re="$1" '$0 ~ re { s += $NF } END { printf "%d\n", s }'
-}
 promoted_total=0
 for s in ticketq1 ticketq2; do
   m=$(podman exec "$(ctr "$s")" ticketq-http-get /metrics) || fail "$s: GET /metrics"
