@@ -26,6 +26,8 @@ struct Options {
   double rate = 0;        // total requests/s; 0 = closed loop
   std::string scenario = "reserve";
   std::string event;      // empty: the seed routes (event "default")
+  int64_t events = 0;     // > 0: user ordinal k goes to event <event>k mod N (--events)
+  bool create_events = false;  // PUT the --events events before the load
   std::string token;
   bool json = false;
   int64_t users = 1000;
@@ -77,9 +79,19 @@ class UserIds {
 };
 
 // The requests of one run, prebuilt so that only the user id changes.
+// With `events` > 0 the run is spread over the events EVENT0..EVENT{events-1}
+// (`event` is then the stem of their names): the requests about user ordinal
+// k go to EVENT{k mod events} (of_user), which are prebuilt alike.
 class Requests {
  public:
-  Requests(const Target& t, const std::string& event, const std::string& token);
+  Requests(const Target& t, const std::string& event, const std::string& token, int64_t events = 0);
+  // The requests about user ordinal k: those of its event (this one
+  // without --events).
+  const Requests& of_user(uint64_t ordinal) const {
+    return spread_.empty() ? *this : spread_[ordinal % spread_.size()];
+  }
+  size_t events() const { return spread_.size(); }  // 0 without --events
+  const Requests& event_at(size_t i) const { return spread_[i]; }
   void reserve(std::string& out, std::string_view user) const;
   void status(std::string& out, std::string_view user) const;
   void leave(std::string& out, std::string_view user) const;  // admin, by user id
@@ -100,6 +112,7 @@ class Requests {
   std::string reserve_head_;  // up to the opening quote of the id
   std::string status_head_, status_tail_;
   std::string leave_head_;  // up to the opening quote of the id
+  std::vector<Requests> spread_;  // --events: one per event, in order
 };
 
 // A blocking request on a fresh connection, for setup and admin calls.
@@ -154,6 +167,14 @@ std::unique_ptr<Source> make_setup_source(const Requests& req, const UserIds& id
 Stats run_setup(const Options& o, std::vector<std::unique_ptr<Worker>>& workers, const Requests& req,
                 const UserIds& ids, uint64_t users, SetupReplies* replies,
                 int64_t* took_ns = nullptr);
+
+// --create-events: PUTs every event of req (--events) with --capacity and
+// --queue-limit over the workers' connections (one request outstanding on
+// each), untimed, with one line on stderr with the counts by status (201
+// created, 200 updated). Returns what the phase saw (the workers' stats are
+// cleared) and, in *took_ns, how long it took.
+Stats run_create_events(const Options& o, std::vector<std::unique_ptr<Worker>>& workers,
+                        const Requests& req, int64_t* took_ns = nullptr);
 
 // The measured load of reserve / status / mixed / leave (make_load_source)
 // over the workers, as the options say (duration, requests, rate, warm-up).

@@ -38,8 +38,11 @@ std::string UserIds::id(uint64_t ordinal) const {
 
 // ------------------------------------------------------------------ requests --
 
-Requests::Requests(const Target& t, const std::string& event, const std::string& token)
+Requests::Requests(const Target& t, const std::string& event, const std::string& token,
+                   int64_t events)
     : host_(t.host_header), base_(t.base_path), token_(token) {
+  spread_.reserve(static_cast<size_t>(std::max<int64_t>(events, 0)));
+  for (int64_t i = 0; i < events; ++i) spread_.emplace_back(t, event + std::to_string(i), token);
   event_name_ = event.empty() ? "default" : event;
   event_path_ = event.empty() ? "" : "/v1/events/" + event;
   std::string body_start = "{\"user_id\":\"";
@@ -275,8 +278,9 @@ class LoadSource final : public Source {
         return false;
       }
       ++leaves_;
-      ids_.format(plan_.leave_order[at], id);
-      req_.leave(out, std::string_view(id, sizeof id));
+      const uint32_t user = plan_.leave_order[at];
+      ids_.format(user, id);
+      req_.of_user(user).leave(out, std::string_view(id, sizeof id));
       job.op = Op::kLeave;
       return true;
     }
@@ -290,12 +294,13 @@ class LoadSource final : public Source {
       }
       ++fresh_;
       ids_.format(ord, id);
-      req_.reserve(out, std::string_view(id, sizeof id));
+      req_.of_user(ord).reserve(out, std::string_view(id, sizeof id));
       job.op = Op::kReserve;
     } else {
       const std::vector<uint32_t>& in_line = plan_.waiting;  // empty: all of 0..users-1
-      ids_.format(in_line.empty() ? rand() % users_ : in_line[rand() % in_line.size()], id);
-      req_.status(out, std::string_view(id, sizeof id));
+      const uint64_t user = in_line.empty() ? rand() % users_ : in_line[rand() % in_line.size()];
+      ids_.format(user, id);
+      req_.of_user(user).status(out, std::string_view(id, sizeof id));
       job.op = Op::kStatus;
     }
     return true;
@@ -333,8 +338,8 @@ class SetupSource final : public Source {
     char id[UserIds::kLen];
     ids_.format(next_, id);
     job.user = static_cast<uint32_t>(next_);
+    req_.of_user(next_).reserve(out, std::string_view(id, sizeof id));
     next_ += step_;
-    req_.reserve(out, std::string_view(id, sizeof id));
     job.op = Op::kReserve;
     return true;
   }
@@ -351,6 +356,33 @@ class SetupSource final : public Source {
   const UserIds& ids_;
   uint64_t next_, step_, users_;
   SetupReplies* replies_;
+};
+
+// --create-events: PUT /v1/events/E{i} for i = thread, thread + threads, ...
+class CreateEventsSource final : public Source {
+ public:
+  CreateEventsSource(const Requests& req, const std::string& settings, int thread, int threads)
+      : req_(req),
+        settings_(settings),
+        next_(static_cast<size_t>(thread)),
+        step_(static_cast<size_t>(threads)) {}
+  bool next(int64_t, Job& job, std::string& out, int64_t* retry_at) override {
+    if (next_ >= req_.events()) {
+      *retry_at = 0;
+      return false;
+    }
+    out += req_.event_at(next_).put_settings(settings_);
+    job.user = static_cast<uint32_t>(next_);
+    job.op = Op::kAdmin;
+    next_ += step_;
+    return true;
+  }
+  bool exhausted() const override { return next_ >= req_.events(); }
+
+ private:
+  const Requests& req_;
+  const std::string& settings_;
+  size_t next_, step_;
 };
 
 }  // namespace
@@ -395,6 +427,44 @@ Stats run_setup(const Options& o, std::vector<std::unique_ptr<Worker>>& workers,
                static_cast<unsigned long long>(users), static_cast<double>(took) / 1e9,
                codes.empty() ? "no replies" : codes.substr(1).c_str(), static_cast<unsigned long long>(errs));
   return setup;
+}
+
+// ------------------------------------------------------- --create-events --
+
+Stats run_create_events(const Options& o, std::vector<std::unique_ptr<Worker>>& workers,
+                        const Requests& req, int64_t* took_ns) {
+  const std::string settings = "{\"capacity\":" + std::to_string(o.capacity) +
+                               ",\"queue_limit\":" + std::to_string(o.queue_limit) + "}";
+  std::vector<std::unique_ptr<Source>> sources;
+  std::vector<RunLimits> limits(workers.size());
+  int64_t t0 = now_ns();
+  const int threads = static_cast<int>(workers.size());
+  for (int i = 0; i < threads; ++i) {
+    sources.push_back(std::make_unique<CreateEventsSource>(req, settings, i, threads));
+    limits[i].start_ns = limits[i].measure_from_ns = t0;
+    limits[i].request_timeout_ns = static_cast<int64_t>(o.timeout * 1e9);
+    limits[i].hard_deadline_ns = t0 + 120'000'000'000LL;
+  }
+  int64_t took = run_phase(workers, sources, limits, o.progress ? "create events" : nullptr, false);
+  Stats st;
+  for (auto& w : workers) {
+    st.merge(w->stats());
+    w->stats() = Stats{};
+  }
+  if (took_ns != nullptr) *took_ns = took;
+  uint64_t errs = 0;
+  for (uint64_t e : st.errors) errs += e;
+  uint64_t other = answered(st) - st.by_status[200] - st.by_status[201];
+  for (size_t i = 500; i < st.by_status.size(); ++i) other += st.by_status[i];
+  std::fprintf(
+      stderr,
+      "create events: %zu events %s0..%s%zu (%s) in %.2f s: %llu created (201), %llu updated "
+      "(200), %llu other replies, %llu transport errors\n",
+      req.events(), o.event.c_str(), o.event.c_str(), req.events() - 1, settings.c_str(),
+      static_cast<double>(took) / 1e9, static_cast<unsigned long long>(st.by_status[201]),
+      static_cast<unsigned long long>(st.by_status[200]), static_cast<unsigned long long>(other),
+      static_cast<unsigned long long>(errs));
+  return st;
 }
 
 // ---------------------------------------------------------------- the load --

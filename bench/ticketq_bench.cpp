@@ -3,12 +3,14 @@
 //
 //   ticketq-bench --scenario reserve -c 64 -t 2 -d 10
 //   ticketq-bench --scenario status --users 1000 --rate 20000 -d 10
+//   ticketq-bench -s reserve --events 300 --create-events --capacity 1000000 --queue-limit 0
 //   ticketq-bench --scenario leave --event E --users 1000000 -n 100000 --token T
 //   ticketq-bench --scenario rush --users 5000 --token T --reset
 //   ticketq-bench --scenario watch --watchers 10000 --token T --server-pid P --redis-port R
 //
 // Exit code: 0 success; 1 the rush verdict failed, watch missed admissions or
-// streams, every request failed, or the run hit --max-time; 2 bad flags or setup.
+// streams, every request failed, --create-events failed, or the run hit
+// --max-time; 2 bad flags or setup.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -160,7 +162,19 @@ int main(int argc, char** argv) {
          "(SSE streams: how fast admissions reach --watchers open streams)")
       ->check(CLI::IsMember({"reserve", "status", "mixed", "leave", "rush", "watch"}))
       ->capture_default_str();
-  app.add_option("--event", o.event, "event name: use /v1/events/NAME/... (default: seed routes; watch: \"watch\")");
+  app.add_option("--event", o.event,
+                 "event name: use /v1/events/NAME/... (default: seed routes; watch: \"watch\"); "
+                 "with --events the stem of the events' names");
+  app.add_option("--events", o.events,
+                 "reserve/status/mixed/leave: spread the requests over N events, NAME0..NAME{N-1} "
+                 "(NAME: --event, default \"e\"; /v1/events/NAMEi/...): everything about user "
+                 "ordinal k goes to NAME{k mod N}, so fresh reserves visit the events in turn; "
+                 "the events must exist (see --create-events)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100'000}));
+  app.add_flag("--create-events", o.create_events,
+               "with --events: PUT every event with --capacity and --queue-limit before the load "
+               "(admin token; untimed, over the -c connections; 201 created or 200 updated, "
+               "anything else fails the run)");
   app.add_option("--token", o.token, "admin token (default: env TICKETQ_ADMIN_TOKEN)");
   app.add_flag("--json", o.json, "print one JSON object");
   app.add_option("--users", o.users, "users of the status/mixed/leave id set, or of the rush")
@@ -191,7 +205,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 65535));
   rush->add_option("--key-prefix", o.key_prefix, "the server's key_prefix")->capture_default_str();
   rush->add_option("--check-event", o.check_event, "check Redis under this event instead (to see the check fail)");
-  rush->add_option("--capacity", o.capacity, "capacity to expect (default: GET the event), or to set with --create-event")
+  rush->add_option("--capacity", o.capacity,
+                   "capacity to expect (default: GET the event), or to set with --create-event(s)")
       ->check(CLI::NonNegativeNumber);
   rush->add_option("--queue-limit", o.queue_limit, "queue_limit, likewise")->check(CLI::NonNegativeNumber);
   rush->add_flag("--create-event", o.create_event, "PUT the event with --capacity and --queue-limit first");
@@ -245,6 +260,21 @@ int main(int argc, char** argv) {
     if (static_cast<unsigned char>(c) < 0x21 || c == 0x7f) return bad("--token has control characters or spaces");
   if (!o.event.empty() && !valid_chars(o.event, "._-", 64)) return bad("--event must be 1-64 chars of [A-Za-z0-9._-]");
   if (!o.check_event.empty() && !valid_chars(o.check_event, "._-", 64)) return bad("bad --check-event");
+  if (o.events > 0) {
+    if (o.scenario == "rush" || o.scenario == "watch")
+      return bad("--events is for reserve, status, mixed and leave");
+    if (o.event.empty()) o.event = "e";
+    if (!valid_chars(o.event + std::to_string(o.events - 1), "._-", 64))
+      return bad(
+          "--event too long for --events: the names NAME0..NAME{N-1} must have at most 64 chars");
+  }
+  if (o.create_events) {
+    if (o.events == 0) return bad("--create-events needs --events");
+    if (o.capacity < 0 || o.queue_limit < 0)
+      return bad("--create-events needs --capacity and --queue-limit");
+    if (o.token.empty())
+      return bad("--create-events needs the admin token (--token or TICKETQ_ADMIN_TOKEN)");
+  }
   if (o.threads > o.connections) return bad("--threads must not exceed --connections");
   if (o.warmup > 0 && o.duration == 0) return bad("--warmup needs --duration");
   if (o.scenario == "watch") {
@@ -281,7 +311,9 @@ int main(int argc, char** argv) {
 
   Target target;
   if (std::string err = parse_target(o.url, &target); !err.empty()) return bad("--url: " + err);
-  Requests req(target, o.event, o.token);
+  Requests req(target, o.event, o.token, o.events);
+  const std::string event_label =
+      o.events > 0 ? o.event + "0.." + o.event + std::to_string(o.events - 1) : req.event_name();
 
   struct sigaction sa {};
   sa.sa_handler = on_sigint;
@@ -305,16 +337,35 @@ int main(int argc, char** argv) {
                          : o.duration > 0     ? std::to_string(o.duration).substr(0, 5) + " s"
                                               : "";
     if (o.requests > 0) length += (length.empty() ? "" : ", at most ") + std::to_string(o.requests) + " requests";
-    std::printf("ticketq-bench %s -> %s (event %s), %d thread%s, %d connections, %s, %s, user ids %s*\n",
-                o.scenario.c_str(), o.url.c_str(), req.event_name().c_str(), o.threads,
-                o.threads == 1 ? "" : "s", o.connections, mode.c_str(), length.c_str(),
-                o.prefix.c_str());
+    std::printf(
+        "ticketq-bench %s -> %s (event%s %s), %d thread%s, %d connections, %s, %s, user ids %s*\n",
+        o.scenario.c_str(), o.url.c_str(), o.events > 0 ? "s" : "", event_label.c_str(), o.threads,
+        o.threads == 1 ? "" : "s", o.connections, mode.c_str(), length.c_str(), o.prefix.c_str());
     std::fflush(stdout);
   }
 
   if (o.scenario == "rush" || o.scenario == "watch") {
     RunContext ctx{o, target, req, ids, workers};
     return o.scenario == "rush" ? run_rush(ctx) : run_watch(ctx);
+  }
+
+  Json extra = Json::object();
+  if (o.events > 0) {
+    extra["event"] = event_label;
+    extra["events"] = o.events;
+  }
+  if (o.create_events) {
+    int64_t took = 0;
+    Stats made = run_create_events(o, workers, req, &took);
+    extra["create_events"] = Json{{"created", made.by_status[201]},
+                                  {"updated", made.by_status[200]},
+                                  {"seconds", std::round(static_cast<double>(took) / 1e6) / 1e3}};
+    if (made.by_status[200] + made.by_status[201] != static_cast<uint64_t>(o.events)) {
+      std::fprintf(stderr, "ticketq-bench: --create-events: %lld events, %llu created or updated\n",
+                   static_cast<long long>(o.events),
+                   static_cast<unsigned long long>(made.by_status[200] + made.by_status[201]));
+      return 1;
+    }
   }
 
   // Untimed setup: reserve the ids that status asks about. leave finds its
@@ -330,7 +381,6 @@ int main(int argc, char** argv) {
   const IdPlan plan = make_id_plan(o);
   LoadResult run = run_load(o, workers, req, ids, plan);
   const Stats& total = run.stats;
-  Json extra = Json::object();
   std::string extra_text;
   if (o.scenario == "leave") {
     extra["left"] = total.by_status[200];
