@@ -607,8 +607,10 @@ void RedisGateway::hold_for_replicas(ScriptReply&& reply, ReplyCallback cb, int6
 
 void RedisGateway::send_wait() {
   auto batch = std::make_shared<std::vector<HeldWrite>>();
+  std::vector<HeldWrite> held;
+  held.swap(held_);  // the callbacks below may hold more writes
   int64_t deadline = INT64_MAX;
-  for (HeldWrite& w : held_) {
+  for (HeldWrite& w : held) {
     if (w.conn != ctx_ || ctx_ == nullptr) {  // a WAIT here would not cover it
       fail(w.cb, Fault::kUnavailable, "redis connection lost before a replica had the write");
       continue;
@@ -616,7 +618,6 @@ void RedisGateway::send_wait() {
     deadline = std::min(deadline, w.deadline_ms);
     batch->push_back(std::move(w));
   }
-  held_.clear();
   if (batch->empty()) return;
   // The reply must come before the deadline timer answers the call.
   int64_t left = deadline - now_ms();
