@@ -1,6 +1,7 @@
-# Shell helpers of bench/run.sh and bench/streams.sh (sourced): finding the
-# binaries, checking tools, free ports, progress lines, and stopping every
-# process a script started. Uses the caller's BUILD and T0.
+# Shell helpers of bench/run.sh, bench/streams.sh and bench/shards.sh
+# (sourced): finding the binaries, checking tools, the sources a server was
+# built from, free ports, progress lines, and stopping every process a
+# script started. Uses the caller's BUILD, T0, PIDS, CUR, DIR and KEEP.
 
 # find_bin NAME: the executable NAME under $BUILD, or nothing (also when
 # $BUILD does not exist: under pipefail that must not end the script).
@@ -20,6 +21,32 @@ build_hint() {
   echo "$1: build $2 in $BUILD first:" >&2
   echo "  cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DTICKETQ_BUILD_TESTS=OFF && cmake --build $BUILD -j2" >&2
   exit 2
+}
+
+# source_of SCRIPT SERVER: sets SRC_DIR (the sources SERVER was built from)
+# and SRC_REV (their commit, "+dirty-src" with uncommitted changes to src or
+# include, and a warning when those changed since the build).
+source_of() {
+  SRC_DIR=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$(dirname "$2")/CMakeCache.txt" 2>/dev/null || true)
+  SRC_REV=$(git -C "${SRC_DIR:-/nonexistent}" rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
+  if [[ "$SRC_REV" != "not a git checkout" ]]; then
+    git -C "$SRC_DIR" diff --quiet HEAD -- src include 2>/dev/null || SRC_REV+="+dirty-src"
+  fi
+  if [[ -n "$SRC_DIR" && -n "$(find "$SRC_DIR/src" "$SRC_DIR/include" -newer "$2" -print -quit 2>/dev/null)" ]]; then
+    SRC_REV+=", but sources changed since the build"
+    echo "$1: warning: files in $SRC_DIR/src or include are newer than $2: rebuild to measure them" >&2
+  fi
+}
+
+# The EXIT trap of the scripts: stops PIDS and CUR (the run in progress),
+# removes DIR unless KEEP is 1, and keeps the exit status.
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [[ -n "${CUR:-}" ]] && PIDS+=("$CUR")
+  stop_pids "${PIDS[@]}"
+  if [[ "${KEEP:-0}" == 1 ]]; then echo "work dir kept: $DIR" >&2; else rm -rf "$DIR"; fi
+  exit "$rc"
 }
 
 # A progress line on stderr, with the seconds since T0.

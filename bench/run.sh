@@ -87,14 +87,6 @@ DIR=$(mktemp -d /tmp/ticketq-run.XXXXXX)
 PIDS=()   # long-lived processes we started; CUR: the load run or helper now running
 CUR=""
 T0=$(date +%s)
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  [[ -n "$CUR" ]] && PIDS+=("$CUR")
-  stop_pids "${PIDS[@]}"
-  if [[ $KEEP == 1 ]]; then echo "work dir kept: $DIR" >&2; else rm -rf "$DIR"; fi
-  exit "$rc"
-}
 trap cleanup EXIT
 partial() {  # the table of what was measured so far
   [[ -s "$DIR/runs.jsonl" ]] || return 0
@@ -207,15 +199,7 @@ fact leave_count "$LEAVE"
 fact threads2_server "\"$SERVERS_T2\""
 # Which sources the binaries were built from: the build dir's source dir, its
 # git commit when it is a checkout (+dirty-src: uncommitted changes in src/ or include/).
-SRC_DIR=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$(dirname "$SERVER")/CMakeCache.txt" 2>/dev/null || true)
-SRC_REV=$(git -C "${SRC_DIR:-/nonexistent}" rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
-if [[ "$SRC_REV" != "not a git checkout" ]]; then
-  git -C "$SRC_DIR" diff --quiet HEAD -- src include 2>/dev/null || SRC_REV+="+dirty-src"
-fi
-if [[ -n "$SRC_DIR" && -n "$(find "$SRC_DIR/src" "$SRC_DIR/include" -newer "$SERVER" -print -quit 2>/dev/null)" ]]; then
-  SRC_REV+=", but sources changed since the build"
-  say "warning: files in $SRC_DIR/src or include are newer than $SERVER: rebuild to measure them"
-fi
+source_of run.sh "$SERVER"
 fact build "$(python3 -c 'import json,sys,os,time; print(json.dumps({"server": os.path.abspath(sys.argv[1]), "source_dir": sys.argv[2], "source_rev": sys.argv[3], "server_built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(os.path.getmtime(sys.argv[1])))}))' "$SERVER" "$SRC_DIR" "$SRC_REV")"
 
 N_T2=0; [[ $THREADS != 2 ]] && N_T2=1

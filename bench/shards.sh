@@ -88,15 +88,7 @@ need_tools shards.sh redis-server redis-cli python3 curl
   { echo "shards.sh: $BENCH has no --events / --create-events: rebuild it" >&2; exit 2; }
 
 # Which sources the server was built from (as run.sh reports it).
-SRC_DIR=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$(dirname "$SERVER")/CMakeCache.txt" 2>/dev/null || true)
-SRC_REV=$(git -C "${SRC_DIR:-/nonexistent}" rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
-if [[ "$SRC_REV" != "not a git checkout" ]]; then
-  git -C "$SRC_DIR" diff --quiet HEAD -- src include 2>/dev/null || SRC_REV+="+dirty-src"
-fi
-if [[ -n "$SRC_DIR" && -n "$(find "$SRC_DIR/src" "$SRC_DIR/include" -newer "$SERVER" -print -quit 2>/dev/null)" ]]; then
-  SRC_REV+=", but sources changed since the build"
-  echo "shards.sh: warning: files in $SRC_DIR/src or include are newer than $SERVER: rebuild to measure them" >&2
-fi
+source_of shards.sh "$SERVER"
 BUILD_INFO="$SERVER (built $(date -u -r "$SERVER" +%FT%TZ), source $SRC_REV)"
 
 DIR=$(mktemp -d /tmp/ticketq-shards.XXXXXX)
@@ -106,14 +98,6 @@ T0=$(date +%s)
 # A bound for the whole run: start-up, then per run the bench's --max-time
 # (60 s) at most, with room for the flush and the event setup.
 LIMIT=$((120 + REPS * 4 * 75))
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  [[ -n "$CUR" ]] && PIDS+=("$CUR")
-  stop_pids "${PIDS[@]}"
-  if [[ $KEEP == 1 ]]; then echo "work dir kept: $DIR" >&2; else rm -rf "$DIR"; fi
-  exit "$rc"
-}
 trap cleanup EXIT
 trap 'echo "shards.sh: interrupted" >&2; exit 130' INT
 trap 'echo "shards.sh: terminated (time limit $LIMIT s or a signal)" >&2; exit 143' TERM

@@ -71,14 +71,8 @@ fi
 
 DIR=$(mktemp -d /tmp/ticketq-streams.XXXXXX)
 PIDS=()
+CUR="" KEEP=0   # for cleanup (lib.sh): nothing else to stop; the work dir goes
 T0=$(date +%s)
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  stop_pids "${PIDS[@]}"
-  rm -rf "$DIR"
-  exit "$rc"
-}
 trap cleanup EXIT
 trap 'echo "streams.sh: interrupted" >&2; exit 130' INT TERM
 
