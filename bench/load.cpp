@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <numeric>
 #include <thread>
 
@@ -47,9 +48,10 @@ Requests::Requests(const Target& t, const std::string& event, const std::string&
   event_path_ = event.empty() ? "" : "/v1/events/" + event;
   std::string body_start = "{\"user_id\":\"";
   size_t body_len = body_start.size() + UserIds::kLen + 2;
-  reserve_head_ = "POST " + base_ + event_path_ + "/reserve HTTP/1.1\r\nHost: " + host_ +
-                  "\r\nContent-Type: application/json\r\nContent-Length: " +
-                  std::to_string(body_len) + "\r\n\r\n" + body_start;
+  reserve_head_ =
+      "POST " + base_ + event_path_ + "/reserve HTTP/1.1\r\nHost: " + host_ +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body_len) +
+      "\r\n\r\n" + body_start;
   status_head_ = "GET " + base_ + event_path_ + "/status/";
   status_tail_ = " HTTP/1.1\r\nHost: " + host_ + "\r\n\r\n";
   // An admin call with the same body as reserve; leave has no seed route, so
@@ -83,7 +85,8 @@ std::string Requests::admin(const char* method, const std::string& path,
   std::string r = std::string(method) + " " + base_ + path + " HTTP/1.1\r\nHost: " + host_ +
                   "\r\nX-Token: " + token_ + "\r\n";
   if (!body.empty() || std::strcmp(method, "GET") != 0)
-    r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    r +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   return r + "\r\n" + body;
 }
 
@@ -96,9 +99,12 @@ std::string Requests::reset() const {
   return admin("POST", event_path_.empty() ? "/admin/reset" : event_path_ + "/reset", "");
 }
 
-std::string Requests::get_event() const { return admin("GET", "/v1/events/" + event_name_, ""); }
+std::string Requests::get_event() const {
+  return admin("GET", "/v1/events/" + event_name_, "");
+}
 
-std::string Requests::put_event(int64_t capacity, int64_t queue_limit, const std::string& extra) const {
+std::string Requests::put_event(int64_t capacity, int64_t queue_limit,
+                                const std::string& extra) const {
   return put_settings("{\"capacity\":" + std::to_string(capacity) +
                       ",\"queue_limit\":" + std::to_string(queue_limit) + extra + "}");
 }
@@ -108,7 +114,8 @@ std::string Requests::put_settings(const std::string& json) const {
 }
 
 std::string Requests::stream(std::string_view user_token) const {
-  std::string r = "GET " + base_ + "/v1/events/" + event_name_ + "/stream HTTP/1.1\r\nHost: " + host_ +
+  std::string r = "GET " + base_ + "/v1/events/" + event_name_ +
+                  "/stream HTTP/1.1\r\nHost: " + host_ +
                   "\r\nAccept: text/event-stream\r\nAuthorization: Bearer ";
   r += user_token;
   return r + "\r\n\r\n";
@@ -152,7 +159,8 @@ int64_t json_int(std::string_view body, std::string_view key, int64_t dflt) {
 
 // ---------------------------------------------------------------- http_once --
 
-OnceResult http_once(const Target& t, const std::string& request, double timeout_s, int64_t* sent_ns) {
+OnceResult http_once(const Target& t, const std::string& request, double timeout_s,
+                     int64_t* sent_ns) {
   OnceResult r;
   int64_t deadline = now_ns() + static_cast<int64_t>(timeout_s * 1e9);
   auto wait_for = [&](int fd, short what) {
@@ -204,7 +212,9 @@ OnceResult http_once(const Target& t, const std::string& request, double timeout
     } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
       if (!wait_for(fd, POLLIN)) return {0, {}, "reply: timed out"};
     } else {
-      return {0, {}, n == 0 ? "reply: connection closed" : std::string("recv: ") + std::strerror(errno)};
+      return {0,
+              {},
+              n == 0 ? "reply: connection closed" : std::string("recv: ") + std::strerror(errno)};
     }
   }
 }
@@ -286,7 +296,8 @@ class LoadSource final : public Source {
     }
     bool reserve = kind_ == 0 || (kind_ == 2 && rand() % 100 < static_cast<uint64_t>(mix_));
     if (reserve) {
-      uint64_t ord = fresh_base_ + static_cast<uint64_t>(thread_) + fresh_ * static_cast<uint64_t>(threads_);
+      uint64_t ord =
+          fresh_base_ + static_cast<uint64_t>(thread_) + fresh_ * static_cast<uint64_t>(threads_);
       if (ord >= ids_.capacity()) {  // out of distinct ids for this prefix
         exhausted_ = true;
         *retry_at = 0;
@@ -328,8 +339,12 @@ class SetupSource final : public Source {
  public:
   SetupSource(const Requests& req, const UserIds& ids, int thread, int threads, uint64_t users,
               SetupReplies* replies)
-      : req_(req), ids_(ids), next_(static_cast<uint64_t>(thread)),
-        step_(static_cast<uint64_t>(threads)), users_(users), replies_(replies) {}
+      : req_(req),
+        ids_(ids),
+        next_(static_cast<uint64_t>(thread)),
+        step_(static_cast<uint64_t>(threads)),
+        users_(users),
+        replies_(replies) {}
   bool next(int64_t, Job& job, std::string& out, int64_t* retry_at) override {
     if (next_ >= users_) {
       *retry_at = 0;
@@ -399,33 +414,54 @@ std::unique_ptr<Source> make_setup_source(const Requests& req, const UserIds& id
 
 // --------------------------------------------------------------- the setup --
 
-Stats run_setup(const Options& o, std::vector<std::unique_ptr<Worker>>& workers, const Requests& req,
-                const UserIds& ids, uint64_t users, SetupReplies* replies, int64_t* took_ns) {
+namespace {
+
+// A phase before the measured load (the setup, --create-events): each
+// worker runs the source `make(i, threads)` gives it, with at most 120 s in
+// all; returns the stats, which the workers forget, and how long it took.
+Stats run_unmeasured(const Options& o, std::vector<std::unique_ptr<Worker>>& workers,
+                     const std::function<std::unique_ptr<Source>(int, int)>& make, const char* name,
+                     int64_t* took) {
   std::vector<std::unique_ptr<Source>> sources;
   std::vector<RunLimits> limits(workers.size());
   int64_t t0 = now_ns();
   const int threads = static_cast<int>(workers.size());
   for (int i = 0; i < threads; ++i) {
-    sources.push_back(make_setup_source(req, ids, i, threads, users, replies));
+    sources.push_back(make(i, threads));
     limits[i].start_ns = limits[i].measure_from_ns = t0;
     limits[i].request_timeout_ns = static_cast<int64_t>(o.timeout * 1e9);
     limits[i].hard_deadline_ns = t0 + 120'000'000'000LL;
   }
-  int64_t took = run_phase(workers, sources, limits, o.progress ? "setup" : nullptr, false);
-  Stats setup;
+  *took = run_phase(workers, sources, limits, o.progress ? name : nullptr, false);
+  Stats st;
   for (auto& w : workers) {
-    setup.merge(w->stats());
+    st.merge(w->stats());
     w->stats() = Stats{};
   }
+  return st;
+}
+
+}  // namespace
+
+Stats run_setup(const Options& o, std::vector<std::unique_ptr<Worker>>& workers,
+                const Requests& req, const UserIds& ids, uint64_t users, SetupReplies* replies,
+                int64_t* took_ns) {
+  int64_t took = 0;
+  Stats setup = run_unmeasured(
+      o, workers,
+      [&](int i, int threads) { return make_setup_source(req, ids, i, threads, users, replies); },
+      "setup", &took);
   if (took_ns != nullptr) *took_ns = took;
   std::string codes;
   for (size_t i = 0; i < setup.by_status.size(); ++i)
-    if (setup.by_status[i] > 0) codes += " " + std::to_string(i) + ": " + std::to_string(setup.by_status[i]);
+    if (setup.by_status[i] > 0)
+      codes += " " + std::to_string(i) + ": " + std::to_string(setup.by_status[i]);
   uint64_t errs = 0;
   for (uint64_t e : setup.errors) errs += e;
   std::fprintf(stderr, "setup: reserved %llu user ids in %.2f s (%s; transport errors %llu)\n",
                static_cast<unsigned long long>(users), static_cast<double>(took) / 1e9,
-               codes.empty() ? "no replies" : codes.substr(1).c_str(), static_cast<unsigned long long>(errs));
+               codes.empty() ? "no replies" : codes.substr(1).c_str(),
+               static_cast<unsigned long long>(errs));
   return setup;
 }
 
@@ -435,22 +471,13 @@ Stats run_create_events(const Options& o, std::vector<std::unique_ptr<Worker>>& 
                         const Requests& req, int64_t* took_ns) {
   const std::string settings = "{\"capacity\":" + std::to_string(o.capacity) +
                                ",\"queue_limit\":" + std::to_string(o.queue_limit) + "}";
-  std::vector<std::unique_ptr<Source>> sources;
-  std::vector<RunLimits> limits(workers.size());
-  int64_t t0 = now_ns();
-  const int threads = static_cast<int>(workers.size());
-  for (int i = 0; i < threads; ++i) {
-    sources.push_back(std::make_unique<CreateEventsSource>(req, settings, i, threads));
-    limits[i].start_ns = limits[i].measure_from_ns = t0;
-    limits[i].request_timeout_ns = static_cast<int64_t>(o.timeout * 1e9);
-    limits[i].hard_deadline_ns = t0 + 120'000'000'000LL;
-  }
-  int64_t took = run_phase(workers, sources, limits, o.progress ? "create events" : nullptr, false);
-  Stats st;
-  for (auto& w : workers) {
-    st.merge(w->stats());
-    w->stats() = Stats{};
-  }
+  int64_t took = 0;
+  Stats st = run_unmeasured(
+      o, workers,
+      [&](int i, int threads) -> std::unique_ptr<Source> {
+        return std::make_unique<CreateEventsSource>(req, settings, i, threads);
+      },
+      "create events", &took);
   if (took_ns != nullptr) *took_ns = took;
   uint64_t errs = 0;
   for (uint64_t e : st.errors) errs += e;
@@ -477,7 +504,7 @@ LoadResult run_load(const Options& o, std::vector<std::unique_ptr<Worker>>& work
   int64_t t_start = now_ns() + 20'000'000;
   int64_t measure_from = t_start + static_cast<int64_t>(o.warmup * 1e9);
   int64_t end = o.duration > 0 ? measure_from + static_cast<int64_t>(o.duration * 1e9) : INT64_MAX;
-  double max_time = o.max_time > 0 ? o.max_time
+  double max_time = o.max_time > 0   ? o.max_time
                     : o.duration > 0 ? o.warmup + o.duration + o.timeout + 5
                                      : 600;
   for (int i = 0; i < threads; ++i) {
@@ -489,8 +516,7 @@ LoadResult run_load(const Options& o, std::vector<std::unique_ptr<Worker>>& work
     l.start_ns = t_start + (l.rate > 0 ? static_cast<int64_t>(1e9 / l.rate * i / threads) : 0);
     l.measure_from_ns = measure_from;
     l.end_ns = end;
-    if (o.requests > 0)
-      l.quota = o.requests / threads + (i < o.requests % threads ? 1 : 0);
+    if (o.requests > 0) l.quota = o.requests / threads + (i < o.requests % threads ? 1 : 0);
     l.request_timeout_ns = static_cast<int64_t>(o.timeout * 1e9);
     l.hard_deadline_ns = t_start + static_cast<int64_t>(max_time * 1e9);
   }
@@ -548,7 +574,8 @@ int64_t run_phase(std::vector<std::unique_ptr<Worker>>& workers,
     double rate = static_cast<double>(done - last_done) * 1e9 / static_cast<double>(now - last_t);
     std::fprintf(stderr, "[%6.1fs] %s: %llu requests, %.0f req/s now, %llu errors\n",
                  static_cast<double>(now - t0) / 1e9, progress_label,
-                 static_cast<unsigned long long>(done), rate, static_cast<unsigned long long>(errors));
+                 static_cast<unsigned long long>(done), rate,
+                 static_cast<unsigned long long>(errors));
     last_done = done;
     last_t = now;
   }
