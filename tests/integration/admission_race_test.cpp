@@ -2,9 +2,16 @@
 // confirming and cancelling at once, with automatic admission at a set rate
 // and short holds and waiter TTLs. No leader and no lock: the scripts alone
 // must keep every promise, at every sample and at the end.
+//
+// The line forms by construction, however slow the machine: the joins run
+// while holds never end and waiters never expire (so the first kCapacity
+// take every seat for good and the rest wait), and only once every user has
+// joined do holds of 1 s and a waiter TTL of 2 s start, with kActivity of
+// polling, confirming and cancelling from then on.
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <barrier>
 #include <map>
 #include <mutex>
 #include <random>
@@ -24,7 +31,7 @@ constexpr int kThreads = 6;
 constexpr int64_t kCapacity = 1000;
 constexpr int64_t kRate = 300;
 constexpr int64_t kBurst = kRate / 2;  // scripts.cpp: half a second of the rate
-constexpr Millis kActivity(8000);      // how long the users keep acting
+constexpr Millis kActivity(8000);      // how long the users keep acting, once all joined
 
 Headers bearer(const std::string& token) {
   return {{"Authorization", "Bearer " + token}};
@@ -61,8 +68,8 @@ TEST(AdmissionRaceTest, ThreeInstancesKeepEveryPromiseUnderChurn) {
                             json{{"capacity", kCapacity},
                                  {"queue_limit", kUsers},
                                  {"admit_rate", kRate},
-                                 {"hold_s", 1},
-                                 {"waiter_ttl_s", 2}}
+                                 {"hold_s", 0},
+                                 {"waiter_ttl_s", 0}}
                                 .dump(),
                             admin());
   ASSERT_EQ(put.status, 201) << put.describe();
@@ -92,8 +99,21 @@ TEST(AdmissionRaceTest, ThreeInstancesKeepEveryPromiseUnderChurn) {
     }
   });
 
+  // Once every user has joined: the line is there, then holds and waiter
+  // expiry start, and the users act for kActivity.
+  std::atomic<int64_t> deadline{0};
+  int64_t waiting_after_joins = -1;
+  HttpClient gate_http = stack.client(2, Millis(30000));
+  auto all_joined = [&]() noexcept {
+    auto got = gate_http.get(base, admin());
+    if (got.status == 200) waiting_after_joins = got.json["waiting"];
+    auto turn_on = gate_http.put(base, json{{"hold_s", 1}, {"waiter_ttl_s", 2}}.dump(), admin());
+    EXPECT_EQ(turn_on.status, 200) << turn_on.describe();
+    deadline = now_ms() + kActivity.count();
+  };
+  std::barrier joins_done(kThreads, all_joined);
+
   std::vector<std::thread> users;
-  const int64_t deadline = now_ms() + kActivity.count();
   for (int t = 0; t < kThreads; ++t) {
     users.emplace_back([&, t] {
       std::mt19937 rng(static_cast<unsigned>(1000 + t));
@@ -123,6 +143,7 @@ TEST(AdmissionRaceTest, ThreeInstancesKeepEveryPromiseUnderChurn) {
           token_of.erase(u);
         }
       }
+      joins_done.arrive_and_wait();
       // Phase 2: poll those still here; an admitted user confirms, cancels
       // or lets the hold run out; some waiters go silent.
       std::set<std::string> silent;
@@ -189,6 +210,9 @@ TEST(AdmissionRaceTest, ThreeInstancesKeepEveryPromiseUnderChurn) {
           << "between samples " << i << " and " << j;
     }
   }
+  // The line formed: with every seat taken for good during the joins, all
+  // but kCapacity of those who stayed were waiting.
+  EXPECT_GT(waiting_after_joins, 0) << "no line formed";
   const int64_t promoted = samples.back().promoted;
   EXPECT_LE(promoted, kRate * (t_end - t0) / 1000 + kBurst);
   EXPECT_GT(promoted, 0);
@@ -230,13 +254,14 @@ TEST(AdmissionRaceTest, ThreeInstancesKeepEveryPromiseUnderChurn) {
   std::printf(
       "[ figures ] %lld requests on 3 instances in %lld ms; %lld admitted from the line (rate "
       "bound %lld), most seats held at a sample %lld of %lld; confirmed %zu, cancelled %zu, left "
-      "%zu, holds ended %s, waiters expired %s, %zu still in line; %zu samples\n",
+      "%zu, holds ended %s, waiters expired %s, %zu still in line (%lld after the joins); %zu "
+      "samples\n",
       static_cast<long long>(requests.load()), static_cast<long long>(t_end - t0),
       static_cast<long long>(promoted),
       static_cast<long long>(kRate * (t_end - t0) / 1000 + kBurst),
       static_cast<long long>(most_held), static_cast<long long>(kCapacity), confirmed.size(),
       cancelled.size(), left.size(), info["expired_holds"].c_str(), info["expired_waiters"].c_str(),
-      line.size(), samples.size());
+      line.size(), static_cast<long long>(waiting_after_joins), samples.size());
 }
 
 }  // namespace

@@ -558,19 +558,24 @@ namespace {
 TEST_F(FaultsTest, WaitReplicasAnswers503UntilAReplicaHasTheWrite) {
   RedisOptions no_delay;  // a replica's first sync at once, not after 5 s
   no_delay.extra_config = {"repl-diskless-sync-delay 0"};
-  start({"--redis-wait-replicas", "1", "--redis-wait-timeout-ms", "50", "--capacity", "100",
-         "--queue-limit", "100"},
+  // A WAIT of 500 ms, in a request allowed 30 s: a write held until its
+  // request times out would take 60 waits, a wait per write in turn 20.
+  constexpr int64_t kWaitMs = 500;
+  start({"--redis-wait-replicas", "1", "--redis-wait-timeout-ms", std::to_string(kWaitMs),
+         "--request-timeout-ms", "30000", "--capacity", "100", "--queue-limit", "100"},
         no_delay);
   HttpResponse r = reserve("w1");
   expect_503(r);
-  EXPECT_LT(r.elapsed_ms, 900) << "the WAIT was not bounded by redis_wait_timeout_ms";
+  EXPECT_GE(r.elapsed_ms, kWaitMs / 2) << "answered before its WAIT ended";
+  EXPECT_LT(r.elapsed_ms, 10 * kWaitMs) << "the WAIT was not bounded by redis_wait_timeout_ms";
   // The write happened on the master.
   EXPECT_EQ(stack_->db().scard(RedisClient::key("default", "reserved")), 1);
   // Reads are not waited for.
   HttpResponse status = http_->get("/status/w1");
   EXPECT_EQ(status.status, 200) << status.describe();
-  // Many writes at once share WAITs: each is answered within a few waits,
-  // not one 50 ms wait after another.
+  // Many writes at once share WAITs: each is answered within a few waits
+  // (one in flight when it came, and the next), not one wait after another
+  // (the last of 20 would then take 20).
   std::vector<std::thread> threads;
   std::vector<int64_t> elapsed(20);
   for (int i = 0; i < 20; ++i)
@@ -581,8 +586,10 @@ TEST_F(FaultsTest, WaitReplicasAnswers503UntilAReplicaHasTheWrite) {
     });
   for (auto& t : threads) t.join();
   for (int64_t e : elapsed) EXPECT_GE(e, 0) << "a write without a replica was acknowledged";
-  std::printf("20 writes without a replica: slowest 503 after %lld ms\n",
-              static_cast<long long>(*std::max_element(elapsed.begin(), elapsed.end())));
+  const int64_t slowest = *std::max_element(elapsed.begin(), elapsed.end());
+  std::printf("20 writes without a replica: slowest 503 after %lld ms (WAIT %lld ms)\n",
+              static_cast<long long>(slowest), static_cast<long long>(kWaitMs));
+  EXPECT_LT(slowest, 10 * kWaitMs) << "writes waited one WAIT after another";
 
   RedisOptions replica_options;
   replica_options.replicaof_port = redis().port();

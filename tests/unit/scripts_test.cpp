@@ -452,35 +452,5 @@ TEST(Scripts, OnlyTheDeclaredKeysAreUsed) {
   }
 }
 
-TEST(Scripts, ResultCodesMatchTheNumbersTheScriptsReturn) {
-  EXPECT_EQ(code::kNoEvent, -1);
-  EXPECT_EQ(code::kBelowReserved, -2);
-  EXPECT_EQ(code::kNotOpen, -3);
-  EXPECT_EQ(code::kNeedsSize, -4);
-  EXPECT_EQ(code::kOk, 0);
-  EXPECT_EQ(code::kReserved, 1);
-  EXPECT_EQ(code::kQueued, 2);
-  EXPECT_EQ(code::kAlreadyReserved, 3);
-  EXPECT_EQ(code::kAlreadyInQueue, 4);
-  EXPECT_EQ(code::kSoldOut, 5);
-  EXPECT_EQ(code::kClosed, 6);
-  EXPECT_EQ(code::kNotFound, 0);
-  EXPECT_EQ(code::kIsReserved, 1);
-  EXPECT_EQ(code::kInQueue, 2);
-  EXPECT_EQ(code::kNotInLine, 0);
-  EXPECT_EQ(code::kLeft, 1);
-  EXPECT_EQ(code::kHoldsSeat, 2);
-  EXPECT_EQ(code::kNoSeat, 0);
-  EXPECT_EQ(code::kDone, 1);
-  EXPECT_EQ(code::kUnchanged, 2);
-  EXPECT_EQ(code::kIsConfirmed, 3);
-  EXPECT_EQ(code::kHoldEnded, 4);
-  EXPECT_EQ(code::kUsed, 5);
-  // Apart from every other code of leave and the calls on a seat.
-  EXPECT_EQ(code::kOtherJoin, 9);
-  EXPECT_EQ(kRateSlotMs, 5000);
-  EXPECT_EQ(kRateSlots, 12);
-}
-
 }  // namespace
 }  // namespace ticketq
