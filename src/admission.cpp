@@ -73,25 +73,31 @@ void Admission::next_page(std::string cursor) {
 
 void Admission::tick() {
   const int64_t now = now_ms();
-  for (auto& [name, entry] : events_) {
-    if (entry.idle_until_ms > now || entry.in_flight) continue;
-    entry.in_flight = true;
-    core_.tick(name, options_.sweep_max, options_.gap_ms(), [this, name = name](TickResult r) {
-      if (stopped_) return;
-      auto it = events_.find(name);
-      if (it != events_.end()) {
-        it->second.in_flight = false;
-        it->second.idle_until_ms = r.ok() && r.idle ? now_ms() + options_.idle_recheck_ms : 0;
-      }
-      if (r.no_event) return;  // its settings were deleted: the next walk drops it
-      if (!r.ok()) return spdlog::debug("admission: {}: {}", name, r.detail);
-      if (r.admitted > 0 && metrics_ != nullptr)
-        metrics_->promoted(name, static_cast<size_t>(r.admitted));
-      if (r.expired_holds > 0 || r.expired_waiters > 0)
-        spdlog::debug("admission: {}: {} holds ended, {} waiters expired", name, r.expired_holds,
-                      r.expired_waiters);
-    });
-  }
+  for (auto& [name, entry] : events_)
+    if (entry.idle_until_ms <= now && !entry.in_flight) step(name, entry);
+}
+
+// A step cut short by its bounds (`more`: a sweep or an admission of
+// sweep_max users) is followed by the next at once, so that an event admits
+// at its rate however high, in calls of a bounded size.
+void Admission::step(const std::string& name, Entry& entry) {
+  entry.in_flight = true;
+  core_.tick(name, options_.sweep_max, options_.gap_ms(), [this, name](TickResult r) {
+    if (stopped_) return;
+    auto it = events_.find(name);
+    if (it != events_.end()) {
+      it->second.in_flight = false;
+      it->second.idle_until_ms = r.ok() && r.idle ? now_ms() + options_.idle_recheck_ms : 0;
+    }
+    if (r.no_event) return;  // its settings were deleted: the next walk drops it
+    if (!r.ok()) return spdlog::debug("admission: {}: {}", name, r.detail);
+    if (r.admitted > 0 && metrics_ != nullptr)
+      metrics_->promoted(name, static_cast<size_t>(r.admitted));
+    if (r.expired_holds > 0 || r.expired_waiters > 0)
+      spdlog::debug("admission: {}: {} holds ended, {} waiters expired", name, r.expired_holds,
+                    r.expired_waiters);
+    if (r.more && it != events_.end() && redis_.ready()) step(it->first, it->second);
+  });
 }
 
 }  // namespace ticketq

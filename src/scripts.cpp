@@ -50,6 +50,7 @@ std::string names_prologue() {
   define("OTHER_JOIN", code::kOtherJoin);
   define("SLOT_MS", static_cast<int>(kRateSlotMs));
   define("SLOTS", kRateSlots);
+  define("CHUNK", kScriptChunk);
   out += "local RING_FIELDS = {'rt'";
   for (int i = 0; i < kRateSlots; ++i) out += ", 'r" + std::to_string(i) + "'";
   out += "}\n";
@@ -65,6 +66,26 @@ local function int(v, key)
     error('ticketq: corrupt value in ' .. key)
   end
   return n
+end
+
+-- A command on `key` with the values of `list`, in pieces of at most CHUNK
+-- values: no call grows with the input. write_each returns the sum of the
+-- integer replies, read_each the replies' elements in order.
+local function write_each(cmd, key, list)
+  local sum = 0
+  for i = 1, #list, CHUNK do
+    sum = sum + redis.call(cmd, key, unpack(list, i, math.min(i + CHUNK - 1, #list)))
+  end
+  return sum
+end
+
+local function read_each(cmd, key, list)
+  local all = {}
+  for i = 1, #list, CHUNK do
+    local part = redis.call(cmd, key, unpack(list, i, math.min(i + CHUNK - 1, #list)))
+    for j = 1, math.min(CHUNK, #list - i + 1) do all[#all + 1] = part[j] end
+  end
+  return all
 end
 
 -- A counter in the stats hash; absent is 0.
@@ -251,11 +272,11 @@ local function admit(ev, now, head, r, stats_out)
     holds[#holds + 1] = users[i]
   end
   if #users > 0 then
-    redis.call('ZREM', K_QUEUED, unpack(users))
-    redis.call('SADD', K_RESERVED, unpack(users))
-    redis.call('HSET', K_SEATS, unpack(seats))
-    redis.call('ZADD', K_HOLDS, unpack(holds))
-    redis.call('ZREM', K_SEEN, unpack(tickets))
+    write_each('ZREM', K_QUEUED, users)
+    write_each('SADD', K_RESERVED, users)
+    write_each('HSET', K_SEATS, seats)
+    write_each('ZADD', K_HOLDS, holds)
+    write_each('ZREM', K_SEEN, tickets)
     ring_add(r, now, #users, stats_out)
   end
   if #stats_out > 0 then redis.call('HSET', K_STATS, unpack(stats_out)) end
@@ -273,8 +294,8 @@ local ev = settings()
 if not ev then return {NO_EVENT} end
 local users = {}
 for i = 3, #ARGV do users[#users + 1] = ARGV[i] end
-local is_reserved = redis.call('SMISMEMBER', K_RESERVED, unpack(users))
-local ticket_of = redis.call('ZMSCORE', K_QUEUED, unpack(users))
+local is_reserved = read_each('SMISMEMBER', K_RESERVED, users)
+local ticket_of = read_each('ZMSCORE', K_QUEUED, users)
 local nres = redis.call('SCARD', K_RESERVED)
 local nwait = redis.call('ZCARD', K_QUEUED)
 redis.call('HLEN', K_SEATS)
@@ -330,15 +351,15 @@ if tickets ~= ev.tickets then
   redis.call('HSET', K_CFG, 'tickets', string.format('%d', tickets))
 end
 if #new_res > 0 then
-  redis.call('SADD', K_RESERVED, unpack(new_res))
-  redis.call('HSET', K_SEATS, unpack(new_seats))
+  write_each('SADD', K_RESERVED, new_res)
+  write_each('HSET', K_SEATS, new_seats)
   local holds = {}
   local ends = hold_end(ev, now)
   for i = 1, #new_res do
     holds[#holds + 1] = ends
     holds[#holds + 1] = new_res[i]
   end
-  redis.call('ZADD', K_HOLDS, unpack(holds))
+  write_each('ZADD', K_HOLDS, holds)
 end
 if #new_wait > 0 then
   local line = {}
@@ -351,9 +372,9 @@ if #new_wait > 0 then
       beats[#beats + 1] = string.format('%d', first + i)
     end
   end
-  redis.call('ZADD', K_QUEUED, unpack(line))
+  write_each('ZADD', K_QUEUED, line)
 end
-if #beats > 0 then redis.call('ZADD', K_SEEN, unpack(beats)) end
+if #beats > 0 then write_each('ZADD', K_SEEN, beats) end
 return out
 )lua";
 
@@ -367,7 +388,7 @@ if not ev then return {NO_EVENT} end
 local now = now_ms()
 local users = {}
 for i = 3, #ARGV do users[#users + 1] = ARGV[i] end
-local is_reserved = redis.call('SMISMEMBER', K_RESERVED, unpack(users))
+local is_reserved = read_each('SMISMEMBER', K_RESERVED, users)
 local count, span = admitted_recently(ring(), now)
 local paused = 0
 if ev.state ~= 'open' or ev.rate == 0 then paused = 1 end
@@ -402,7 +423,7 @@ for i = 1, #users do
   out[#out + 1] = ends
   out[#out + 1] = used
 end
-if #beats > 0 then redis.call('ZADD', K_SEEN, unpack(beats)) end
+if #beats > 0 then write_each('ZADD', K_SEEN, beats) end
 return out
 )lua";
 
@@ -514,13 +535,13 @@ return {OK, DONE, 0, confirmed, ends, used and 1 or 0}
 )lua";
 
 // The admission timer's step, run by every instance for every event: frees
-// seats whose hold ended, drops waiters silent for waiter_ttl_s (at most
-// ARGV[3] of each), then admits from the head of the line at admit_rate
-// while seats are free. The rate is a token bucket on Redis's clock shared
-// by all instances: it holds at most BURST users (half a second of the
-// rate, at least 1) and is written only when someone is admitted, so an
-// idle event costs no writes. `idle`: nothing can change until an operator
-// or user acts (manual admission, no waiter expiry, no hold that ends).
+// seats whose hold ended, drops waiters silent for waiter_ttl_s, then
+// admits from the head of the line at admit_rate while seats are free, at
+// most ARGV[3] of each (`more`: the caller steps again at once; what the
+// rate allows beyond the step stays in the bucket). The rate is a token bucket on Redis's clock
+// shared by all instances: it holds at most BURST users (half a second of the rate, at least 1) and
+// is written only when someone is admitted, so an idle event costs no writes. `idle`: nothing can
+// change until an operator or user acts (manual admission, no waiter expiry, no hold that ends).
 constexpr const char* kTick = R"lua(
 local ev = settings()
 if not ev then return {NO_EVENT} end
@@ -572,19 +593,19 @@ if ev.rate and ev.rate > 0 and ev.state == 'open' then
   if b[2] then since = int(b[2], K_STATS) end
   allowance = math.min(burst, have + ev.rate * math.max(0, now - since) / 1000)
   n = math.max(0, math.min(math.floor(allowance), ev.cap - (nres - #ended),
-                          nwait - #silent_users))
+                          nwait - #silent_users, max))
 end
 local head = line_head(n, silent_users)
 n = #head.users
 if ev.fresh then store_settings(ev) end
 local expired_waiters = 0
 if #ended > 0 then
-  redis.call('SREM', K_RESERVED, unpack(ended))
-  redis.call('HDEL', K_SEATS, unpack(ended))
-  redis.call('ZREM', K_HOLDS, unpack(ended))
+  write_each('SREM', K_RESERVED, ended)
+  write_each('HDEL', K_SEATS, ended)
+  write_each('ZREM', K_HOLDS, ended)
 end
-if #silent_users > 0 then expired_waiters = redis.call('ZREM', K_QUEUED, unpack(silent_users)) end
-if #silent > 0 then redis.call('ZREM', K_SEEN, unpack(silent)) end
+if #silent_users > 0 then expired_waiters = write_each('ZREM', K_QUEUED, silent_users) end
+if #silent > 0 then write_each('ZREM', K_SEEN, silent) end
 if #ended > 0 then
   out[#out + 1] = 'expired_holds'
   out[#out + 1] = string.format('%d', int(b[4] or 0, K_STATS) + #ended)
@@ -609,7 +630,7 @@ elseif #out > 0 then
   redis.call('HSET', K_STATS, unpack(out))
 end
 local more = 0
-if #ended == max or #silent == max then more = 1 end
+if #ended == max or #silent == max or n == max then more = 1 end
 local idle = 0
 if not ev.rate and ev.ttl_s == 0 and (not next_hold[2] or next_hold[2] == 'inf') then idle = 1 end
 return {OK, admitted, #ended, expired_waiters, more, idle}

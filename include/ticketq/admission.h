@@ -10,7 +10,10 @@
 // no hold that ends) is stepped only every idle_recheck_ms, so that a PUT
 // that turns admission on (on any instance) takes effect within about that
 // long. New events are found by the next walk. One step per event is in flight
-// at a time. Nothing runs while Redis is not ready.
+// at a time. A step admits and sweeps at most sweep_max users each; one cut
+// short is followed by the next at once (the rate's allowance carries over),
+// so any rate works in calls of a bounded size. Nothing runs while Redis is
+// not ready.
 #pragma once
 
 #include <cstdint>
@@ -29,7 +32,7 @@ struct AdmissionOptions {
   int64_t tick_ms = 200;
   int64_t discover_ms = 2000;
   int64_t idle_recheck_ms = 1000;
-  int64_t sweep_max = 1000;  // holds, and waiters, dropped per step at most
+  int64_t sweep_max = 1000;  // holds, waiters dropped and users admitted per step at most
   // No step for longer than this is an outage: waiters then get one
   // waiter_ttl_s of grace (scripts.cpp: tick). Steps note their time at
   // most once a second, hence the 1.5 s; taking a stall for an outage only
@@ -62,6 +65,7 @@ class Admission {
   void discover();
   void next_page(std::string cursor);
   void tick();
+  void step(const std::string& name, Entry& entry);
 
   static void on_tick(int, short, void* arg);
 

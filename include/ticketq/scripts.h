@@ -62,6 +62,12 @@ constexpr int kScriptKeyCount = static_cast<int>(kEventKeys.size());
 // event's state: 0 open, 1 paused, 2 closed), then five figures per user}.
 constexpr size_t kStatusHeader = 6;
 
+// The most values a script passes to one Redis command: longer lists go in
+// pieces (Lua's unpack fails at 8,000 values), so no call's size grows with
+// its input. Even, so that pairs stay whole.
+constexpr int kScriptChunk = 1000;
+static_assert(kScriptChunk % 2 == 0);
+
 // Admissions of the last minute are kept in kRateSlots slots of
 // kRateSlotMs each.
 constexpr int64_t kRateSlotMs = 5000;
@@ -125,9 +131,11 @@ struct Scripts {
   Script cancel;
   Script confirm;  // ARGV[3]: user, ARGV[4]: ticket or ""
   Script verify;   // ARGV[3]: user, ARGV[4]: ticket, ARGV[5]: "1" to consume
-  // The admission timer: sweeps ended holds and silent waiters (at most
-  // ARGV[3] each), admits at the event's rate while seats are free. ARGV[4]:
-  // the longest gap between two steps that is not an outage (ms)
+  // The admission timer: sweeps ended holds and silent waiters and admits at
+  // the event's rate while seats are free, at most ARGV[3] of each; more = 1
+  // when a bound cut the step short (what the rate still allows is kept for
+  // the next step). ARGV[4]: the longest gap between two steps that is not
+  // an outage (ms)
   //   -> {0, admitted, expired_holds, expired_waiters, more, idle}
   Script tick;
   // No keys. ARGV[1]: match pattern of cfg keys, ARGV[2]: cursor,

@@ -170,5 +170,47 @@ TEST_F(ScriptCodesTest, CallsOnASeatAnswerHoldEndedOnceTheHoldIsOver) {
   EXPECT_EQ(at(run(scripts().verify, "e", {"a", a, "1"}), 1), code::kHoldEnded);
 }
 
+// Lists longer than Lua's unpack takes (8,000 values) in one call of each
+// script that takes a list: 9,000 users joining at once, asking where they
+// are, admitted by an operator, then swept when their holds end; and a step
+// of the admission timer allowed more than it may admit in one call.
+TEST_F(ScriptCodesTest, TheLargestBatchesWorkInOneCall) {
+  constexpr int kUsers = 9000;
+  create("e", 1, kUsers + 10);
+  run(scripts().reserve, "e", {"first"});
+  std::vector<std::string> users;
+  for (int i = 0; i < kUsers; ++i) users.push_back("u" + std::to_string(i));
+  Reply r = run(scripts().reserve, "e", users);
+  ASSERT_EQ(r.elements.size(), 1u + 3 * kUsers) << r.str;
+  EXPECT_EQ(at(r, 1 + 3 * (kUsers - 1)), code::kQueued);
+  EXPECT_EQ(at(r, 2 + 3 * (kUsers - 1)), kUsers) << "the last one's place";
+  r = run(scripts().status, "e", users);
+  ASSERT_EQ(r.elements.size(), 1u + kStatusHeader + 5 * kUsers) << r.str;
+  EXPECT_EQ(at(r, 1 + kStatusHeader + 5 * (kUsers - 1)), code::kInQueue);
+  // An operator admits 4,500 at once (6 values each to write); then holds
+  // of 1 s for every seat, admission at a rate far above what one step may
+  // admit (the caller's bound, here 20,000).
+  ASSERT_EQ(at(run(scripts().put, "e", {std::to_string(kUsers + 1), "", "", "", "", ""}), 0),
+            code::kOk);
+  r = run(scripts().promote, "e", {"4500"});
+  ASSERT_EQ(at(r, 0), code::kOk) << r.str;
+  EXPECT_EQ(at(r, 1), kUsers - 4500) << "still waiting";
+  ASSERT_EQ(at(run(scripts().put, "e", {"", "", "", "1000000", "1", ""}), 0), code::kOk);
+  r = run(scripts().tick, "e", {"20000", "60000"});
+  ASSERT_EQ(at(r, 0), code::kOk) << r.str;
+  EXPECT_EQ(at(r, 1), kUsers - 4500) << "admitted";
+  EXPECT_EQ(db_->scard(RedisClient::key("e", "reserved")), kUsers + 1);
+  // Every hold ends (1 ms after the epoch): one sweep frees them all.
+  std::vector<std::string> move{"ZADD", RedisClient::key("e", "holds")};
+  for (const std::string& u : db_->smembers(RedisClient::key("e", "reserved")))
+    move.insert(move.end(), {"1", u});
+  ASSERT_FALSE(db_->command(move).is_error());
+  r = run(scripts().tick, "e", {"20000", "60000"});
+  ASSERT_EQ(at(r, 0), code::kOk) << r.str;
+  EXPECT_EQ(at(r, 2), kUsers + 1) << "holds ended";
+  EXPECT_EQ(db_->scard(RedisClient::key("e", "reserved")), 0);
+  EXPECT_TRUE(db_->check_invariants("e", kUsers + 1).empty());
+}
+
 }  // namespace
 }  // namespace ticketq::test

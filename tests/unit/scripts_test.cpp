@@ -213,9 +213,10 @@ const std::map<std::string, HelperUse>& helper_uses() {
   return uses;
 }
 
-// The keys a piece of Lua reads and writes with redis.call(CMD, K_...).
+// The keys a piece of Lua reads and writes with redis.call(CMD, K_...), or
+// in pieces with write_each(CMD, K_...) or read_each(CMD, K_...).
 HelperUse direct_uses(const std::string& lua) {
-  static const std::regex call(R"(redis\.call\('([A-Z]+)', (K_[A-Z]+))");
+  static const std::regex call(R"((?:redis\.call|write_each|read_each)\('([A-Z]+)', (K_[A-Z]+))");
   HelperUse out;
   for (auto it = std::sregex_iterator(lua.begin(), lua.end(), call); it != std::sregex_iterator();
        ++it)
@@ -450,6 +451,43 @@ TEST(Scripts, OnlyTheDeclaredKeysAreUsed) {
     for (const Script* sc : scripts().all()) used |= rest_of(*sc).find(name) != std::string::npos;
     EXPECT_TRUE(used) << name;
   }
+}
+
+TEST(Scripts, EveryUnpackIsBoundedByAConstant) {
+  // Lua's unpack fails at 8,000 values, after the commands before it ran:
+  // a list that grows with a script's input (users, a batch, a sweep) goes
+  // to Redis through write_each/read_each, CHUNK values a call. The only
+  // other unpacks are of lists of a fixed size (the ring's fields, and the
+  // stats fields a step writes).
+  const std::set<std::string> allowed = {
+      "unpack(list, i, math.min(i + CHUNK - 1, #list))",
+      "unpack(RING_FIELDS)",
+      "unpack(stats_out)",
+      "unpack(out)",
+  };
+  const std::regex call(R"(unpack\([^()]*(\([^()]*\))?[^()]*\))");
+  for (const Script* sc : scripts().all()) {
+    const std::string& body = sc->body;
+    size_t found = 0;
+    for (auto it = std::sregex_iterator(body.begin(), body.end(), call);
+         it != std::sregex_iterator(); ++it) {
+      ++found;
+      EXPECT_EQ(allowed.count(it->str()), 1u) << sc->name << ": " << it->str();
+    }
+    size_t mentions = 0;
+    for (size_t at = body.find("unpack("); at != std::string::npos;
+         at = body.find("unpack(", at + 1))
+      ++mentions;
+    EXPECT_EQ(found, mentions) << sc->name << ": an unpack the check could not read";
+  }
+  EXPECT_LE(kScriptChunk, 7000);
+  // Each goes with commands of its kind.
+  const std::regex each(R"((write|read)_each\('([A-Z]+)')");
+  for (const Script* sc : scripts().all())
+    for (auto it = std::sregex_iterator(sc->body.begin(), sc->body.end(), each);
+         it != std::sregex_iterator(); ++it)
+      EXPECT_EQ(((*it)[1] == "write" ? kWrites : kReads).count((*it)[2]), 1u)
+          << sc->name << ": " << it->str();
 }
 
 }  // namespace
