@@ -53,7 +53,10 @@ const Setting kSettings[] = {
     {"idle_timeout_s", "TICKETQ_IDLE_TIMEOUT_S", SettingKind::kInt, &Config::idle_timeout_s,
      nullptr, 1, 3600, "close client connections idle this long", false},
     {"max_inflight", "TICKETQ_MAX_INFLIGHT", SettingKind::kInt, &Config::max_inflight, nullptr, 1,
-     1000000, "Redis commands in flight per connection before new requests get 503", false},
+     1000000,
+     "Redis commands in flight per event loop and Redis master (the loop's one connection to "
+     "it) before new requests get 503",
+     false},
     {"max_connections", "TICKETQ_MAX_CONNECTIONS", SettingKind::kInt, &Config::max_connections,
      nullptr, 1, 10000000, "open client connections per process; past it: 503 and close", false},
     {"request_read_timeout_ms", "TICKETQ_REQUEST_READ_TIMEOUT_MS", SettingKind::kInt,
