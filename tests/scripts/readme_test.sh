@@ -3,7 +3,8 @@
 # "<!-- walkthrough -->" marker) against scripts/run.sh with this build's
 # server, and checks that every command followed by a "# {...}" line prints
 # exactly that (a token's value shown as "…"). Commands without one must
-# succeed and print something.
+# succeed and print something. Then the event stream example (the blocks
+# after "<!-- stream -->"), whose stream must send the events it shows.
 # Usage: readme_test.sh PATH/TO/ticketq-server. Every wait is bounded;
 # nothing started is left running.
 set -euo pipefail
@@ -54,37 +55,73 @@ if [ -z "$port" ] || ! curl -sf "127.0.0.1:$port/ready" >/dev/null; then
   exit 1
 fi
 
-# Run it line by line in this directory's place: var/ is the test's var dir,
-# localhost:8000 is the test's server.
+# The event stream example (the two sh blocks after "<!-- stream -->"),
+# run after the walk-through, in its terms.
+awk '/<!-- stream -->/ {on = 1; next} on && /^```sh/ {inside = 1; next}
+     inside && /^```/ {inside = 0; if (++blocks == 2) exit; next} inside {print}' \
+  "$ROOT/README.md" >"$WORK/stream.sh"
+[ -s "$WORK/stream.sh" ] || { echo "FAIL: no stream example in README.md" >&2; exit 1; }
+
+# Run them line by line in this directory's place: var/ is the test's var
+# dir, localhost:8000 is the test's server. A "curl -N" (a stream) runs in
+# the background for a few seconds; the "# event:" and "# data:" lines after
+# it are what it must have sent, in that order.
 cd "$WORK"
-failures=0 checked=0 ran=0 last="" last_cmd=""
-while IFS= read -r line; do
-  case "$line" in
-    TOKEN=*) eval "$line" ;;
-    curl\ *)
-      last_cmd="${line%%#*}"
-      last="$(eval "${last_cmd//localhost:8000/127.0.0.1:$port} --max-time 10")" || {
-        echo "FAIL: $last_cmd: curl failed" >&2
-        failures=$((failures + 1))
-      }
-      ran=$((ran + 1))
-      # A user token is new every time: the README shows it as "…".
-      last="$(printf '%s' "$last" | sed -E 's/"token":"[A-Za-z0-9_.-]+"/"token":"…"/g')"
-      [ -n "$last" ] || { echo "FAIL: $last_cmd printed nothing" >&2; failures=$((failures + 1)); }
-      ;;
-    "# {"*)
-      want="${line#\# }"
-      checked=$((checked + 1))
-      if [ "$last" != "$want" ]; then
-        echo "FAIL: $last_cmd" >&2
-        echo "  README says: $want" >&2
-        echo "  server said: $last" >&2
-        failures=$((failures + 1))
-      fi
-      last="(already compared)"
-      ;;
-  esac
-done <"$WORK/walkthrough.sh"
+failures=0 checked=0 ran=0 last="" last_cmd="" stream_pid=""
+: >"$WORK/stream.want"
+run_lines() {
+  while IFS= read -r line; do
+    case "$line" in
+      TOKEN=*) eval "$line" ;;
+      curl\ -N\ *)
+        last_cmd="${line%%#*}"
+        eval "${last_cmd//localhost:8000/127.0.0.1:$port} -s --max-time 4" >"$WORK/stream.out" &
+        stream_pid=$!
+        for _ in $(seq 100); do grep -q '^event:' "$WORK/stream.out" && break; sleep 0.05; done
+        ran=$((ran + 1))
+        last="(a stream)"
+        ;;
+      "# event: "* | "# data: "*) printf '%s\n' "${line#\# }" >>"$WORK/stream.want" ;;
+      curl\ *)
+        last_cmd="${line%%#*}"
+        last="$(eval "${last_cmd//localhost:8000/127.0.0.1:$port} --max-time 10")" || {
+          echo "FAIL: $last_cmd: curl failed" >&2
+          failures=$((failures + 1))
+        }
+        ran=$((ran + 1))
+        # A user token is new every time: the README shows it as "…".
+        last="$(printf '%s' "$last" | sed -E 's/"token":"[A-Za-z0-9_.-]+"/"token":"…"/g')"
+        [ -n "$last" ] || { echo "FAIL: $last_cmd printed nothing" >&2; failures=$((failures + 1)); }
+        ;;
+      "# {"*)
+        want="${line#\# }"
+        checked=$((checked + 1))
+        if [ "$last" != "$want" ]; then
+          echo "FAIL: $last_cmd" >&2
+          echo "  README says: $want" >&2
+          echo "  server said: $last" >&2
+          failures=$((failures + 1))
+        fi
+        last="(already compared)"
+        ;;
+    esac
+  done <"$1"
+}
+run_lines "$WORK/walkthrough.sh"
+run_lines "$WORK/stream.sh"
+[ -n "$stream_pid" ] || { echo "FAIL: the stream example opens no stream" >&2; failures=$((failures + 1)); }
+wait "$stream_pid" || true  # ended by --max-time
+# An admission token is new every time: the README shows it as "…".
+got="$(grep -E '^(event|data): ' "$WORK/stream.out" |
+  sed -E 's/"admission_token":"[A-Za-z0-9_.-]+"/"admission_token":"…"/g')"
+want="$(cat "$WORK/stream.want")"
+checked=$((checked + 1))
+if [ -z "$want" ] || [ "$got" != "$want" ]; then
+  echo "FAIL: the stream example" >&2
+  echo "  README says:" >&2; printf '%s\n' "$want" | sed 's/^/    /' >&2
+  echo "  server sent:" >&2; printf '%s\n' "$got" | sed 's/^/    /' >&2
+  failures=$((failures + 1))
+fi
 
 echo "readme_test: $ran commands run, $checked answers compared, $failures failures"
 [ "$checked" -ge 10 ] || { echo "FAIL: only $checked answers compared" >&2; exit 1; }
