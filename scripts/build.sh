@@ -3,8 +3,9 @@
 # Extra arguments are passed to the CMake configure step; $TARGET limits the
 # build to one target (default: everything).
 #
-# A first build takes several minutes on 2 cores (about 6 for ticketq-server
-# alone), much of it in single files that compile for a minute or more. So
+# A first build takes several minutes on 2 cores (ticketq-server alone took
+# 6 minutes in one run, nearly 10 with the cores shared with other builds),
+# much of it in single files that compile for a minute or more. So
 # besides cmake --build's own lines ("[ 42%] Building CXX object ..."), a
 # line every $TICKETQ_BUILD_PROGRESS_S seconds (default 30) says how far it is
 # while nothing else is printed, and the last line says how long it took.

@@ -44,7 +44,7 @@ else
   "$ROOT/scripts/setup.sh"
   server_bin="${BUILD_DIR:-$ROOT/build}/ticketq-server"
   [ -x "$server_bin" ] ||
-    echo "run: building ticketq-server: the first build takes several minutes (about 6 on 2 cores); build: lines show its progress" >&2
+    echo "run: building ticketq-server: the first build takes several minutes (6 to 10 on 2 cores); build: lines show its progress" >&2
   TARGET=ticketq-server "$ROOT/scripts/build.sh"
 fi
 
