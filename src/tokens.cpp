@@ -235,6 +235,8 @@ TokenError read_claims(const nlohmann::json& p, TokenClaims* c) {
       !int_member(p, "exp", &c->exp) || !string_member(p, "jti", &c->jti) ||
       !int_member(p, "tkt", &c->tkt))
     return TokenError::kMalformed;
+  if (p.contains("ahd") && (!int_member(p, "ahd", &c->ahd) || c->ahd < 0))
+    return TokenError::kMalformed;
   auto k = kind_from_name(kind);
   if (!k) return TokenError::kWrongKind;
   c->kind = *k;
@@ -435,15 +437,17 @@ Parsed<Tokens> Tokens::ephemeral(TokenSettings settings) {
 // ------------------------------------------------------------ sign, verify --
 
 nlohmann::ordered_json claims_json(const TokenClaims& c) {
-  return {{"iss", c.iss},
-          {"aud", c.aud},
-          {"sub", c.sub},
-          {"evt", c.evt},
-          {"kind", token_kind_name(c.kind)},
-          {"iat", c.iat},
-          {"exp", c.exp},
-          {"jti", c.jti},
-          {"tkt", c.tkt}};
+  nlohmann::ordered_json j = {{"iss", c.iss},
+                              {"aud", c.aud},
+                              {"sub", c.sub},
+                              {"evt", c.evt},
+                              {"kind", token_kind_name(c.kind)},
+                              {"iat", c.iat},
+                              {"exp", c.exp},
+                              {"jti", c.jti},
+                              {"tkt", c.tkt}};
+  if (c.ahd >= 0) j["ahd"] = c.ahd;
+  return j;
 }
 
 std::optional<std::string> Tokens::sign(const TokenClaims& c) const {
@@ -464,7 +468,7 @@ std::optional<std::string> Tokens::sign(const TokenClaims& c) const {
 
 std::optional<std::string> Tokens::issue(TokenKind kind, std::string_view sub,
                                          std::string_view event, int64_t ticket, int64_t now_s,
-                                         int64_t ttl_s) const {
+                                         int64_t ttl_s, int64_t ahead) const {
   unsigned char id[16];
   if (RAND_bytes(id, sizeof id) != 1) {
     ERR_clear_error();
@@ -479,6 +483,7 @@ std::optional<std::string> Tokens::issue(TokenKind kind, std::string_view sub,
   c.iat = now_s;
   c.exp = now_s + ttl_s;
   c.tkt = ticket;
+  c.ahd = ahead < 0 ? -1 : ahead;
   c.jti = base64url_encode(std::string_view(reinterpret_cast<const char*>(id), sizeof id));
   return sign(c);
 }

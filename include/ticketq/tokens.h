@@ -3,7 +3,8 @@
 // (user id), evt (event), kind ("user" or "admission"), iat, exp (seconds
 // since the epoch), jti (random, one per token) and tkt (the ticket of the
 // user's join: a token acts only for the join it was given for, not for a
-// later one of the same user id).
+// later one of the same user id); a user token of the waiting room also has
+// ahd (the people ahead in line at the join).
 //
 // The two kinds are signed differently, because different parties verify
 // them:
@@ -69,6 +70,9 @@ struct TokenClaims {
   int64_t exp = 0;  // expires at: refused from this second on
   std::string jti;  // unique id of the token
   int64_t tkt = 0;  // the ticket of the join the token belongs to
+  // A user token of the waiting room: how many people were ahead in line
+  // when the user joined (claim "ahd"; -1: not said, and not in the token).
+  int64_t ahd = -1;
 };
 
 // The claims as the token's payload has them.
@@ -126,9 +130,10 @@ class Tokens {
   // OpenSSL fails or a claim is not valid UTF-8.
   std::optional<std::string> sign(const TokenClaims& claims) const;
   // Claims with this service's issuer and audience, iat = now_s,
-  // exp = now_s + ttl_s and a fresh random jti, signed.
+  // exp = now_s + ttl_s, a fresh random jti and `ahead` as ahd, signed.
   std::optional<std::string> issue(TokenKind kind, std::string_view sub, std::string_view event,
-                                   int64_t ticket, int64_t now_s, int64_t ttl_s) const;
+                                   int64_t ticket, int64_t now_s, int64_t ttl_s,
+                                   int64_t ahead = -1) const;
   // Checks the algorithm (the one of `kind`, whatever the token names),
   // the key, the signature, then issuer, audience, kind, event and times,
   // in that order; the first failure is the reason.

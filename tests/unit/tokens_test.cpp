@@ -400,6 +400,24 @@ TEST_F(TokensTest, RoundTrip) {
   EXPECT_NE(Json::parse(decoded(split(user_token(*a_))[1]))["jti"], payload["jti"]);
 }
 
+TEST_F(TokensTest, AWaitingRoomUserTokenSaysHowManyWereAheadAtTheJoin) {
+  auto tok = a_->issue(TokenKind::kUser, "alice", "concert", kTicket, kNow, kTtl, 41);
+  ASSERT_TRUE(tok);
+  EXPECT_EQ(Json::parse(decoded(split(*tok)[1]))["ahd"], 41);
+  TokenCheck r = a_->verify(*tok, TokenKind::kUser, "concert", kNow);
+  ASSERT_TRUE(r.ok()) << r.reason();
+  EXPECT_EQ(r.claims.ahd, 41);
+  // Not said: not in the token, -1 when read.
+  EXPECT_EQ(a_->verify(user_token(*a_), TokenKind::kUser, "concert", kNow).claims.ahd, -1);
+  for (const Json& bad : {Json(-1), Json("3"), Json(1.5)}) {
+    Json c = claims_json(*a_);
+    c["ahd"] = bad;
+    EXPECT_EQ(check(sign_a(TokenKind::kUser, header_a(TokenKind::kUser), c.dump())),
+              TokenError::kMalformed)
+        << bad;
+  }
+}
+
 TEST_F(TokensTest, SignKeepsTheClaimsAndRefusesInvalidUtf8WithoutThrowing) {
   TokenClaims c{"iss-x", "aud-y", "user \"quoted\" \xc3\xa9", "evt", TokenKind::kAdmission, 5, 10,
                 "jti-1", 99};
