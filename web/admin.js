@@ -435,12 +435,15 @@
     if (selected) drawChart();
   });
 
+  // The login form is hidden until this script runs (it needs it).
   token = storage.get(TOKEN_KEY);
   if (token) {
     loadEvents().then((ok) => {
       if (ok) showApp();
+      else ui.loginSection.hidden = false;
     });
   } else {
+    ui.loginSection.hidden = false;
     ui.token.focus();
   }
 })();
