@@ -42,37 +42,6 @@ const char* content_type_of(std::string_view name) {
   return nullptr;
 }
 
-std::string html_escaped(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-void replace_all(std::string& text, std::string_view what, std::string_view with) {
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + with.size()))
-    text.replace(at, what.size(), with);
-}
-
 // The visitor's cookie: the user token, for the event's waiting room alone
 // (its page, its calls and its stream, all under /wait/{event}), never
 // readable by a script, never sent by another site's request.
@@ -91,15 +60,43 @@ void Api::page(const Request& req, Reply reply) {
   const bool admin = req.route.op == Op::kAdminPage;
   auto file = web_file(admin ? "admin.html" : "wait.html");
   if (!file) return reply.error(404, "no such page");
-  Response r{200, std::string(*file), "text/html; charset=utf-8", nullptr,
-             admin ? "no-store" : "no-cache"};
-  if (!admin) {
-    // The event's name is of A-Z a-z 0-9 . _ - (router.h): safe as it is.
-    replace_all(r.body, "{{event}}", req.route.event);
-    replace_all(r.body, "{{booking_url}}", html_escaped(cfg_.booking_url));
+  if (admin) {
+    Response r{200, std::string(*file), "text/html; charset=utf-8", nullptr, "no-store"};
+    r.headers = kPageHeaders;
+    return reply.send(std::move(r));
   }
-  r.headers = kPageHeaders;
-  reply.send(std::move(r));
+  // The waiting room is painted in the visitor's state: the event's (for a
+  // newcomer) or their own (by the cookie), one script call either way.
+  // Without an answer from Redis the page goes out unpainted, and its script
+  // asks. It is the visitor's own: never stored.
+  const std::string& event = req.route.event;
+  auto paint = [this, event, tmpl = *file](Reply& reply, const Outcome& o,
+                                           const nlohmann::ordered_json* view) {
+    nlohmann::ordered_json unknown = unknown_event_view();
+    if (o.fault != Fault::kNone) view = nullptr;
+    if (o.no_event) view = &unknown;
+    if (o.ok()) note_event(event);
+    Response r{o.no_event ? 404 : 200, wait_page_html(tmpl, event, cfg_.booking_url, view),
+               "text/html; charset=utf-8", nullptr, "no-store"};
+    r.headers = kPageHeaders;
+    reply.send(std::move(r));
+  };
+  auto who = visitor(req);
+  if (!who) {
+    if (!req.cookie.empty()) reply.add_header(set_cookie(event, "", 0, cfg_.cookie_secure != 0));
+    core_.get_event(event, [reply, paint](EventInfo e) mutable {
+      nlohmann::ordered_json view = newcomer_view(e);
+      paint(reply, e, &view);
+    });
+    return;
+  }
+  coalescer_.status(event, who->sub,
+                    [this, reply, paint, event, user = who->sub, ticket = who->tkt,
+                     ahead = who->ahd](StatusResult r) mutable {
+                      VisitorView v = visitor_view(r, user, ticket, event, tokens_);
+                      add_progress(v, ahead);
+                      paint(reply, r, &v.data);
+                    });
 }
 
 void Api::asset(const Request& req, Reply reply) {
@@ -120,28 +117,34 @@ std::optional<TokenClaims> Api::visitor(const Request& req) const {
   return std::move(t.claims);
 }
 
-void Api::reply_view(Reply reply, const std::string& event, const std::string& user,
-                     int64_t ticket) {
-  coalescer_.status(event, user, [this, reply, event, user, ticket](StatusResult r) mutable {
-    if (reply_failure(reply, r, event)) return;
-    VisitorView v = visitor_view(r, user, ticket, event, tokens_);
-    const bool waiting = v.state == VisitorState::kWaiting;
-    auto eta = waiting ? estimate_wait_s(r.pace, r.position) : std::nullopt;
-    v.data["poll_after_ms"] = poll_after_ms(r.pace, waiting, eta);
-    reply.json(200, std::move(v.data));
-  });
+void Api::reply_view(Reply reply, const std::string& event, const std::string& user, int64_t ticket,
+                     int64_t ahead_at_join) {
+  coalescer_.status(event, user,
+                    [this, reply, event, user, ticket, ahead_at_join](StatusResult r) mutable {
+                      if (reply_failure(reply, r, event)) return;
+                      VisitorView v = visitor_view(r, user, ticket, event, tokens_);
+                      add_progress(v, ahead_at_join);
+                      const bool waiting = v.state == VisitorState::kWaiting;
+                      auto eta = waiting ? estimate_wait_s(r.pace, r.position) : std::nullopt;
+                      v.data["poll_after_ms"] = poll_after_ms(r.pace, waiting, eta);
+                      reply.json(200, std::move(v.data));
+                    });
 }
 
-// The visitor's state; {"state": "none"} for one who has not joined (or
-// whose cookie is no longer good, which is then cleared).
+// The visitor's state; for one who has not joined (or whose cookie is no
+// longer good, which is then cleared) what a newcomer is offered.
 void Api::wait_status(const Request& req, Reply reply) {
   auto who = visitor(req);
   if (!who) {
     if (!req.cookie.empty())
       reply.add_header(set_cookie(req.route.event, "", 0, cfg_.cookie_secure != 0));
-    return reply.json(200, {{"state", "none"}});
+    core_.get_event(req.route.event, [this, reply, event = req.route.event](EventInfo e) mutable {
+      if (reply_failure(reply, e, event)) return;
+      reply.json(200, newcomer_view(e));
+    });
+    return;
   }
-  reply_view(std::move(reply), req.route.event, who->sub, who->tkt);
+  reply_view(std::move(reply), req.route.event, who->sub, who->tkt, who->ahd);
 }
 
 // Joins the line as a new visitor and sets the cookie. A visitor whose
@@ -161,28 +164,30 @@ void Api::wait_join(const Request& req, Reply reply) {
         default:
           break;
       }
-      auto token =
-          tokens_.issue(TokenKind::kUser, user, event, r.ticket, unix_now_s(), kUserTokenTtlS);
+      // The people ahead now: how the page measures the way to the front.
+      const int64_t ahead = r.status == ReserveStatus::kQueued ? r.position - 1 : -1;
+      auto token = tokens_.issue(TokenKind::kUser, user, event, r.ticket, unix_now_s(),
+                                 kUserTokenTtlS, ahead);
       if (!token) {
         spdlog::error("request {}: could not sign a user token", reply.info().id);
         return reply.error(503, "could not sign the visitor's token");
       }
       reply.add_header(set_cookie(event, *token, kUserTokenTtlS, cfg_.cookie_secure != 0));
-      reply_view(std::move(reply), event, user, r.ticket);
+      reply_view(std::move(reply), event, user, r.ticket, ahead);
     });
   };
   auto who = visitor(req);
   if (!who) return join(std::move(reply));
-  coalescer_.status(
-      event, who->sub,
-      [this, reply, join, event, user = who->sub, ticket = who->tkt](StatusResult r) mutable {
-        if (reply_failure(reply, r, event)) return;
-        VisitorView v = visitor_view(r, user, ticket, event, tokens_);
-        if (v.state != VisitorState::kWaiting && v.state != VisitorState::kAdmitted &&
-            v.state != VisitorState::kConfirmed)
-          return join(std::move(reply));
-        reply_view(std::move(reply), event, user, ticket);
-      });
+  coalescer_.status(event, who->sub,
+                    [this, reply, join, event, user = who->sub, ticket = who->tkt,
+                     ahead = who->ahd](StatusResult r) mutable {
+                      if (reply_failure(reply, r, event)) return;
+                      VisitorView v = visitor_view(r, user, ticket, event, tokens_);
+                      if (v.state != VisitorState::kWaiting && v.state != VisitorState::kAdmitted &&
+                          v.state != VisitorState::kConfirmed)
+                        return join(std::move(reply));
+                      reply_view(std::move(reply), event, user, ticket, ahead);
+                    });
 }
 
 // Leaves the line, or gives the held seat back, and clears the cookie.
@@ -196,21 +201,22 @@ void Api::wait_leave(const Request& req, Reply reply) {
     return reply.json(200, {{"state", "none"}});
   }
   // The cookie goes only once the place is given up: after a fault the
-  // visitor keeps it, and may try again.
-  auto left = [clear, user = who->sub](Reply& reply) {
+  // visitor keeps it, and may try again. The reason tells a place in line
+  // left from a seat given up.
+  auto left = [clear, user = who->sub](Reply& reply, const char* reason) {
     reply.add_header(clear);
-    reply.json(200, {{"state", "left"}, {"user_id", user}});
+    reply.json(200, {{"state", "left"}, {"user_id", user}, {"reason", reason}});
   };
   core_.leave(
       event, who->sub, who->tkt,
       [this, reply, left, event, user = who->sub, ticket = who->tkt](LeaveResult r) mutable {
         if (reply_failure(reply, r, event)) return;
-        if (r.status != LeaveStatus::kHoldsSeat) return left(reply);
+        if (r.status != LeaveStatus::kHoldsSeat) return left(reply, "left");
         core_.cancel(event, user, ticket, [this, reply, left, event](SeatResult s) mutable {
           if (reply_failure(reply, s, event)) return;
           if (s.status == SeatStatus::kIsConfirmed)
             return reply.json(409, {{"state", "confirmed"}, {"error", "the seat is sold"}});
-          left(reply);
+          left(reply, "seat_given_up");
         });
       });
 }

@@ -203,7 +203,7 @@ void Api::stream(const Request& req, Reply reply) {
   if (reply.info().method == "HEAD") return reply.send(std::move(head));  // no watcher
   head.headers = "X-Accel-Buffering: no\r\n";  // nginx: pass it on unbuffered
   watchers_.open(std::move(reply), std::move(head), req.route.event, std::move(t.claims.sub),
-                 t.claims.tkt, req.last_event_id);
+                 t.claims.tkt, t.claims.ahd, req.last_event_id);
 }
 
 }  // namespace ticketq

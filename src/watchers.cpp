@@ -102,7 +102,7 @@ Watchers::~Watchers() {
 }
 
 void Watchers::open(Reply reply, Response head, const std::string& event, std::string user,
-                    int64_t ticket, std::string_view last_id) {
+                    int64_t ticket, int64_t ahead_at_join, std::string_view last_id) {
   const uint64_t id = next_id_++;
   StreamHandle s = reply.stream(std::move(head), [this, id] { remove(id); });
   if (s == nullptr) return;
@@ -112,6 +112,7 @@ void Watchers::open(Reply reply, Response head, const std::string& event, std::s
   w.event = event;
   w.user = std::move(user);
   w.ticket = ticket;
+  w.ahead_at_join = ahead_at_join;
   w.told = parse_digest(last_id).value_or(0);
   sink_.push(s, stream_preamble(options_.retry_ms));
   if (closing_) return end(id, w), void();
@@ -282,7 +283,9 @@ void Watchers::on_users(const std::string& event, const std::vector<uint64_t>& i
         (r.ticket == w.ticket || r.ticket == 0) && !r.confirmed &&
         r.hold_ends_ms == w.hold_ends_ms && (r.hold_ends_ms == 0 || r.hold_ends_ms > r.pace.now_ms))
       continue;
-    tell(ids[i], w, visitor_view(r, w.user, w.ticket, event, tokens_, w.state, w.hold_ends_ms));
+    VisitorView v = visitor_view(r, w.user, w.ticket, event, tokens_, w.state, w.hold_ends_ms);
+    add_progress(v, w.ahead_at_join);
+    tell(ids[i], w, v);
   }
   settle(it);
 }

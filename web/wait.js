@@ -2,7 +2,9 @@
 // to booking when their turn comes. Changes arrive by the event stream
 // (Server-Sent Events); polling /status is the fallback when streams are
 // unavailable. The visitor's token lives in an HttpOnly cookie that this
-// script never sees: every call and the stream carry it by themselves.
+// script never sees: every call and the stream carry it by themselves. The
+// server paints the page in the visitor's state (data-view holds that
+// state), so the first paint is right before and without this script.
 'use strict';
 
 (() => {
@@ -15,6 +17,9 @@
   const STREAM_EVENTS = ['waiting', 'admitted', 'confirmed', 'expired', 'left', 'closed', 'reconnect'];
   const FINAL_EVENTS = new Set(['confirmed', 'expired', 'left', 'closed']); // the server ends the stream
   const WATCHED = new Set(['waiting', 'admitted']); // states that can still change
+  // The states the page shows; anything else shows as 'none'.
+  const PAGE_STATES = new Set(['none', 'waiting', 'admitted', 'confirmed', 'expired', 'left', 'closed',
+    'sold_out', 'unknown']);
   const DEFAULT_POLL_MS = 2000;
 
   const $ = (id) => document.getElementById(id);
@@ -24,12 +29,16 @@
     notice: $('notice'),
     line: $('line'),
     position: $('position'),
+    progressBox: $('progress-box'),
     progress: $('progress'),
+    progressOf: $('progress-of'),
+    etaBox: $('eta-box'),
     eta: $('eta'),
+    keepOpen: $('keep-open'),
     admission: $('admission'),
     hold: $('hold'),
     continueLink: $('continue'),
-    tokenBox: $('token-box'),
+    noLink: $('no-link'),
     token: $('admission-token'),
     copy: $('copy'),
     join: $('join'),
@@ -44,33 +53,7 @@
   let reconnectTimer = 0;
   let generation = 0; // bumped by join and leave: answers to older calls are dropped
   let announced = '';
-
-  // The position the visitor had when first seen, per event and tab: the
-  // start of the progress bar.
-  const firstPosition = {
-    key: `tq-first-position:${event}`,
-    get() {
-      try {
-        return Number(sessionStorage.getItem(this.key)) || 0;
-      } catch {
-        return 0; // storage disabled: the bar starts afresh
-      }
-    },
-    set(n) {
-      try {
-        sessionStorage.setItem(this.key, String(n));
-      } catch {
-        /* storage disabled */
-      }
-    },
-    clear() {
-      try {
-        sessionStorage.removeItem(this.key);
-      } catch {
-        /* storage disabled */
-      }
-    },
-  };
+  let shownState = ''; // the state on the page now
 
   // --- text -----------------------------------------------------------
 
@@ -80,11 +63,14 @@
 
   function fillStaticText() {
     document.documentElement.lang = S.lang;
-    document.title = `${S.title} – ${event}`;
+    document.title = S.pageTitle.replace('{event}', event);
     for (const node of document.querySelectorAll('[data-text]')) {
       node.textContent = lookup(node.dataset.text) ?? '';
     }
-    ui.eventLabel.textContent = S.eventLabel(event);
+    ui.eventLabel.textContent = S.eventLabel.replace('{event}', event);
+    // What only this script makes true.
+    ui.keepOpen.hidden = false;
+    ui.copy.hidden = false;
   }
 
   function showText(node, text) {
@@ -115,60 +101,82 @@
 
   // --- rendering ------------------------------------------------------
 
+  // The words a snapshot is shown with: keys of S.states (heading) and
+  // S.notices (notice, '' for none). The server's first paint chooses the
+  // same (told() in src/visitor.cpp); `before` is the state shown before.
+  function told(s, before) {
+    const state = PAGE_STATES.has(s.state) ? s.state : 'none';
+    const eventState = s.event_state || '';
+    let reason = s.reason || '';
+    // A seat this page showed, gone (given back here or in another tab, or
+    // cancelled by an operator): the stream says only "left".
+    if (state === 'left' && reason === 'left' && before === 'admitted') reason = 'seat_released';
+    let heading = state;
+    let notice = '';
+    if (state === 'waiting' && eventState === 'paused') {
+      heading = 'paused';
+      notice = 'paused';
+    } else if (state === 'waiting' && eventState === 'closed') {
+      notice = 'closedKeepPlace';
+    } else if (state === 'none' && eventState === 'paused') {
+      notice = 'pausedJoin';
+    } else if (state === 'left') {
+      notice = reason || 'left';
+      if (reason === 'seat_given_up' || reason === 'seat_released') heading = reason;
+    } else if (state === 'expired') {
+      notice = reason;
+    } else if (state === 'unknown') {
+      notice = 'unknown';
+    }
+    return { state, heading, notice };
+  }
+
   // Shows one snapshot of the visitor's state (the stream's data, or the
-  // answer of status, join or leave).
+  // answer of status, join or leave, or the server's first paint).
   function render(s) {
-    const state = Object.prototype.hasOwnProperty.call(S.states, s.state) ? s.state : 'none';
-    const paused = state === 'waiting' && s.event_state === 'paused';
-    const closedToNewcomers = s.event_state === 'closed';
+    const t = told(s, shownState);
+    const state = t.state;
+    shownState = state;
     document.body.dataset.state = state;
     document.body.dataset.eventState = s.event_state || '';
 
     ui.state.dataset.state = state;
-    if (paused) ui.state.textContent = S.states.paused;
-    else if (state === 'none' && closedToNewcomers) ui.state.textContent = S.states.closed;
-    else ui.state.textContent = S.states[state];
+    ui.state.textContent = S.states[t.heading];
+    showText(ui.notice, S.notices[t.notice] || '');
+    ui.notice.dataset.notice = t.notice;
 
-    // A second line that explains the state (a key of S.notices).
-    let notice = '';
-    if (paused) notice = 'paused';
-    else if (state === 'waiting' && closedToNewcomers) notice = 'closedKeepPlace';
-    else if (state === 'left') notice = s.reason || 'left';
-    else if (state === 'expired') notice = s.reason || '';
-    else if (state === 'sold_out') notice = 'soldOutJoin';
-    showText(ui.notice, S.notices[notice] || '');
-    ui.notice.dataset.notice = notice;
-
-    if (!WATCHED.has(state)) firstPosition.clear();
     ui.line.hidden = state !== 'waiting';
     if (state === 'waiting') renderLine(s);
     ui.admission.hidden = state !== 'admitted';
     if (state === 'admitted') renderAdmission(s);
 
-    const canJoin = (state === 'none' && !closedToNewcomers) || state === 'left' || state === 'expired';
+    const canJoin = state === 'none' || state === 'left' || state === 'expired';
     ui.join.hidden = !canJoin;
     ui.join.textContent = state === 'none' ? S.join : S.joinAgain;
     ui.leave.hidden = !WATCHED.has(state);
     ui.leave.textContent = state === 'admitted' ? S.giveBack : S.leave;
 
     if (state === 'waiting') {
-      announce(paused ? `${S.announcePosition(s.position)} ${S.notices.paused}` : S.announcePosition(s.position));
+      const place = S.announcePosition(s.position);
+      announce(t.notice === 'paused' ? `${place} ${S.notices.paused}` : place);
     } else {
       announce(ui.state.textContent);
     }
   }
 
+  // The place, and the way to the front as the server counts it: of the
+  // people ahead when the visitor joined, how many have gone (none shown for
+  // a visitor who joined at the front).
   function renderLine(s) {
-    const position = s.position;
-    let first = firstPosition.get();
-    if (!first || first < position) {
-      first = position;
-      firstPosition.set(first);
+    ui.position.textContent = s.position.toLocaleString(S.lang);
+    const p = s.progress;
+    ui.progressBox.hidden = !p;
+    if (p) {
+      ui.progress.max = p.of;
+      ui.progress.value = p.passed;
+      ui.progressOf.textContent = S.progressOf.replace('{passed}', p.passed).replace('{of}', p.of);
     }
-    ui.position.textContent = position.toLocaleString(S.lang);
-    // From the first position seen to the head of the line (position 1).
-    ui.progress.max = Math.max(first - 1, 1);
-    ui.progress.value = first === 1 ? 1 : first - position;
+    ui.etaBox.hidden = false;
     ui.eta.textContent = etaWords(s.eta_s);
   }
 
@@ -181,7 +189,7 @@
     }
     const token = s.admission_token || '';
     ui.continueLink.hidden = !(token && bookingUrl);
-    ui.tokenBox.hidden = !(token && !bookingUrl);
+    ui.noLink.hidden = !(token && !bookingUrl);
     if (!token) return;
     if (bookingUrl) {
       const sep = bookingUrl.includes('?') ? '&' : '?';
@@ -220,7 +228,7 @@
           showText(ui.error, '');
           return body;
         }
-        if (res.status === 404) return { state: 'closed' }; // no such event (any more)
+        if (res.status === 404) return { state: 'unknown' }; // no such event
         if (res.status < 500 && res.status !== 429) {
           showText(ui.error, S.failed);
           return null;
@@ -316,7 +324,6 @@
     const s = await call('POST', path);
     button.disabled = false;
     if (!s || mine !== generation) return;
-    if (path === '/join') firstPosition.clear(); // a new place: the bar starts here
     render(s);
     ui.state.focus(); // the pressed button may be gone: keep the keyboard's place
     watch(s.state);
@@ -349,8 +356,17 @@
     watch(s.state);
   }
 
+  // The state the server painted the page in; null when it could not tell.
+  function paintedView() {
+    try {
+      const view = JSON.parse(document.body.dataset.view || 'null');
+      return view && typeof view.state === 'string' ? view : null;
+    } catch {
+      return null;
+    }
+  }
+
   fillStaticText();
-  ui.state.textContent = S.states.loading;
   setMode('');
   ui.join.addEventListener('click', () => act(ui.join, '/join'));
   ui.leave.addEventListener('click', () => act(ui.leave, '/leave'));
@@ -359,5 +375,12 @@
   window.addEventListener('pageshow', (e) => {
     if (e.persisted) start(); // back from the back/forward cache: the stream was closed
   });
-  start();
+  const painted = paintedView();
+  if (painted) {
+    render(painted);
+    watch(painted.state); // the page came with the state: no need to ask
+  } else {
+    ui.state.textContent = S.states.loading;
+    start();
+  }
 })();

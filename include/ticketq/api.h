@@ -77,8 +77,10 @@ class Api {
   void wait_leave(const Request& req, Reply reply);
   // The visitor of the event's cookie, verified; nullopt without one.
   std::optional<TokenClaims> visitor(const Request& req) const;
-  // Answers with the view of `user`'s join `ticket`, read now.
-  void reply_view(Reply reply, const std::string& event, const std::string& user, int64_t ticket);
+  // Answers with the view of `user`'s join `ticket`, read now
+  // (`ahead_at_join`: the people ahead at the join, -1 unknown).
+  void reply_view(Reply reply, const std::string& event, const std::string& user, int64_t ticket,
+                  int64_t ahead_at_join);
   // operators
   void promote(const Request& req, Reply reply);
   void reset(const Request& req, Reply reply);

@@ -59,10 +59,11 @@ class Watchers {
   Watchers& operator=(const Watchers&) = delete;
 
   // Answers `reply` with a stream watching `user`'s join `ticket` of
-  // `event`; the first state goes out at the next tick. `last_id` is the
-  // client's Last-Event-ID: that state is not sent again.
+  // `event` (`ahead_at_join`: the people ahead then, -1 unknown); the first
+  // state goes out at the next tick. `last_id` is the client's
+  // Last-Event-ID: that state is not sent again.
   void open(Reply reply, Response head, const std::string& event, std::string user, int64_t ticket,
-            std::string_view last_id);
+            int64_t ahead_at_join, std::string_view last_id);
   // Shutdown: every stream is told to reconnect and ended; streams opened
   // from now on are ended at once the same way.
   void farewell();
@@ -74,6 +75,7 @@ class Watchers {
     std::string event;
     std::string user;
     int64_t ticket = 0;
+    int64_t ahead_at_join = -1;
     uint64_t told = 0;  // digest of what the client has
     VisitorState state = VisitorState::kNone;
     int64_t hold_ends_ms = 0;

@@ -5,8 +5,10 @@ Starts a private Redis and two ticketq-server instances sharing it (and one
 token key), then drives headless Chromium through a rush: a visitor joins on
 instance A and follows the line by the event stream, an operator on instance
 B raises the capacity, the visitor is admitted live and hands over an
-admission token that verifies; a setting changed on B shows on A. Any
-SEVERE entry in a browser console fails the test.
+admission token that verifies; a setting changed on B shows on A. Then the
+first paint of an unknown, closed, paused and sold-out event, the way to the
+front the same in two tabs, and both pages in a Chromium with JavaScript
+off. Any SEVERE entry in a browser console fails the test.
 
     /usr/bin/python3 tests/browser/browser_test.py --server build/ticketq-server [--artifacts DIR]
 
@@ -160,6 +162,17 @@ class Cluster:
 # --- HTTP --------------------------------------------------------------------
 
 
+def join_cookie(base, event):
+    """Joins the waiting room of `event` as a new visitor; returns (answer, the tq_{event} cookie's value)."""
+    req = urllib.request.Request(f"{base}/wait/{event}/join", data=b"", method="POST")
+    with urllib.request.urlopen(req, timeout=5) as r:
+        body = json.loads(r.read())
+        cookie = r.headers.get("Set-Cookie", "")
+    prefix = f"tq_{event}="
+    check(cookie.startswith(prefix), f"join {event}: no cookie in {cookie!r}")
+    return body, cookie[len(prefix):cookie.index(";")]
+
+
 def http(method, url, body=None, headers=None):
     """One request; returns (status, parsed JSON body or None)."""
     data = None if body is None else json.dumps(body).encode()
@@ -205,10 +218,12 @@ def find_binary(*candidates):
 class Browser:
     """One headless Chromium; keeps every console entry it logged."""
 
-    def __init__(self, name, chromium, chromedriver):
+    def __init__(self, name, chromium, chromedriver, javascript=True):
         self.name = name
         self.console = []
         options = Options()
+        if not javascript:
+            options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
         options.binary_location = chromium
         for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     f"--window-size={DESKTOP[0]},{DESKTOP[1]}", "--no-first-run",
@@ -250,6 +265,9 @@ class Browser:
 
     def text(self, css):
         return self.find(css).text.strip()
+
+    def shown(self, css):
+        return self.find(css).is_displayed()
 
     def wait(self, what, predicate, timeout=WAIT_S, poll=0.02):
         """Waits for predicate(driver) to be truthy; returns (value, seconds waited)."""
@@ -342,6 +360,164 @@ def admin_login(browser, base, steps):
     browser.wait("the event's counts", lambda d: d.find_element(By.ID, "count-waiting").text.strip() not in ("", "–"))
 
 
+def progress(browser):
+    """[value, max] of the way-to-the-front bar."""
+    return browser.js("const p = document.getElementById('progress'); return [p.value, p.max];")
+
+
+# Events in each state a newcomer can find; first_paint and without_javascript
+# check the page says it at once.
+STATE_EVENTS = {
+    "shut": ({"capacity": 5, "queue_limit": 5, "state": "closed"}, "closed", "states.closed", ""),
+    "hold": ({"capacity": 5, "queue_limit": 5, "state": "paused"}, "none", "states.none", "notices.pausedJoin"),
+    "full": ({"capacity": 0, "queue_limit": 0}, "sold_out", "states.sold_out", ""),
+    "nosuchevent": (None, "unknown", "states.unknown", "notices.unknown"),
+}
+
+
+def make_state_events(base):
+    for name, (settings, *_rest) in STATE_EVENTS.items():
+        if settings is not None:
+            status, body = admin("PUT", base, f"/v1/events/{name}", settings)
+            check(status in (200, 201), f"PUT {name}: {status} {body}")
+
+
+def check_painted(browser, base, words, js_on):
+    """Loads each state event's page and checks what it says (words: path -> text)."""
+    for name, (_settings, state, heading, notice) in STATE_EVENTS.items():
+        browser.get(f"{base}/wait/{name}")
+        check(browser.find("#state").get_attribute("data-state") == state,
+              f"{browser.name}: /wait/{name} shows state {browser.find('#state').get_attribute('data-state')!r}, expected {state}")
+        check(browser.text("#state") == words[heading], f"{browser.name}: /wait/{name} says {browser.text('#state')!r}")
+        if notice:
+            check(browser.text("#notice") == words[notice], f"{browser.name}: /wait/{name} notice {browser.text('#notice')!r}")
+        else:
+            check(not browser.shown("#notice"), f"{browser.name}: /wait/{name} shows a second message {browser.text('#notice')!r}")
+        joinable = state == "none"
+        check(browser.shown("#join") == (joinable and js_on),
+              f"{browser.name}: /wait/{name}: join button shown {browser.shown('#join')}")
+        check(browser.driver.title != "…" and name in browser.driver.title, f"title {browser.driver.title!r}")
+        if js_on:
+            calls = browser.js("return performance.getEntriesByType('resource')"
+                               f".filter(e => new URL(e.name).pathname === '/wait/{name}/status').length;")
+            check(calls == 0, f"/wait/{name} asked /status: its first paint was not the server's")
+        browser.check_console(expected="/wait/nosuchevent")
+
+
+def page_words(browser, base):
+    """The page's own words (web/strings.js), read with JavaScript on."""
+    browser.get(f"{base}/wait/{EVENT}")
+    paths = [v[2] for v in STATE_EVENTS.values()] + [v[3] for v in STATE_EVENTS.values() if v[3]]
+    paths += ["states.waiting", "states.admitted", "states.none", "noScript", "refresh", "admittedNoLink"]
+    return {p: strings(browser, p) for p in paths}
+
+
+def first_paint(visitor, a, b, artifacts, steps):
+    steps("first paint with JavaScript: unknown, closed, paused and sold-out events say so at once")
+    make_state_events(b)
+    words = page_words(visitor, a)
+    visitor.driver.delete_all_cookies()
+    check_painted(visitor, a, words, js_on=True)
+    visitor.get(f"{a}/wait/shut")
+    visitor.screenshot(artifacts, "wait-closed-phone", PHONE, True)
+
+
+def same_in_every_tab(visitor, a, steps):
+    steps("the way to the front is the server's: the same in a fresh tab, right at place 1")
+    status, body = admin("PUT", a, "/v1/events/tabs", {"capacity": 0, "queue_limit": 10})
+    check(status in (200, 201), f"PUT tabs: {status} {body}")
+    for user in ("t1", "t2"):
+        status, body = http("POST", f"{a}/v1/events/tabs/reserve", {"user_id": user})
+        check(status == 200 and body.get("status") == "queued", f"reserve {user}: {status} {body}")
+    visitor.driver.delete_all_cookies()
+    visitor.get(f"{a}/wait/tabs")
+    visitor.find("#join").click()
+    wait_for_state(visitor, "waiting")
+    check(visitor.text("#position") == "3" and progress(visitor) == [0, 2], f"joined: {progress(visitor)}")
+    status, body = admin("POST", a, "/v1/events/tabs/leave", {"user_id": "t1"})
+    check(status == 200, f"leave t1: {status} {body}")
+    visitor.wait_js("#position 2", "return document.getElementById('position').textContent === '2';")
+    check(progress(visitor) == [1, 2], f"tab 1 at place 2: {progress(visitor)}, expected [1, 2]")
+    first = visitor.driver.current_window_handle
+    visitor.driver.switch_to.new_window("tab")
+    visitor.get(f"{a}/wait/tabs")
+    wait_for_state(visitor, "waiting")
+    check(visitor.text("#position") == "2" and progress(visitor) == [1, 2],
+          f"a fresh tab at place 2: {visitor.text('#position')} {progress(visitor)}, expected [1, 2]")
+    status, body = admin("POST", a, "/v1/events/tabs/leave", {"user_id": "t2"})
+    check(status == 200, f"leave t2: {status} {body}")
+    for handle in (visitor.driver.current_window_handle, first):
+        visitor.driver.switch_to.window(handle)
+        visitor.wait_js("#position 1", "return document.getElementById('position').textContent === '1';")
+        check(progress(visitor) == [2, 2], f"at place 1: {progress(visitor)}, expected [2, 2]")
+    visitor.driver.switch_to.window(visitor.driver.window_handles[-1])
+    visitor.driver.close()
+    visitor.driver.switch_to.window(first)
+    visitor.check_console()
+
+
+def without_javascript(a, b, artifacts, browsers, chromium, chromedriver, steps):
+    steps("JavaScript off: the waiting room paints the state, the place and a refresh link; the dashboard says it needs JavaScript")
+    words_browser = browsers[0]
+    words = page_words(words_browser, a)
+    nojs = Browser("no-js", chromium, chromedriver, javascript=False)
+    browsers.append(nojs)
+    nojs.get(f"{a}/wait/{EVENT}")
+    check(nojs.shown("#no-script") and nojs.text("#no-script").startswith(words["noScript"]),
+          f"no <noscript> note: {nojs.text('#no-script')!r}")
+    check_painted(nojs, a, words, js_on=False)
+
+    status, body = admin("PUT", a, "/v1/events/nojs", {"capacity": 1, "queue_limit": 10})
+    check(status in (200, 201), f"PUT nojs: {status} {body}")
+    for user in ("n0", "n1", "n2"):
+        status, body = http("POST", f"{a}/v1/events/nojs/reserve", {"user_id": user})
+        check(status == 200, f"reserve {user}: {status} {body}")
+    joined, cookie = join_cookie(a, "nojs")
+    check(joined.get("position") == 3, f"joined nojs: {joined}")
+    nojs.get(f"{a}/wait/nojs")
+    nojs.driver.add_cookie({"name": "tq_nojs", "value": cookie, "path": "/wait/nojs", "httpOnly": True})
+    nojs.get(f"{a}/wait/nojs")
+    check(nojs.text("#state") == words["states.waiting"], f"#state {nojs.text('#state')!r}")
+    check(nojs.text("#position") == "3" and progress(nojs) == [0, 2], f"place {nojs.text('#position')} {progress(nojs)}")
+    check(not nojs.shown("#join") and not nojs.shown("#leave"), "buttons that need JavaScript show")
+    check(not nojs.shown("#eta-box"), "an estimate shows without the script that writes it")
+    nojs.screenshot(artifacts, "wait-nojs-phone", PHONE, True)
+    status, body = admin("POST", a, "/v1/events/nojs/leave", {"user_id": "n1"})
+    check(status == 200, f"leave n1: {status} {body}")
+    refresh = nojs.find("#refresh")
+    check(refresh.text == words["refresh"], f"refresh link {refresh.text!r}")
+    refresh.click()
+    nojs.wait("place 2 after the refresh link", lambda d: d.find_element(By.ID, "position").text == "2")
+    check(progress(nojs) == [1, 2], f"after the refresh: {progress(nojs)}, expected [1, 2]")
+
+    status, body = admin("PUT", b, "/v1/events/nojs", {"capacity": 3})
+    check(status == 200, f"PUT capacity 3: {status} {body}")
+    status, body = admin("POST", b, "/v1/events/nojs/process_queue?limit=10", None)
+    check(status == 200 and body.get("promoted_count") == 2, f"promote: {status} {body}")
+    nojs.get(f"{b}/wait/nojs")  # B has no booking_url
+    check(nojs.text("#state") == words["states.admitted"], f"admitted: #state {nojs.text('#state')!r}")
+    check(nojs.text("#next-step") == words["admittedNoLink"], f"#next-step {nojs.text('#next-step')!r}")
+    check(not nojs.shown("#admission-token") and not nojs.shown("#copy"), "the code shows unasked, or a dead copy button")
+    nojs.find("#code-details summary").click()
+    nojs.wait("the admission code", lambda d: d.find_element(By.ID, "admission-token").is_displayed())
+    code = nojs.find("#admission-token").get_attribute("value")
+    status, body = http("POST", f"{a}/v1/events/nojs/verify", {"token": code})
+    check(status == 200 and body.get("valid") is True, f"verify of the painted code: {status} {body}")
+    nojs.screenshot(artifacts, "wait-nojs-admitted-phone", PHONE, True)
+
+    nojs.driver.add_cookie({"name": "tq_nojs", "value": cookie[:-4] + "AAAA", "path": "/wait/nojs"})
+    nojs.get(f"{a}/wait/nojs")
+    check(nojs.find("#state").get_attribute("data-state") == "none" and nojs.text("#state") == words["states.none"],
+          f"a forged cookie: {nojs.text('#state')!r}")
+
+    nojs.get(f"{a}/admin/")
+    check(nojs.shown("#no-script") and "JavaScript" in nojs.text("#no-script"),
+          f"the dashboard without JavaScript: {nojs.text('#no-script')!r}")
+    check(not nojs.shown("#login-section") and not nojs.shown("#token"), "a login form that cannot work shows")
+    nojs.screenshot(artifacts, "admin-nojs-desktop", DESKTOP, False)
+    nojs.check_console(expected="/wait/nosuchevent")
+
+
 def run(args, tmp, artifacts, browsers):
     steps = Steps()
     chromium = find_binary("chromium", "chromium-browser", "google-chrome", "/usr/bin/chromium")
@@ -410,7 +586,8 @@ def run(args, tmp, artifacts, browsers):
     visitor.wait_js("#mode live after reload", "return document.getElementById('mode').textContent === 'live';")
     info = event_counts(a)
     check(info["waiting"] == 2, f"waiting {info['waiting']} after the reload, expected 2 (a second join?)")
-    check(status_calls(visitor) == 1, f"{status_calls(visitor)} status calls after the reload, expected 1")
+    check(status_calls(visitor) == 0,
+          f"{status_calls(visitor)} status calls after the reload, expected none (the page comes painted)")
 
     steps("the waiter ahead leaves (API): the page moves to position 1 live")
     status, body = http("POST", f"{a}/v1/events/{EVENT}/leave", headers={"Authorization": f"Bearer {early_token}"})
@@ -419,6 +596,7 @@ def run(args, tmp, artifacts, browsers):
     steps.timing("API leave to position 1 on the page", took)
     check(visitor.js("const p = document.getElementById('progress'); return p.value === p.max;"),
           "the progress bar is not full at the head of the line")
+    check(progress(visitor) == [1, 1], f"progress at place 1: {progress(visitor)}, expected [1, 1]")
     announcement = strings(visitor, "announcePosition(1)")
     check(visitor.text("#live") == announcement, f"#live says {visitor.text('#live')!r}, expected {announcement!r}")
     check(visitor.find("#live").get_attribute("aria-live") == "polite", "#live is not aria-live=polite")
@@ -482,6 +660,7 @@ def run(args, tmp, artifacts, browsers):
     visitor.find("#join").click()
     wait_for_state(visitor, "waiting")
     check(visitor.text("#position") == "1", f"second visitor: position {visitor.text('#position')!r}, expected 1")
+    check(not visitor.shown("#progress-box"), "a visitor who joined at the front sees a bar (nobody was ahead)")
     visitor.wait_js("#mode live", "return document.getElementById('mode').textContent === 'live';")
     operator.fill("#set-queue-limit", 77)
     operator.select("#set-state", "paused")
@@ -535,6 +714,7 @@ def run(args, tmp, artifacts, browsers):
     visitor.find("#leave").click()
     wait_for_state(visitor, "left")
     check(visitor.find("#join").is_displayed(), "no join button after leaving")
+    check(visitor.text("#notice") == strings(visitor, "notices.left"), f"after leaving: {visitor.text('#notice')!r}")
     operator.wait_js("waiting 0 on the dashboard", "return document.getElementById('count-waiting').textContent === '0';")
     operator.find("#reset").click()
     operator.wait("the reset confirmation", lambda d: d.find_element(By.ID, "reset-confirm").is_displayed())
@@ -569,8 +749,12 @@ def run(args, tmp, artifacts, browsers):
     _, took = wait_for_state(visitor, "admitted")
     steps.timing("capacity 1 to admitted on the polling page", took)
     check(status_calls(visitor) >= 2, "the page was admitted without polling /status")
-    visitor.wait("the admission code", lambda d: d.find_element(By.ID, "admission-token").is_displayed())
+    visitor.wait("what to do next", lambda d: d.find_element(By.ID, "next-step").is_displayed())
+    check(visitor.text("#next-step") == strings(visitor, "admittedNoLink"), f"#next-step {visitor.text('#next-step')!r}")
     check(not visitor.find("#continue").is_displayed(), "a booking link shows without a booking_url")
+    check(not visitor.shown("#admission-token"), "the admission code shows before its disclosure is opened")
+    visitor.find("#code-details summary").click()
+    visitor.wait("the admission code", lambda d: d.find_element(By.ID, "admission-token").is_displayed())
     code = visitor.find("#admission-token").get_attribute("value")
     check(visitor.find("#admission-token").get_attribute("readonly") is not None, "the code is editable")
     status, body = http("POST", f"{a}/v1/events/{EVENT}/verify", {"token": code})
@@ -580,8 +764,19 @@ def run(args, tmp, artifacts, browsers):
     visitor.wait_js("the copy's answer in #live",
                     f"return {json.dumps(copied)}.includes(document.getElementById('live').textContent);")
     visitor.screenshot(artifacts, "wait-code-phone", PHONE, True)
+
+    steps("the admitted visitor gives the seat up: told so, not that they left the line")
+    visitor.find("#leave").click()
+    wait_for_state(visitor, "left")
+    check(visitor.text("#state") == strings(visitor, "states.seat_given_up"), f"#state {visitor.text('#state')!r}")
+    check(visitor.text("#notice") == strings(visitor, "notices.seat_given_up"), f"#notice {visitor.text('#notice')!r}")
+    check(event_counts(a)["cancelled"] >= 1, "the seat was not given back")
     visitor.check_console(expected=stream_path)
     visitor.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+
+    first_paint(visitor, a, b, artifacts, steps)
+    same_in_every_tab(visitor, a, steps)
+    without_javascript(a, b, artifacts, browsers, chromium, chromedriver, steps)
 
     for browser in browsers:
         browser.check_console()

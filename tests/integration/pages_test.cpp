@@ -5,6 +5,7 @@
 
 #include "support/sse_client.h"
 #include "support/stack.h"
+#include "ticketq/visitor.h"
 
 namespace ticketq::test {
 namespace {
@@ -15,6 +16,22 @@ using nlohmann::json;
 std::string cookie_of(const HttpResponse& r) {
   std::string line = r.header("Set-Cookie").value_or("");
   return line.substr(0, line.find(';'));
+}
+
+// What the waiting room's page was painted as: its body's data-state.
+std::string painted_state(const HttpResponse& page) {
+  const std::string mark = "<body ";
+  size_t body = page.body.find(mark);
+  if (body == std::string::npos) return "(no body)";
+  size_t at = page.body.find(" data-state=\"", body);
+  if (at == std::string::npos) return "(no data-state)";
+  at += 13;
+  return page.body.substr(at, page.body.find('"', at) - at);
+}
+
+// Whether the page shows `word` of web/strings.js (as the server paints it).
+bool shows(const HttpResponse& page, const std::string& word) {
+  return page.body.find(html_escaped(page_word(word))) != std::string::npos;
 }
 
 class PagesTest : public ::testing::Test {
@@ -37,7 +54,7 @@ TEST_F(PagesTest, TheWaitingRoomKeepsTheVisitorsPlaceByCookie) {
   start();
   HttpClient http = stack_.client();
   ASSERT_EQ(http.post("/v1/events/e/reserve", user_body("holder")).status, 200);
-  EXPECT_EQ(http.get("/wait/e/status").json, json({{"state", "none"}}));
+  EXPECT_EQ(http.get("/wait/e/status").json, json({{"state", "none"}, {"event_state", "open"}}));
 
   HttpResponse joined = http.post("/wait/e/join");
   ASSERT_EQ(joined.status, 200) << joined.describe();
@@ -79,6 +96,7 @@ TEST_F(PagesTest, TheWaitingRoomKeepsTheVisitorsPlaceByCookie) {
   // Leaving gives the place up and clears the cookie.
   HttpResponse left = http.post("/wait/e/leave", "", cookie);
   EXPECT_EQ(left.json["state"], "left");
+  EXPECT_EQ(left.json["reason"], "left");
   EXPECT_NE(left.header("Set-Cookie").value_or("").find("tq_e=; Path=/wait/e; Max-Age=0"),
             std::string::npos);
   EXPECT_EQ(http.get("/v1/events/e", admin()).json["waiting"], 1);
@@ -88,7 +106,7 @@ TEST_F(PagesTest, TheWaitingRoomKeepsTheVisitorsPlaceByCookie) {
   EXPECT_EQ(gone["reason"], "not_in_line");
   // A cookie that is not a token of this event is cleared.
   HttpResponse bad = http.get("/wait/e/status", {{"Cookie", "tq_e=garbage"}});
-  EXPECT_EQ(bad.json, json({{"state", "none"}}));
+  EXPECT_EQ(bad.json, json({{"state", "none"}, {"event_state", "open"}}));
   EXPECT_NE(bad.header("Set-Cookie").value_or("").find("Max-Age=0"), std::string::npos);
 }
 
@@ -119,7 +137,18 @@ TEST_F(PagesTest, AnAdmittedVisitorLeavesByGivingTheSeatBack) {
   ASSERT_EQ(joined.json["state"], "admitted") << joined.describe();
   ASSERT_TRUE(joined.json["admission_token"].is_string());
   Headers cookie = {{"Cookie", cookie_of(joined)}};
-  EXPECT_EQ(http.post("/wait/e/leave", "", cookie).json["state"], "left");
+  // The page, painted by the cookie: the turn, in words; the code behind a
+  // disclosure (no booking_url here).
+  HttpResponse page = http.get("/wait/e", cookie);
+  EXPECT_EQ(painted_state(page), "admitted");
+  EXPECT_TRUE(shows(page, "admittedNoLink"));
+  EXPECT_NE(page.body.find("<details id=\"code-details\">"), std::string::npos);
+  EXPECT_NE(page.body.find(joined.json["admission_token"].get<std::string>().substr(0, 40)),
+            std::string::npos);
+  // Giving the seat up is told as such, not as leaving the line.
+  HttpResponse left = http.post("/wait/e/leave", "", cookie);
+  EXPECT_EQ(left.json["state"], "left");
+  EXPECT_EQ(left.json["reason"], "seat_given_up");
   json e = http.get("/v1/events/e", admin()).json;
   EXPECT_EQ(e["reserved"], 0) << e.dump();
   EXPECT_EQ(e["cancelled"], 1) << e.dump();
@@ -144,6 +173,7 @@ TEST_F(PagesTest, PagesCarryStrictSecurityHeaders) {
   EXPECT_EQ(csp.find("unsafe"), std::string::npos) << csp;
   EXPECT_EQ(wait.header("X-Content-Type-Options"), "nosniff");
   EXPECT_EQ(wait.header("Referrer-Policy"), "no-referrer");
+  EXPECT_EQ(wait.header("Cache-Control"), "no-store") << "painted for one visitor";
   // No inline script or style in the page; the event and booking URL filled
   // in, escaped.
   EXPECT_EQ(wait.body.find("<script>"), std::string::npos);
@@ -173,6 +203,132 @@ TEST_F(PagesTest, PagesCarryStrictSecurityHeaders) {
   for (const char* bad :
        {"/assets/wait.html", "/assets/nope.js", "/assets/..%2Fwait.js", "/assets/x"})
     EXPECT_EQ(http.get(bad).status, 404) << bad;
+}
+
+TEST_F(PagesTest, TheFirstPaintIsTheEventsState) {
+  start();
+  HttpClient http = stack_.client();
+  // No such event: a 404 page that says so, offering nothing; the call too.
+  HttpResponse none = http.get("/wait/nosuchevent");
+  EXPECT_EQ(none.status, 404);
+  EXPECT_EQ(none.header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_TRUE(none.header("Content-Security-Policy").has_value());
+  EXPECT_EQ(painted_state(none), "unknown");
+  EXPECT_TRUE(shows(none, "states.unknown"));
+  EXPECT_TRUE(shows(none, "notices.unknown"));
+  EXPECT_FALSE(shows(none, "states.none"));
+  EXPECT_EQ(http.get("/wait/nosuchevent/status").status, 404);
+
+  // Open, with room: join.
+  HttpResponse open = http.get("/wait/e");
+  EXPECT_EQ(open.status, 200);
+  EXPECT_EQ(painted_state(open), "none");
+  EXPECT_TRUE(shows(open, "states.none"));
+  EXPECT_TRUE(shows(open, "noScript")) << "the page says it needs JavaScript";
+  EXPECT_NE(open.body.find("<a id=\"refresh\" href=\"/wait/e\">"), std::string::npos);
+
+  // Paused: newcomers may join, and are told the line waits.
+  ASSERT_EQ(http.put("/v1/events/e", R"({"state":"paused"})", admin()).status, 200);
+  HttpResponse paused = http.get("/wait/e");
+  EXPECT_EQ(painted_state(paused), "none");
+  EXPECT_TRUE(shows(paused, "notices.pausedJoin"));
+  EXPECT_EQ(http.get("/wait/e/status").json, json({{"state", "none"}, {"event_state", "paused"}}));
+
+  // No seat and no place: sold out, one message, before anyone clicks.
+  ASSERT_EQ(http.put("/v1/events/e", R"({"state":"open"})", admin()).status, 200);
+  for (const char* u : {"a", "b", "c"})
+    ASSERT_EQ(http.post("/v1/events/e/reserve", user_body(u)).status, 200) << u;
+  HttpResponse full = http.get("/wait/e");
+  EXPECT_EQ(painted_state(full), "sold_out");
+  EXPECT_TRUE(shows(full, "states.sold_out"));
+  EXPECT_FALSE(shows(full, "states.none"));
+  EXPECT_EQ(http.get("/wait/e/status").json["state"], "sold_out");
+
+  // Closed: said at once, no invitation to join.
+  ASSERT_EQ(http.put("/v1/events/e", R"({"state":"closed"})", admin()).status, 200);
+  HttpResponse closed = http.get("/wait/e");
+  EXPECT_EQ(closed.status, 200);
+  EXPECT_EQ(painted_state(closed), "closed");
+  EXPECT_TRUE(shows(closed, "states.closed"));
+  EXPECT_FALSE(shows(closed, "states.none"));
+  EXPECT_EQ(http.get("/wait/e/status").json,
+            json({{"state", "closed"}, {"event_state", "closed"}}));
+}
+
+TEST_F(PagesTest, TheVisitorsPlaceAndWayToTheFrontArePaintedFromTheCookie) {
+  start();
+  HttpClient http = stack_.client();
+  ASSERT_EQ(http.post("/v1/events/e/reserve", user_body("holder")).status, 200);
+  ASSERT_EQ(http.post("/v1/events/e/reserve", user_body("ahead")).status, 200);
+  HttpResponse joined = http.post("/wait/e/join");
+  ASSERT_EQ(joined.json["position"], 2) << joined.describe();
+  EXPECT_EQ(joined.json["progress"], json({{"passed", 0}, {"of", 1}}));
+  Headers cookie = {{"Cookie", cookie_of(joined)}};
+
+  HttpResponse page = http.get("/wait/e", cookie);
+  EXPECT_EQ(painted_state(page), "waiting");
+  EXPECT_TRUE(shows(page, "states.waiting"));
+  EXPECT_NE(page.body.find("<span id=\"position\" class=\"position\">2</span>"), std::string::npos);
+  EXPECT_NE(page.body.find("max=\"1\" value=\"0\""), std::string::npos);
+  EXPECT_FALSE(page.header("Set-Cookie").has_value());
+
+  // The one ahead leaves: place 1, the way done. Every call says the same,
+  // however often asked (the numbers are the server's, not a tab's).
+  ASSERT_EQ(http.post("/v1/events/e/leave", user_body("ahead"), admin()).status, 200);
+  for (int i = 0; i < 2; ++i) {
+    json st = http.get("/wait/e/status", cookie).json;
+    EXPECT_EQ(st["position"], 1);
+    EXPECT_EQ(st["progress"], json({{"passed", 1}, {"of", 1}}));
+  }
+  page = http.get("/wait/e", cookie);
+  EXPECT_NE(page.body.find("max=\"1\" value=\"1\""), std::string::npos);
+  SseClient s(stack_.server().port(), "/wait/e/stream", cookie);
+  auto e = s.next(Millis(10000));
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->json()["progress"], json({{"passed", 1}, {"of", 1}}));
+
+  // At the front from the start: no way to show (not a full bar).
+  ASSERT_EQ(http.put("/v1/events/f", R"({"capacity":0,"queue_limit":5})", admin()).status, 201);
+  HttpResponse first = http.post("/wait/f/join");
+  ASSERT_EQ(first.json["position"], 1) << first.describe();
+  EXPECT_FALSE(first.json.contains("progress"));
+  page = http.get("/wait/f", {{"Cookie", cookie_of(first)}});
+  EXPECT_EQ(painted_state(page), "waiting");
+  EXPECT_NE(page.body.find("<div id=\"progress-box\" hidden>"), std::string::npos);
+
+  // A token of the API's reserve says nothing of the way: no bar, no fault.
+  HttpResponse api = http.post("/v1/events/f/reserve", user_body("api"));
+  ASSERT_TRUE(api.json["token"].is_string()) << api.describe();
+  page = http.get("/wait/f", {{"Cookie", "tq_f=" + api.json["token"].get<std::string>()}});
+  EXPECT_EQ(painted_state(page), "waiting");
+  EXPECT_NE(page.body.find("<div id=\"progress-box\" hidden>"), std::string::npos);
+}
+
+TEST_F(PagesTest, ABadOrForgedCookieGetsThePlainNotInLinePage) {
+  start();
+  HttpClient http = stack_.client();
+  HttpResponse joined = http.post("/wait/e/join");
+  std::string token = cookie_of(joined).substr(5);
+  ASSERT_FALSE(token.empty());
+  std::string forged = token;
+  forged[forged.size() - 3] = forged[forged.size() - 3] == 'A' ? 'B' : 'A';
+  ASSERT_EQ(http.put("/v1/events/g", R"({"capacity":1,"queue_limit":1})", admin()).status, 201);
+  std::string other_event = cookie_of(http.post("/wait/g/join")).substr(5);
+  for (const std::string& value :
+       {std::string("garbage"), forged, other_event, std::string("\"><script>alert(1)</script>"),
+        std::string(5000, 'x'), token.substr(0, token.size() / 2)}) {
+    SCOPED_TRACE(value.substr(0, 60));
+    HttpResponse page = http.get("/wait/e", {{"Cookie", "tq_e=" + value}});
+    EXPECT_EQ(page.status, 200) << page.describe();
+    EXPECT_EQ(painted_state(page), "none");
+    EXPECT_TRUE(shows(page, "states.none"));
+    EXPECT_EQ(page.body.find("<script>alert"), std::string::npos);
+    EXPECT_EQ(page.body.find(value), std::string::npos) << "nothing of the cookie is shown";
+    EXPECT_NE(page.header("Set-Cookie").value_or("").find("tq_e=; Path=/wait/e; Max-Age=0"),
+              std::string::npos);
+  }
+  // The real one still holds its place.
+  EXPECT_EQ(painted_state(http.get("/wait/e", {{"Cookie", "tq_e=" + token}})), "admitted");
 }
 
 TEST_F(PagesTest, CorsAnswersAllowedOriginsOnly) {

@@ -1,11 +1,13 @@
-// Tests of src/visitor.cpp (what a visitor is told of their place) and of
-// the stream framing in src/watchers.cpp.
+// Tests of src/visitor.cpp (what a visitor is told of their place, and the
+// waiting room as first painted) and of the stream framing in
+// src/watchers.cpp.
 #include "ticketq/visitor.h"
 
 #include <gtest/gtest.h>
 
 #include "ticketq/clock.h"
 #include "ticketq/watchers.h"
+#include "ticketq/web_assets.h"
 
 namespace ticketq {
 namespace {
@@ -138,6 +140,138 @@ TEST_F(VisitorTest, DigestsTellWhatNeedsSendingAgain) {
   EXPECT_EQ(view_digest(one), view_digest(two));
   EXPECT_NE(view_digest(one),
             view_digest(visitor_view(seat(3, now_ + 90'000), "u", 3, "e", tokens_)));
+}
+
+TEST_F(VisitorTest, ProgressCountsThePeopleAheadAtTheJoinThatHaveGone) {
+  // Joined with 3 ahead: place 4 is none passed, place 1 all three.
+  EXPECT_EQ(line_progress(3, 4)->passed, 0);
+  EXPECT_EQ(line_progress(3, 4)->of, 3);
+  EXPECT_EQ(line_progress(3, 2)->passed, 2);
+  EXPECT_EQ(line_progress(3, 1)->passed, 3);
+  EXPECT_EQ(line_progress(3, 1)->of, 3);
+  // At the front from the start: no way came, nothing to show (not a full bar).
+  EXPECT_FALSE(line_progress(0, 1).has_value());
+  // Not known (a token from elsewhere), or no place.
+  EXPECT_FALSE(line_progress(-1, 5).has_value());
+  EXPECT_FALSE(line_progress(3, 0).has_value());
+  // Never more ahead than at the join; were it so, nobody is passed yet.
+  EXPECT_EQ(line_progress(1, 5)->passed, 0);
+  EXPECT_EQ(line_progress(1, 5)->of, 4);
+
+  VisitorView v = visitor_view(waiting(2), "u", 3, "e", tokens_);
+  add_progress(v, 1);
+  EXPECT_EQ(v.data["progress"], Json({{"passed", 0}, {"of", 1}}));
+  VisitorView front = visitor_view(waiting(1), "u", 3, "e", tokens_);
+  add_progress(front, 0);
+  EXPECT_FALSE(front.data.contains("progress"));
+  VisitorView admitted = visitor_view(seat(3), "u", 3, "e", tokens_);
+  add_progress(admitted, 4);
+  EXPECT_FALSE(admitted.data.contains("progress"));
+}
+
+TEST_F(VisitorTest, ANewcomerIsToldTheEventsStateFirst) {
+  EventInfo e;
+  e.settings = {1, 2};
+  EXPECT_EQ(newcomer_view(e), Json({{"state", "none"}, {"event_state", "open"}}));
+  e.state = EventState::kPaused;
+  EXPECT_EQ(newcomer_view(e), Json({{"state", "none"}, {"event_state", "paused"}}));
+  e.reserved = 1;
+  e.waiting = 1;
+  EXPECT_EQ(newcomer_view(e)["state"], "none") << "a place is left in line";
+  e.waiting = 2;
+  EXPECT_EQ(newcomer_view(e), Json({{"state", "sold_out"}, {"event_state", "paused"}}));
+  e.state = EventState::kClosed;
+  EXPECT_EQ(newcomer_view(e), Json({{"state", "closed"}, {"event_state", "closed"}}));
+  EXPECT_EQ(unknown_event_view(), Json({{"state", "unknown"}}));
+}
+
+TEST_F(VisitorTest, EachStateIsToldWithOneHeadingAndOneNotice) {
+  auto t = [](Json view) {
+    Told w = told(view);
+    return w.state + "|" + w.heading + "|" + w.notice;
+  };
+  EXPECT_EQ(t({{"state", "none"}, {"event_state", "open"}}), "none|none|");
+  EXPECT_EQ(t({{"state", "none"}, {"event_state", "paused"}}), "none|none|pausedJoin");
+  EXPECT_EQ(t({{"state", "closed"}, {"event_state", "closed"}}), "closed|closed|");
+  EXPECT_EQ(t({{"state", "sold_out"}}), "sold_out|sold_out|") << "one message, no second one";
+  EXPECT_EQ(t({{"state", "unknown"}}), "unknown|unknown|unknown");
+  EXPECT_EQ(t({{"state", "waiting"}, {"event_state", "paused"}}), "waiting|paused|paused");
+  EXPECT_EQ(t({{"state", "waiting"}, {"event_state", "closed"}}),
+            "waiting|waiting|closedKeepPlace");
+  EXPECT_EQ(t({{"state", "left"}, {"reason", "left"}}), "left|left|left");
+  EXPECT_EQ(t({{"state", "left"}, {"reason", "seat_given_up"}}),
+            "left|seat_given_up|seat_given_up");
+  EXPECT_EQ(t({{"state", "expired"}, {"reason", "hold_ended"}}), "expired|expired|hold_ended");
+  EXPECT_EQ(t({{"state", "reconnect"}}), "none|none|");
+  EXPECT_EQ(t({{"state", 5}}), "none|none|");
+}
+
+TEST_F(VisitorTest, EveryWordThePagePaintsIsInStringsJs) {
+  EXPECT_EQ(page_word("lang"), "en");
+  EXPECT_EQ(page_word("states.waiting"), "You are in line.");
+  EXPECT_EQ(page_word("states.nothing"), "");
+  EXPECT_EQ(page_word("etaMinutes"), "") << "a function is the script's";
+  for (const char* state :
+       {"none", "waiting", "admitted", "confirmed", "expired", "left", "closed", "sold_out",
+        "unknown", "loading", "paused", "seat_given_up", "seat_released"})
+    EXPECT_NE(page_word(std::string("states.") + state), "") << state;
+  for (const char* notice :
+       {"paused", "pausedJoin", "closedKeepPlace", "hold_ended", "not_in_line", "left",
+        "seat_given_up", "seat_released", "superseded", "unknown", "keepOpen"})
+    EXPECT_NE(page_word(std::string("notices.") + notice), "") << notice;
+  // Every {{t:...}} of the page names a word.
+  std::string_view page = *web_file("wait.html");
+  for (size_t at = page.find("{{t:"); at != std::string_view::npos;
+       at = page.find("{{t:", at + 1)) {
+    std::string_view name = page.substr(at + 4, page.find("}}", at) - at - 4);
+    EXPECT_NE(page_word(name), "") << name;
+  }
+}
+
+TEST_F(VisitorTest, ThePageIsPaintedInTheVisitorsStateAndEscapesWhatItShows) {
+  std::string_view tmpl = *web_file("wait.html");
+  Json waiting_view = {{"state", "waiting"},
+                       {"user_id", "<u>"},
+                       {"position", 2},
+                       {"progress", {{"passed", 1}, {"of", 2}}},
+                       {"event_state", "open"}};
+  std::string html = wait_page_html(tmpl, "e", "", &waiting_view);
+  EXPECT_EQ(html.find("{{"), std::string::npos);
+  EXPECT_NE(html.find(">You are in line.</h2>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<span id=\"position\" class=\"position\">2</span>"), std::string::npos);
+  EXPECT_NE(html.find("max=\"2\" value=\"1\""), std::string::npos);
+  EXPECT_NE(html.find("<section id=\"line\">"), std::string::npos) << "shown";
+  EXPECT_NE(html.find("<section id=\"admission\" hidden>"), std::string::npos);
+  EXPECT_NE(html.find("<title>Waiting room – e</title>"), std::string::npos);
+  EXPECT_EQ(html.find("<u>"), std::string::npos) << "the view is escaped";
+  EXPECT_NE(html.find("&quot;user_id&quot;:&quot;&lt;u&gt;&quot;"), std::string::npos);
+
+  // The admission without a booking URL: the words first, the code behind a
+  // disclosure; with one, a link carrying it.
+  Json admitted = {
+      {"state", "admitted"}, {"admission_token", "a.b\"<c"}, {"hold_expires_at", nullptr}};
+  html = wait_page_html(tmpl, "e", "", &admitted);
+  EXPECT_NE(html.find("<div id=\"no-link\">"), std::string::npos);
+  EXPECT_NE(html.find("<details id=\"code-details\">"), std::string::npos);
+  EXPECT_NE(html.find(">a.b&quot;&lt;c</textarea>"), std::string::npos);
+  EXPECT_NE(html.find(std::string(page_word("heldNoLimit"))), std::string::npos);
+  html = wait_page_html(tmpl, "e", "https://book.example/b?x=1&y=\"2\"", &admitted);
+  EXPECT_NE(html.find("href=\"https://book.example/b?x=1&amp;y=&quot;2&quot;&amp;event=e&amp;"
+                      "token=a.b%22%3Cc\""),
+            std::string::npos)
+      << html;
+  EXPECT_NE(html.find("<div id=\"no-link\" hidden>"), std::string::npos);
+
+  // A hostile event name (the router allows none, but nothing relies on it).
+  Json none = {{"state", "none"}, {"event_state", "open"}};
+  html = wait_page_html(tmpl, "<script>x", "", &none);
+  EXPECT_EQ(html.find("<script>x"), std::string::npos);
+  EXPECT_NE(html.find("&lt;script&gt;x"), std::string::npos);
+
+  // Not known (Redis did not answer): the script asks.
+  html = wait_page_html(tmpl, "e", "", nullptr);
+  EXPECT_NE(html.find("data-view=\"\""), std::string::npos);
+  EXPECT_NE(html.find(std::string(page_word("states.loading"))), std::string::npos);
 }
 
 }  // namespace
