@@ -90,6 +90,7 @@ void Api::verify(const Request& req, Reply reply) {
                          {"confirmed", r.confirmed},
                          {"hold_expires_at", hold_expires_at(r.hold_ends_ms)},
                          {"consumed", consume},
+                         {"used", r.used},
                          {"claims", claims_json(claims)}});
       });
 }

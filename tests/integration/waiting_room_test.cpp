@@ -302,10 +302,14 @@ TEST_F(WaitingRoomTest, ConsumeAcceptsAnAdmissionOnce) {
   put(R"({"capacity":2,"queue_limit":5,"hold_s":600})");
   std::string ta = joined("a", "reserved");
   std::string adm = admission_token("a", ta);
-  EXPECT_EQ(verify(adm, "?consume=0").status, 200);
+  auto check = verify(adm, "?consume=0");
+  ASSERT_EQ(check.status, 200) << check.describe();
+  EXPECT_EQ(check.json["consumed"], false);
+  EXPECT_EQ(check.json["used"], false);
   auto first = verify(adm, "?consume=1");
   ASSERT_EQ(first.status, 200) << first.describe();
   EXPECT_EQ(first.json["consumed"], true);
+  EXPECT_EQ(first.json["used"], true);
   auto second = verify(adm, "?consume=1");
   EXPECT_EQ(second.status, 409) << second.describe();
   EXPECT_EQ(second.json["reason"], "already_used");
@@ -313,8 +317,11 @@ TEST_F(WaitingRoomTest, ConsumeAcceptsAnAdmissionOnce) {
   std::string again = admission_token("a", ta);
   ASSERT_NE(again, adm);
   EXPECT_EQ(verify(again, "?consume=1").json["reason"], "already_used");
-  // A plain verify still says the seat is held.
-  EXPECT_EQ(verify(again).status, 200);
+  // A plain verify still says the seat is held, and that it was consumed.
+  auto plain = verify(again);
+  EXPECT_EQ(plain.status, 200) << plain.describe();
+  EXPECT_EQ(plain.json["consumed"], false);
+  EXPECT_EQ(plain.json["used"], true);
   expect_sound(2);
 }
 
