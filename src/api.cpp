@@ -59,6 +59,8 @@ void Api::handle(const Request& req, Reply reply) {
       return put_event(req, std::move(reply));
     case Op::kEventGet:
       return get_event(req, std::move(reply));
+    case Op::kEventHistory:
+      return event_history(req, std::move(reply));
     case Op::kLeave:
       return leave(req, std::move(reply));
     case Op::kCancel:

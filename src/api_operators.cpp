@@ -102,6 +102,21 @@ void Api::get_event(const Request& req, Reply reply) {
   });
 }
 
+// The dashboard's chart on first paint: waiting and admitted over the last
+// ten minutes, from the ring every instance writes in Redis (history.h).
+void Api::event_history(const Request& req, Reply reply) {
+  core_.history(req.route.event, [this, reply, event = req.route.event](HistoryResult r) mutable {
+    if (reply_failure(reply, r, event)) return;
+    Json points = Json::array();
+    for (const HistoryPoint& p : history_points(r.now_ms, std::move(r.samples)))
+      points.push_back({{"t_ms", p.t_ms}, {"waiting", p.waiting}, {"admitted", p.admitted}});
+    reply.json(200, {{"event", event},
+                     {"now_ms", r.now_ms},
+                     {"window_s", history_window_ms() / 1000},
+                     {"points", std::move(points)}});
+  });
+}
+
 namespace {
 
 // Walks the events stored in Redis a page at a time, then answers with

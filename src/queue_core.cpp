@@ -435,4 +435,23 @@ void QueueCore::get_event(const std::string& event, std::function<void(EventInfo
               });
 }
 
+// {0, now_ms, then three integers per stored sample: t_ms, waiting, admitted}.
+void QueueCore::history(const std::string& event, std::function<void(HistoryResult)> cb) {
+  runner_.run(scripts().history, kScriptKeyCount, script_argv(event),
+              [cb = std::move(cb)](ScriptReply&& reply) {
+                HistoryResult r;
+                if (auto* e = unwrap(reply, r, 2)) {
+                  if ((e->size() - 2) % 3 != 0 || e->size() > 2 + 3 * size_t(kHistorySlots)) {
+                    r.fault = Fault::kError;
+                    r.detail = "malformed script reply";
+                  } else {
+                    r.now_ms = int_at(*e, 1);
+                    for (size_t i = 2; i < e->size(); i += 3)
+                      r.samples.push_back({int_at(*e, i), int_at(*e, i + 1), int_at(*e, i + 2)});
+                  }
+                }
+                cb(std::move(r));
+              });
+}
+
 }  // namespace ticketq

@@ -36,6 +36,7 @@ constexpr RouteSpec kRoutes[] = {
     {"POST", "/v1/events/:event/reset", Op::kReset, true, false},
     {"PUT", "/v1/events/:event", Op::kEventPut, true, false},
     {"GET", "/v1/events/:event", Op::kEventGet, true, false},
+    {"GET", "/v1/events/:event/history", Op::kEventHistory, true, false},
     {"POST", "/v1/events/:event/leave", Op::kLeave, false, false},
     {"POST", "/v1/events/:event/cancel", Op::kCancel, false, false},
     {"POST", "/v1/events/:event/confirm", Op::kConfirm, false, false},
@@ -106,6 +107,8 @@ const char* op_name(Op op) {
       return "event_put";
     case Op::kEventGet:
       return "event_get";
+    case Op::kEventHistory:
+      return "event_history";
     case Op::kLeave:
       return "leave";
     case Op::kCancel:

@@ -51,6 +51,8 @@ std::string names_prologue() {
   define("SLOT_MS", static_cast<int>(kRateSlotMs));
   define("SLOTS", kRateSlots);
   define("CHUNK", kScriptChunk);
+  define("HISTORY_SLOT_MS", static_cast<int>(kHistorySlotMs));
+  define("HISTORY_SLOTS", kHistorySlots);
   out += "local RING_FIELDS = {'rt'";
   for (int i = 0; i < kRateSlots; ++i) out += ", 'r" + std::to_string(i) + "'";
   out += "}\n";
@@ -237,6 +239,13 @@ local function ring_add(r, now, n, out)
   end
 end
 
+-- Stats fields that note the event's counts at `now`, after the script's
+-- changes, in the history ring (scripts.h), appended to `out`.
+local function history_add(now, waiting, admitted, out)
+  out[#out + 1] = 'h' .. (math.floor(now / HISTORY_SLOT_MS) % HISTORY_SLOTS)
+  out[#out + 1] = string.format('%d:%d:%d', now, waiting, admitted)
+end
+
 -- The first n users of the line, leaving out those in the set `skip`, with
 -- their tickets: {users = {...}, tickets = {...}}. A read, and the tickets
 -- are checked here, so that admit() never finds corruption after a write.
@@ -299,8 +308,9 @@ local ticket_of = read_each('ZMSCORE', K_QUEUED, users)
 local nres = redis.call('SCARD', K_RESERVED)
 local nwait = redis.call('ZCARD', K_QUEUED)
 redis.call('HLEN', K_SEATS)
-redis.call('ZCARD', K_HOLDS)
+local holding = redis.call('ZCARD', K_HOLDS)
 redis.call('ZCARD', K_SEEN)
+redis.call('HLEN', K_STATS)
 local tickets = ev.tickets
 local stale = {}  -- tickets of waiters who asked again: a heartbeat, when theirs is old
 local out, seen_code, seen_pos = {OK}, {}, {}
@@ -343,7 +353,7 @@ for i = 1, #users do
   out[#out + 1] = ticket
 end
 local now = 0
-if #new_res > 0 or (#new_wait > 0 and ev.ttl_s > 0) or #stale > 0 then now = now_ms() end
+if #new_res > 0 or #new_wait > 0 or #stale > 0 then now = now_ms() end
 local beats = {}
 for i = 1, #stale do beat_if_stale(ev, now, stale[i], beats) end
 if ev.fresh then store_settings(ev) end
@@ -375,6 +385,11 @@ if #new_wait > 0 then
   write_each('ZADD', K_QUEUED, line)
 end
 if #beats > 0 then write_each('ZADD', K_SEEN, beats) end
+if #new_res > 0 or #new_wait > 0 then
+  local h = {}
+  history_add(now, nwait, holding + #new_res, h)
+  redis.call('HSET', K_STATS, unpack(h))
+end
 return out
 )lua";
 
@@ -436,15 +451,20 @@ if ev.state ~= 'open' then return {NOT_OPEN, ev.state} end
 local nres = redis.call('SCARD', K_RESERVED)
 local nwait = redis.call('ZCARD', K_QUEUED)
 redis.call('HLEN', K_SEATS)
-redis.call('ZCARD', K_HOLDS)
+local holding = redis.call('ZCARD', K_HOLDS)
 redis.call('ZCARD', K_SEEN)
 local promoted = stat('promoted')
 local r = ring()
 local n = math.min(tonumber(ARGV[3]), ev.cap - nres, nwait)
 local head = line_head(n, {})
+n = #head.users
 local now = now_ms()
 if ev.fresh then store_settings(ev) end
-if n > 0 then admit(ev, now, head, r, {'promoted', string.format('%d', promoted + n)}) end
+if n > 0 then
+  local out = {'promoted', string.format('%d', promoted + n)}
+  history_add(now, nwait - n, holding + n, out)
+  admit(ev, now, head, r, out)
+end
 local out = {OK, nwait - #head.users}
 for i = 1, #head.users do out[#out + 1] = head.users[i] end
 return out
@@ -462,9 +482,13 @@ local left = stat('left')
 if not ticket then return {OK, holds == 1 and HOLDS_SEAT or NOT_IN_LINE, 0} end
 if not same_join(claimed, int(ticket, K_QUEUED)) then return {OK, OTHER_JOIN, 0} end
 local rank = redis.call('ZRANK', K_QUEUED, user)
+local nwait = redis.call('ZCARD', K_QUEUED)
+local holding = redis.call('ZCARD', K_HOLDS)
+local out = {'left', string.format('%d', left + 1)}
+history_add(now_ms(), nwait - 1, holding, out)
 redis.call('ZREM', K_QUEUED, user)
 redis.call('ZREM', K_SEEN, string.format('%d', int(ticket, K_QUEUED)))
-redis.call('HSET', K_STATS, 'left', string.format('%d', left + 1))
+redis.call('HSET', K_STATS, unpack(out))
 return {OK, LEFT, rank + 1}
 )lua";
 
@@ -486,10 +510,14 @@ if claimed ~= '' and not (seat and same_join(claimed, seat_of(seat))) then
   return {OK, OTHER_JOIN, 0}
 end
 if not e and not operator then return {OK, IS_CONFIRMED, 0} end
+local out = {'cancelled', string.format('%d', cancelled + 1)}
+if e then
+  history_add(now_ms(), redis.call('ZCARD', K_QUEUED), redis.call('ZCARD', K_HOLDS) - 1, out)
+end
 redis.call('SREM', K_RESERVED, user)
 redis.call('HDEL', K_SEATS, user)
 redis.call('ZREM', K_HOLDS, user)
-redis.call('HSET', K_STATS, 'cancelled', string.format('%d', cancelled + 1))
+redis.call('HSET', K_STATS, unpack(out))
 return {OK, DONE, 0}
 )lua";
 
@@ -506,7 +534,11 @@ if claimed ~= '' and not (seat and same_join(claimed, seat_of(seat))) then
 end
 if not e then return {OK, UNCHANGED} end
 if end_of(e) <= now then return {OK, HOLD_ENDED} end
+redis.call('HLEN', K_STATS)
+local h = {}
+history_add(now, redis.call('ZCARD', K_QUEUED), redis.call('ZCARD', K_HOLDS) - 1, h)
 redis.call('ZREM', K_HOLDS, user)
+redis.call('HSET', K_STATS, unpack(h))
 return {OK, DONE}
 )lua";
 
@@ -550,6 +582,7 @@ local now = now_ms()
 local nres = redis.call('SCARD', K_RESERVED)
 local nwait = redis.call('ZCARD', K_QUEUED)
 redis.call('HLEN', K_SEATS)
+local holding = redis.call('ZCARD', K_HOLDS)
 local ended = redis.call('ZRANGEBYSCORE', K_HOLDS, '-inf', now, 'LIMIT', 0, max)
 local next_hold = redis.call('ZRANGE', K_HOLDS, #ended, #ended, 'WITHSCORES')
 redis.call('ZCARD', K_SEEN)
@@ -613,6 +646,9 @@ end
 if expired_waiters > 0 then
   out[#out + 1] = 'expired_waiters'
   out[#out + 1] = string.format('%d', int(b[5] or 0, K_STATS) + expired_waiters)
+end
+if #ended > 0 or expired_waiters > 0 or n > 0 then
+  history_add(now, nwait - expired_waiters - n, holding - #ended + n, out)
 end
 local admitted = 0
 if n > 0 then
@@ -711,6 +747,26 @@ for i = 1, #page[2] do out[#out + 1] = page[2][i] end
 return out
 )lua";
 
+// The history ring of the dashboard's chart (scripts.h), every stored
+// slot; the reader keeps those of the last ten minutes.
+constexpr const char* kHistory = R"lua(
+if not settings() then return {NO_EVENT} end
+local fields = {}
+for i = 0, HISTORY_SLOTS - 1 do fields[#fields + 1] = 'h' .. i end
+local v = redis.call('HMGET', K_STATS, unpack(fields))
+local out = {OK, now_ms()}
+for i = 1, HISTORY_SLOTS do
+  if v[i] then
+    local t, waiting, admitted = string.match(v[i], '^(%d+):(%d+):(%d+)$')
+    if not t then error('ticketq: corrupt value in ' .. K_STATS) end
+    out[#out + 1] = int(t, K_STATS)
+    out[#out + 1] = int(waiting, K_STATS)
+    out[#out + 1] = int(admitted, K_STATS)
+  end
+end
+return out
+)lua";
+
 Script make(const char* name, const char* body, bool writes) {
   static const std::string names = names_prologue();
   Script s{name, names + kPrologue + body, {}, writes};
@@ -728,12 +784,13 @@ Script make(const char* name, const char* body, bool writes) {
 
 const Scripts& scripts() {
   static const Scripts all{
-      make("reserve", kReserve, true), make("status", kStatus, false),
-      make("promote", kPromote, true), make("reset", kReset, true),
-      make("put", kPut, true),         make("get", kGet, false),
-      make("leave", kLeave, true),     make("cancel", kCancel, true),
-      make("confirm", kConfirm, true), make("verify", kVerify, true),
-      make("tick", kTick, true),       make("events", kEvents, false),
+      make("reserve", kReserve, true),  make("status", kStatus, false),
+      make("promote", kPromote, true),  make("reset", kReset, true),
+      make("put", kPut, true),          make("get", kGet, false),
+      make("leave", kLeave, true),      make("cancel", kCancel, true),
+      make("confirm", kConfirm, true),  make("verify", kVerify, true),
+      make("tick", kTick, true),        make("events", kEvents, false),
+      make("history", kHistory, false),
   };
   return all;
 }

@@ -79,6 +79,7 @@
   let eventNames = [];
   let selected = null; // the event shown
   let history = []; // {t, waiting, admitted} of the shown event, oldest first
+  let historyRun = 0; // a newer history read makes older ones be dropped
   let prefill = {}; // field -> the text last written into the settings form
   let refreshTimer = 0;
   let refreshRun = 0; // a newer refresh loop makes older ones stop
@@ -242,13 +243,33 @@
     ui.detailState.textContent = '';
     ui.detailSeats.textContent = '';
     hideResetQuestion();
+    delete ui.chart.dataset.history;
     drawChart();
     for (const button of ui.events.querySelectorAll('button')) {
       if (button.dataset.event === name) button.setAttribute('aria-current', 'true');
       else button.removeAttribute('aria-current');
     }
     ui.detail.hidden = false;
+    loadHistory();
     refresh();
+  }
+
+  // The chart's past, from the server (the same on every instance): the
+  // points before the first refresh's go in front of them. Times are
+  // Redis's clock, moved onto this browser's by the difference of the two.
+  async function loadHistory() {
+    const run = ++historyRun;
+    const name = selected;
+    const r = await api('GET', `${eventPath(name)}/history`);
+    if (run !== historyRun || name !== selected || !r.ok) return;
+    const shift = Date.now() - r.data.now_ms;
+    const first = history.length ? history[0].t : Infinity;
+    const past = r.data.points
+      .map((p) => ({ t: p.t_ms + shift, waiting: p.waiting, admitted: p.admitted }))
+      .filter((p) => p.t < first && p.t >= Date.now() - HISTORY_MS);
+    history = past.concat(history);
+    ui.chart.dataset.history = String(past.length);
+    drawChart();
   }
 
   function stopRefresh() {

@@ -86,6 +86,7 @@ class Api {
   void reset(const Request& req, Reply reply);
   void put_event(const Request& req, Reply reply);
   void get_event(const Request& req, Reply reply);
+  void event_history(const Request& req, Reply reply);
   void list_events(Reply reply);
   void health(Reply reply);
   void ready(const Request& req, Reply reply);

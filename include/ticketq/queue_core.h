@@ -1,5 +1,6 @@
 // The queue core: reserve, status, promote, leave, cancel, confirm, verify,
-// the admission tick, reset and event settings, each one atomic script call through a ScriptRunner.
+// the admission tick, reset, event settings and the chart's history, each
+// one atomic script call through a ScriptRunner.
 // It knows nothing of HTTP; callers get plain results through callbacks, called exactly once.
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ticketq/history.h"
 #include "ticketq/script_runner.h"
 #include "ticketq/validate.h"
 
@@ -136,6 +138,13 @@ struct EventInfo : Outcome {
   int64_t cancelled = 0;
 };
 
+// The history ring of an event (scripts.h): its samples as stored, in no
+// order (history.h makes the chart's points of them).
+struct HistoryResult : Outcome {
+  int64_t now_ms = 0;  // Redis's clock
+  std::vector<HistoryPoint> samples;
+};
+
 struct QueueOptions {
   std::string key_prefix = "ticketq";
   // The default event exists without being created. The first script that
@@ -183,6 +192,7 @@ class QueueCore {
   void put_event(const std::string& event, const EventPatch& patch,
                  std::function<void(PutEventResult)> cb);
   void get_event(const std::string& event, std::function<void(EventInfo)> cb);
+  void history(const std::string& event, std::function<void(HistoryResult)> cb);
 
   // The Redis keys of an event, in the order the scripts expect (scripts.h).
   std::vector<std::string> keys(const std::string& event) const;

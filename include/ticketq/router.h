@@ -17,6 +17,7 @@ enum class Op {
   kReset,
   kEventPut,
   kEventGet,
+  kEventHistory,  // the counts of the last minutes, for the dashboard's chart
   kLeave,
   kCancel,
   kConfirm,

@@ -38,9 +38,10 @@ struct Script {
 //                     admission bucket (bucket in thousandths of a user,
 //                     bucket_ms), the admissions of the last minute in
 //                     twelve 5-second slots (r0..r11, rt = the newest slot),
-//                     and, with waiter expiry on, when a step last ran
+//                     with waiter expiry on, when a step last ran
 //                     (stepped_ms) and the end of the grace after an outage
-//                     (grace_until)
+//                     (grace_until), and the history ring of the dashboard's
+//                     chart (h0..h59, see kHistorySlots)
 //   seats     Hash    seat holder -> the ticket of the join that got it,
 //                     with a "u" appended once a verify consumed it
 //   holds     Sorted set  admitted, not yet confirmed -> when the hold ends
@@ -72,6 +73,18 @@ static_assert(kScriptChunk % 2 == 0);
 // kRateSlotMs each.
 constexpr int64_t kRateSlotMs = 5000;
 constexpr int kRateSlots = 12;
+
+// The history of the dashboard's chart: the event's waiting and admitted
+// (holding, not confirmed) counts over the last ten minutes, a ring of
+// kHistorySlots fields of the stats hash, h0..h59, one per kHistorySlotMs
+// of Redis's clock: field h<t / kHistorySlotMs % kHistorySlots> holds
+// "t:waiting:admitted", the counts after the last change in that slot (t in
+// ms). Every script that changes either count writes it with its other
+// writes, so an event where nothing changes writes nothing, and a field
+// names its own time, so one left from an earlier turn of the ring is told
+// apart. A reset empties it with the stats.
+constexpr int64_t kHistorySlotMs = 10000;
+constexpr int kHistorySlots = 60;
 
 // Result codes shared by the scripts (as Lua locals of the same names) and
 // the queue core.
@@ -141,10 +154,13 @@ struct Scripts {
   // No keys. ARGV[1]: match pattern of cfg keys, ARGV[2]: cursor,
   // ARGV[3]: count -> {0, next cursor, cfg key...}
   Script events;
+  // The history ring -> {0, now_ms, then t_ms, waiting, admitted per
+  // stored slot, in ring order}
+  Script history;
 
-  std::array<const Script*, 12> all() const {
-    return {&reserve, &status, &promote, &reset,  &put,  &get,
-            &leave,   &cancel, &confirm, &verify, &tick, &events};
+  std::array<const Script*, 13> all() const {
+    return {&reserve, &status,  &promote, &reset, &put,    &get,    &leave,
+            &cancel,  &confirm, &verify,  &tick,  &events, &history};
   }
 };
 

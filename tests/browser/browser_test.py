@@ -358,6 +358,10 @@ def admin_login(browser, base, steps):
     check(ADMIN_TOKEN not in browser.driver.current_url, "the admin token is in the URL")
     browser.find(f'#events button[data-event="{EVENT}"]').click()
     browser.wait("the event's counts", lambda d: d.find_element(By.ID, "count-waiting").text.strip() not in ("", "–"))
+    # The event has had activity: the chart starts with its past, from the server.
+    browser.wait_js("the chart's past", "return Number(document.getElementById('chart').dataset.history) > 0;")
+    points = browser.js("return document.querySelector('#chart .line-waiting').points.numberOfItems;")
+    check(points >= 2, f"the chart right after login has {points} point(s) of the waiting line")
 
 
 def progress(browser):

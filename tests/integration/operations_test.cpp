@@ -83,6 +83,7 @@ TEST_F(OperationsTest, OpenApiDocumentIsServedAndNamesEveryRoute) {
                            "/v1/events/{event}/process_queue:",
                            "/v1/events/{event}/reset:",
                            "/v1/events/{event}:",
+                           "/v1/events/{event}/history:",
                            "/v1/events/{event}/leave:",
                            "/v1/events/{event}/cancel:",
                            "/v1/events/{event}/confirm:",
@@ -98,7 +99,7 @@ TEST_F(OperationsTest, OpenApiDocumentIsServedAndNamesEveryRoute) {
                            "/wait/{event}/status:",
                            "/wait/{event}/join:",
                            "/wait/{event}/leave:",
-                          "/wait/{event}/stream:",
+                           "/wait/{event}/stream:",
                            "/admin/:",
                            "/assets/{file}:"})
     EXPECT_NE(r.body.find(std::string("  ") + path), std::string::npos) << path;

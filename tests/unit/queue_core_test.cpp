@@ -171,6 +171,9 @@ class QueueCoreTest : public ::testing::Test {
   EventInfo get_event(const std::string& event) {
     return call<EventInfo>([&](auto cb) { core.get_event(event, cb); });
   }
+  HistoryResult history(const std::string& event) {
+    return call<HistoryResult>([&](auto cb) { core.history(event, cb); });
+  }
   LeaveResult leave(const std::string& event, const std::string& user,
                     std::optional<int64_t> ticket = std::nullopt) {
     return call<LeaveResult>([&](auto cb) { core.leave(event, user, ticket, cb); });
@@ -219,11 +222,27 @@ class QueueCoreTest : public ::testing::Test {
     out.push_back(verify(event, "u1", 3, true));
     out.push_back(tick(event, 100));
     out.push_back(list_events("0", 50));
+    out.push_back(history(event));
     for (const auto& r : reserve_many(event, {"u1", "u2"})) out.push_back(r);
     for (const auto& r : status_many(event, {"u1", "u2"})) out.push_back(r);
     return out;
   }
-  static constexpr size_t kEveryOperationResults = 18;
+  static constexpr size_t kEveryOperationResults = 19;
+
+  // Runs `call` once with each reply of `bad`: every one is a malformed
+  // reply (Fault::kError, with a detail). Returns the results.
+  template <typename Call>
+  auto expect_malformed(const std::vector<RedisValue>& bad, Call call) {
+    std::vector<decltype(call())> out;
+    for (size_t i = 0; i < bad.size(); ++i) {
+      SCOPED_TRACE(i);
+      runner.reply = Reply(bad[i]);
+      out.push_back(call());
+      EXPECT_EQ(out.back().fault, Fault::kError);
+      EXPECT_NE(out.back().detail, "");
+    }
+    return out;
+  }
 
   FakeScriptRunner runner;
   QueueCore core{runner, QueueOptions{}};
@@ -317,6 +336,7 @@ TEST_F(QueueCoreTest, EachOperationRunsItsScriptWithItsArguments) {
       {&s.verify, {"", "", "u1", "3", "1"}},
       {&s.tick, {"", "", "100", "5000"}},
       {&s.events, {}},  // keyless: checked below
+      {&s.history, {"", ""}},
       {&s.reserve, {"", "", "u1", "u2"}},
       {&s.status, {"", "", "u1", "u2"}},
   };
@@ -756,13 +776,39 @@ TEST_F(QueueCoreTest, GetEventMalformedReplies) {
   e = GetReply(ints).elements;
   e[16] = Int(1);  // admit_rate as a number
   bad.push_back(Arr(e));
-  for (size_t i = 0; i < bad.size(); ++i) {
-    SCOPED_TRACE(i);
-    runner.reply = Reply(bad[i]);
-    EventInfo r = get_event("e");
-    EXPECT_EQ(r.fault, Fault::kError);
-    EXPECT_NE(r.detail, "");
+  expect_malformed(bad, [&] { return get_event("e"); });
+}
+
+// ----------------------------------------------------------------- history --
+
+TEST_F(QueueCoreTest, HistoryReadsTheClockAndTheSamples) {
+  runner.reply =
+      Reply(Arr({Int(0), Int(5000), Int(1000), Int(3), Int(1), Int(2000), Int(2), Int(0)}));
+  HistoryResult r = history("e");
+  ASSERT_TRUE(r.ok()) << r.detail;
+  EXPECT_EQ(r.now_ms, 5000);
+  EXPECT_EQ(r.samples, (std::vector<HistoryPoint>{{1000, 3, 1}, {2000, 2, 0}}));
+  runner.reply = Reply(Arr({Int(0), Int(5000)}));  // nothing stored
+  r = history("e");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r.samples.empty());
+}
+
+TEST_F(QueueCoreTest, HistoryMalformedReplies) {
+  std::vector<RedisValue> too_many = {Int(0), Int(5000)};
+  for (int i = 0; i <= kHistorySlots; ++i) {
+    too_many.push_back(Int(i));
+    too_many.push_back(Int(0));
+    too_many.push_back(Int(0));
   }
+  std::vector<RedisValue> bad = {
+      Arr({Int(0)}),                                          // no clock
+      Arr({Int(0), Int(5000), Int(1000), Int(3)}),            // a sample cut short
+      Arr({Int(0), Int(5000), Int(1000), Int(3), Str("1")}),  // a count as text
+      Arr(too_many),                                          // more samples than the ring holds
+  };
+  for (const HistoryResult& r : expect_malformed(bad, [&] { return history("e"); }))
+    EXPECT_TRUE(r.samples.empty());
 }
 
 // ------------------------------------------------------------------- leave --

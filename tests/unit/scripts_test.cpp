@@ -36,21 +36,22 @@ TEST(Scripts, Sha1OfKnownInput) {
   EXPECT_EQ(sha1_hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
 }
 
-TEST(Scripts, NamesAreTheTwelveOperationsAndDistinct) {
+TEST(Scripts, NamesAreTheThirteenOperationsAndDistinct) {
   const Scripts& s = scripts();
   const std::vector<std::pair<const Script*, const char*>> named = {
       {&s.reserve, "reserve"}, {&s.status, "status"}, {&s.promote, "promote"},
       {&s.reset, "reset"},     {&s.put, "put"},       {&s.get, "get"},
       {&s.leave, "leave"},     {&s.cancel, "cancel"}, {&s.confirm, "confirm"},
-      {&s.verify, "verify"},   {&s.tick, "tick"},     {&s.events, "events"}};
+      {&s.verify, "verify"},   {&s.tick, "tick"},     {&s.events, "events"},
+      {&s.history, "history"}};
   for (auto [sc, name] : named) EXPECT_STREQ(sc->name, name);
   std::set<std::string> names, shas;
   for (const Script* sc : s.all()) {
     names.insert(sc->name);
     shas.insert(sc->sha1);
   }
-  EXPECT_EQ(names.size(), 12u);
-  EXPECT_EQ(shas.size(), 12u);
+  EXPECT_EQ(names.size(), 13u);
+  EXPECT_EQ(shas.size(), 13u);
   // all() lists each member once, in declaration order.
   auto all = s.all();
   ASSERT_EQ(all.size(), named.size());
@@ -122,6 +123,8 @@ TEST(Scripts, EveryBodyStartsWithTheSharedPrologue) {
       {"OTHER_JOIN", code::kOtherJoin},
       {"SLOT_MS", static_cast<int>(kRateSlotMs)},
       {"SLOTS", kRateSlots},
+      {"HISTORY_SLOT_MS", static_cast<int>(kHistorySlotMs)},
+      {"HISTORY_SLOTS", kHistorySlots},
   };
   for (auto [name, value] : codes)
     EXPECT_NE(prologue.find(std::string("\nlocal ") + name + " = " + std::to_string(value) + "\n"),
@@ -457,13 +460,15 @@ TEST(Scripts, EveryUnpackIsBoundedByAConstant) {
   // Lua's unpack fails at 8,000 values, after the commands before it ran:
   // a list that grows with a script's input (users, a batch, a sweep) goes
   // to Redis through write_each/read_each, CHUNK values a call. The only
-  // other unpacks are of lists of a fixed size (the ring's fields, and the
-  // stats fields a step writes).
+  // other unpacks are of lists of a fixed size (the rings' fields, and the
+  // stats fields a step or a call writes).
   const std::set<std::string> allowed = {
       "unpack(list, i, math.min(i + CHUNK - 1, #list))",
       "unpack(RING_FIELDS)",
+      "unpack(fields)",
       "unpack(stats_out)",
       "unpack(out)",
+      "unpack(h)",
   };
   const std::regex call(R"(unpack\([^()]*(\([^()]*\))?[^()]*\))");
   for (const Script* sc : scripts().all()) {
