@@ -14,6 +14,8 @@ PACKAGES=(
   # the token key of scripts/run.sh, and the tests that check tokens with
   # independent implementations (run by /usr/bin/python3)
   openssl python3 python3-cryptography python3-jwt
+  # the test of every route's replies against docs/openapi.yaml
+  python3-yaml python3-jsonschema
   # the interoperability test: other HTTP clients against the server
   wrk nghttp2-client
   "$@"
