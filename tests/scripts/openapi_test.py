@@ -407,7 +407,7 @@ def run(spec, c, redis):
     log("== the waiting room (the event has its one seat free and an empty line)")
     c.call("GET", "/wait/api", 200)
     c.call("GET", "/wait/api/status", 200)
-    c.call("GET", "/wait/nowhere/status", 200)  # no cookie: none, without asking Redis
+    c.call("GET", "/wait/nowhere/status", 404)  # a newcomer is told the event's state
     _, jh, _ = c.call("POST", "/wait/api/join", 200)  # the free seat, at once
     first = cookie_of(jh, "api") or c.fail(f"join set no tq_api cookie: {jh.get('set-cookie')}") or ""
     c.call("GET", "/wait/api/status", 200, headers={"Cookie": first})
