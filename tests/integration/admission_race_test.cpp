@@ -57,7 +57,10 @@ TEST(AdmissionRaceTest, ThreeInstancesKeepEveryPromiseUnderChurn) {
   Stack stack;
   ServerOptions o;
   o.threads = 1;
-  o.extra_args = {"--token-keys", key, "--admission-tick-ms", "50"};
+  // A request answered late on a busy machine is answered all the same: any
+  // 5xx here is a fault of ticketq's, not of the machine's speed.
+  o.extra_args = {"--token-keys",         key,    "--admission-tick-ms", "50",
+                  "--request-timeout-ms", "20000"};
   ASSERT_EQ(stack.start(o), "");
   ASSERT_EQ(stack.add_server(o), "");
   ASSERT_EQ(stack.add_server(o), "");
