@@ -119,8 +119,9 @@ Json newcomer_view(const EventInfo& e) {
   const char* state = "none";
   if (e.state == EventState::kClosed)
     state = "closed";
-  else if (e.reserved >= e.settings.capacity && e.waiting >= e.settings.queue_limit)
-    state = "sold_out";
+  else if (e.waiting >= e.settings.queue_limit &&
+           (e.waiting > 0 || e.reserved >= e.settings.capacity))
+    state = "sold_out";  // the reserve script's rule: free seats go to the line first
   return Json{{"state", state}, {"event_state", event_state_name(e.state)}};
 }
 

@@ -21,7 +21,7 @@ window.TQ_STRINGS = {
     seat_given_up: 'You gave up your seat.',
     seat_released: 'You no longer hold a seat.',
     closed: 'This event is closed.',
-    sold_out: 'Sorry, this event is sold out: every seat is taken and the line is full.',
+    sold_out: 'Sorry, there is no place left: the line is full. Seats that come back go to those in line; try again later.',
     unknown: 'There is no such event.',
   },
   notices: {

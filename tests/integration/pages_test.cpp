@@ -29,9 +29,11 @@ std::string painted_state(const HttpResponse& page) {
   return page.body.substr(at, page.body.find('"', at) - at);
 }
 
-// Whether the page shows `word` of web/strings.js (as the server paints it).
+// Whether the page shows `word` of web/strings.js (as the server paints it);
+// a word strings.js does not have is shown nowhere.
 bool shows(const HttpResponse& page, const std::string& word) {
-  return page.body.find(html_escaped(page_word(word))) != std::string::npos;
+  const std::string_view text = page_word(word);
+  return !text.empty() && page.body.find(html_escaped(text)) != std::string::npos;
 }
 
 class PagesTest : public ::testing::Test {
@@ -243,6 +245,13 @@ TEST_F(PagesTest, TheFirstPaintIsTheEventsState) {
   EXPECT_TRUE(shows(full, "states.sold_out"));
   EXPECT_FALSE(shows(full, "states.none"));
   EXPECT_EQ(http.get("/wait/e/status").json["state"], "sold_out");
+  // A seat comes back, but free seats go to the line first: still no place
+  // for a newcomer, as the join itself says.
+  ASSERT_EQ(http.post("/v1/events/e/cancel", user_body("a"), admin()).status, 200);
+  EXPECT_EQ(painted_state(http.get("/wait/e")), "sold_out") << "a seat free, the line full";
+  HttpResponse join = http.post("/wait/e/join", "");
+  EXPECT_EQ(join.status, 409) << join.describe();
+  EXPECT_EQ(join.json["state"], "sold_out") << join.describe();
 
   // Closed: said at once, no invitation to join.
   ASSERT_EQ(http.put("/v1/events/e", R"({"state":"closed"})", admin()).status, 200);

@@ -180,6 +180,16 @@ TEST_F(VisitorTest, ANewcomerIsToldTheEventsStateFirst) {
   EXPECT_EQ(newcomer_view(e)["state"], "none") << "a place is left in line";
   e.waiting = 2;
   EXPECT_EQ(newcomer_view(e), Json({{"state", "sold_out"}, {"event_state", "paused"}}));
+  // Free seats go to the line first: with the line full, a join is refused
+  // though seats are free (the reserve script's rule).
+  e.reserved = 0;
+  EXPECT_EQ(newcomer_view(e)["state"], "sold_out") << "seats free, the line full";
+  // No line at all (queue_limit 0): a seat or nothing.
+  e.settings = {1, 0};
+  e.waiting = 0;
+  EXPECT_EQ(newcomer_view(e)["state"], "none") << "a seat is free";
+  e.reserved = 1;
+  EXPECT_EQ(newcomer_view(e)["state"], "sold_out") << "no seat, no line";
   e.state = EventState::kClosed;
   EXPECT_EQ(newcomer_view(e), Json({{"state", "closed"}, {"event_state", "closed"}}));
   EXPECT_EQ(unknown_event_view(), Json({{"state", "unknown"}}));
