@@ -17,6 +17,7 @@
   const STREAM_EVENTS = ['waiting', 'admitted', 'confirmed', 'expired', 'left', 'closed', 'reconnect'];
   const FINAL_EVENTS = new Set(['confirmed', 'expired', 'left', 'closed']); // the server ends the stream
   const WATCHED = new Set(['waiting', 'admitted']); // states that can still change
+  const NEWCOMER_STATES = new Set(['none', 'closed', 'sold_out']); // what a page without a place says
   // The states the page shows; anything else shows as 'none'.
   const PAGE_STATES = new Set(['none', 'waiting', 'admitted', 'confirmed', 'expired', 'left', 'closed',
     'sold_out', 'unknown']);
@@ -111,6 +112,11 @@
     // A seat this page showed, gone (given back here or in another tab, or
     // cancelled by an operator): the stream says only "left".
     if (state === 'left' && reason === 'left' && before === 'admitted') reason = 'seat_released';
+    // The same seen by a status call (polling, or after a reload): the seat
+    // is simply no longer there.
+    if (state === 'expired' && reason === 'not_in_line' && before === 'admitted') {
+      return { state, heading: 'seat_released', notice: 'seat_released' };
+    }
     let heading = state;
     let notice = '';
     if (state === 'waiting' && eventState === 'paused') {
@@ -376,9 +382,16 @@
     if (e.persisted) start(); // back from the back/forward cache: the stream was closed
   });
   const painted = paintedView();
-  if (painted) {
+  if (painted && NEWCOMER_STATES.has(painted.state)) {
+    // Painted for a newcomer, shown at once; then asked once with the
+    // cookie: a visitor who came by a link from another site has a place
+    // the page could not see (the browser holds a SameSite=Strict cookie
+    // back on such a navigation, and sends it with this page's own calls).
     render(painted);
-    watch(painted.state); // the page came with the state: no need to ask
+    start();
+  } else if (painted) {
+    render(painted);
+    watch(painted.state); // the page came with the visitor's state: no need to ask
   } else {
     ui.state.textContent = S.states.loading;
     start();
