@@ -262,14 +262,27 @@
     const name = selected;
     const r = await api('GET', `${eventPath(name)}/history`);
     if (run !== historyRun || name !== selected || !r.ok) return;
-    const shift = Date.now() - r.data.now_ms;
+    const now = Date.now();
+    const shift = now - r.data.now_ms;
     const first = history.length ? history[0].t : Infinity;
     const past = r.data.points
       .map((p) => ({ t: p.t_ms + shift, waiting: p.waiting, admitted: p.admitted }))
-      .filter((p) => p.t < first && p.t >= Date.now() - HISTORY_MS);
-    history = past.concat(history);
-    ui.chart.dataset.history = String(past.length);
+      .filter((p) => p.t < first);
+    history = trimmed(past.concat(history), now);
+    ui.chart.dataset.history = String(history.filter((p) => p.t < first).length);
     drawChart();
+  }
+
+  // The points of the chart's window ending at `now`: the last point before
+  // the window is kept, moved to its start, so that a count that stood still
+  // for the whole window still draws a line across it.
+  function trimmed(points, now) {
+    const from = now - HISTORY_MS;
+    let start = 0;
+    while (start + 1 < points.length && points[start + 1].t <= from) start++;
+    const kept = points.slice(start);
+    if (kept.length && kept[0].t < from) kept[0] = { ...kept[0], t: from };
+    return kept;
   }
 
   function stopRefresh() {
@@ -305,7 +318,7 @@
 
     const now = Date.now();
     history.push({ t: now, waiting: info.waiting, admitted: info.admitted });
-    history = history.filter((p) => p.t >= now - HISTORY_MS);
+    history = trimmed(history, now);
     drawChart();
   }
 
