@@ -56,6 +56,9 @@ std::string names_prologue() {
   out += "local RING_FIELDS = {'rt'";
   for (int i = 0; i < kRateSlots; ++i) out += ", 'r" + std::to_string(i) + "'";
   out += "}\n";
+  out += "local HISTORY_FIELDS = {";
+  for (int i = 0; i < kHistorySlots; ++i) out += (i > 0 ? ", 'h" : "'h") + std::to_string(i) + "'";
+  out += "}\n";
   return out;
 }
 
@@ -242,7 +245,7 @@ end
 -- Stats fields that note the event's counts at `now`, after the script's
 -- changes, in the history ring (scripts.h), appended to `out`.
 local function history_add(now, waiting, admitted, out)
-  out[#out + 1] = 'h' .. (math.floor(now / HISTORY_SLOT_MS) % HISTORY_SLOTS)
+  out[#out + 1] = HISTORY_FIELDS[math.floor(now / HISTORY_SLOT_MS) % HISTORY_SLOTS + 1]
   out[#out + 1] = string.format('%d:%d:%d', now, waiting, admitted)
 end
 
@@ -751,9 +754,7 @@ return out
 // slot; the reader keeps those of the last ten minutes.
 constexpr const char* kHistory = R"lua(
 if not settings() then return {NO_EVENT} end
-local fields = {}
-for i = 0, HISTORY_SLOTS - 1 do fields[#fields + 1] = 'h' .. i end
-local v = redis.call('HMGET', K_STATS, unpack(fields))
+local v = redis.call('HMGET', K_STATS, unpack(HISTORY_FIELDS))
 local out = {OK, now_ms()}
 for i = 1, HISTORY_SLOTS do
   if v[i] then

@@ -465,7 +465,7 @@ TEST(Scripts, EveryUnpackIsBoundedByAConstant) {
   const std::set<std::string> allowed = {
       "unpack(list, i, math.min(i + CHUNK - 1, #list))",
       "unpack(RING_FIELDS)",
-      "unpack(fields)",
+      "unpack(HISTORY_FIELDS)",
       "unpack(stats_out)",
       "unpack(out)",
       "unpack(h)",
