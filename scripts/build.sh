@@ -13,6 +13,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 EVERY="${TICKETQ_BUILD_PROGRESS_S:-30}"
+[[ $EVERY =~ ^[1-9][0-9]*$ ]] || EVERY=30  # read -t needs a whole number of seconds > 0
 started=$SECONDS
 
 # Copies the build's output and prints "build: 42% after 90 s (...)" when

@@ -5,9 +5,11 @@
 //
 // The line forms by construction, however slow the machine: the joins run
 // while holds never end and waiters never expire (so the first kCapacity
-// take every seat for good and the rest wait), and only once every user has
-// joined do holds of 1 s and a waiter TTL of 2 s start, with kActivity of
-// polling, confirming and cancelling from then on.
+// take their seats for good and the rest wait), and only once every user
+// has joined do holds of 1 s and a waiter TTL of 2 s start, with kActivity
+// of polling, confirming and cancelling from then on. The first seats come
+// back by cancels only; those admitted from the line then hold theirs for
+// 1 s, and the sweep frees every one nobody confirmed or cancelled.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -190,10 +192,17 @@ TEST(AdmissionRaceTest, ThreeInstancesKeepEveryPromiseUnderChurn) {
   sampler.join();
   const int64_t t_end = now_ms();
 
-  // Nothing moves while Redis is read: the instances stop first.
-  for (size_t i = 0; i < 3; ++i) stack.server(i).terminate();
+  // Holds of 1 s end while the instances run: the sweep frees them.
   RedisClient& db = stack.db();
   const std::string event = "race";
+  auto holds_ended = [&] {
+    auto stats = db.hgetall(RedisClient::key(event, "stats"));
+    return stats.count("expired_holds") != 0 && std::stoll(stats["expired_holds"]) > 0;
+  };
+  EXPECT_TRUE(wait_until(holds_ended, Millis(30000))) << "no hold ended";
+
+  // Nothing moves while Redis is read: the instances stop first.
+  for (size_t i = 0; i < 3; ++i) stack.server(i).terminate();
 
   EXPECT_EQ(errors.load(), 0) << "of " << requests.load() << " requests";
   auto bad = db.check_invariants(event, kCapacity);

@@ -236,7 +236,7 @@ TEST_P(ClusterFaultTest, UnderLoad) {
   // the rush loses, not its setup).
   ASSERT_EQ(cluster.wait_replicas_synced(), "");
 
-  ReserveLoad load(server.port(), 8, "c" + std::to_string(c.wait_replicas), Millis(60000), events);
+  ReserveLoad load(server.port(), 8, "c" + std::to_string(c.wait_replicas), Millis(120000), events);
   load.start();
   ASSERT_TRUE(load.wait_more(200, 300, Millis(30000))) << "no load before the fault";
 
@@ -264,7 +264,11 @@ TEST_P(ClusterFaultTest, UnderLoad) {
   t_settled = now_us();
   int64_t t_back = load.wait_first(200, t_settled, Millis(30000));
   ASSERT_GE(t_back, 0) << "no reservation acknowledged after the fault\n" << server.log();
-  ASSERT_TRUE(load.wait_more(200, 300, Millis(30000))) << "no load after the fault";
+  // Load on every shard after the fault. With redis_wait_replicas 1 a
+  // master that lost its only replica answers each write 503 after a WAIT
+  // (and the victim's shard holds 7 of the 13 events), so the sequential
+  // workers acknowledge only a few a second on a slow machine: 100 is plenty.
+  ASSERT_TRUE(load.wait_more(200, 100, Millis(60000))) << "no load after the fault";
   load.stop();
 
   // Every event checked on the master that holds it now.

@@ -158,7 +158,7 @@ def start(processes, server):
         server, "--port", str(port), "--bind", "127.0.0.1", "--redis", f"redis://127.0.0.1:{redis_port}",
         "--admin-token", ADMIN_TOKEN, "--token-keys", key, "--threads", "1",
         "--capacity", "1", "--queue-limit", "1", "--admission-tick-ms", "100",
-        "--request-timeout-ms", "500"])
+        "--request-timeout-ms", "5000"])
 
     def ready():
         if server_proc.poll() is not None:
@@ -406,6 +406,7 @@ def run(spec, c, redis):
 
     log("== the waiting room (the event has its one seat free and an empty line)")
     c.call("GET", "/wait/api", 200)
+    c.call("GET", "/wait/nowhere", 404)  # the page that says there is no such event
     c.call("GET", "/wait/api/status", 200)
     c.call("GET", "/wait/nowhere/status", 404)  # a newcomer is told the event's state
     _, jh, _ = c.call("POST", "/wait/api/join", 200)  # the free seat, at once
