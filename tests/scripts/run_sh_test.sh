@@ -102,13 +102,18 @@ finish() {
 
 # ---- 1. Ctrl-C with a request in flight ----------------------------------
 TOKEN="run-sh-test-token-5c1e0a"
-# Without the admission timer, the reserve below is the only call ticketq
-# makes to Redis: its walk of the events (every 2 s) is a script, which a
-# CLIENT PAUSE WRITE blocks too, and would pass for the request in flight.
+# Without the admission timer, and once the default event is read, the
+# reserve below is the only call ticketq makes to Redis: its walk of the
+# events (every 2 s) is a script, which a CLIENT PAUSE WRITE blocks too, and
+# would pass for the request in flight.
 start ctrlc --port 0 --threads 1 --admin-token "$TOKEN" --request-timeout-ms 30000 \
   --admission-tick-ms 0
 if up ctrlc; then
   sock="$WORK/ctrlc/redis/redis.sock"
+  # At start ticketq reads (and stores) the default event's settings, a
+  # script the pause below would block too: it goes first.
+  wait_for 30 grep -q "default event: " "$WORK/ctrlc.log" ||
+    fail "ticketq never read the default event's settings"
   # Hold every write in Redis for 3 s, send a reserve, and wait until it is
   # the one client blocked there: it is in flight.
   redis-cli -s "$sock" CLIENT PAUSE 3000 WRITE >/dev/null
