@@ -573,10 +573,12 @@ return {OK, DONE, 0, confirmed, ends, used and 1 or 0}
 // seats whose hold ended, drops waiters silent for waiter_ttl_s, then
 // admits from the head of the line at admit_rate while seats are free, at
 // most ARGV[3] of each (`more`: the caller steps again at once; what the
-// rate allows beyond the step stays in the bucket). The rate is a token bucket on Redis's clock
-// shared by all instances: it holds at most BURST users (half a second of the rate, at least 1) and
-// is written only when someone is admitted, so an idle event costs no writes. `idle`: nothing can
-// change until an operator or user acts (manual admission, no waiter expiry, no hold that ends).
+// rate allows beyond the step stays in the bucket). The rate is a token
+// bucket on Redis's clock shared by all instances: it holds at most BURST
+// users (half a second of the rate, at least 1) and is written only when
+// someone is admitted, so an idle event costs no writes. `idle`: nothing
+// can change until an operator or user acts (manual admission, no waiter
+// expiry, no hold that ends).
 constexpr const char* kTick = R"lua(
 local ev = settings()
 if not ev then return {NO_EVENT} end
