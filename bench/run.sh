@@ -141,8 +141,9 @@ for _ in $(seq 100); do "${RCLI[@]}" ping >/dev/null 2>&1 && break; sleep 0.1; d
 declare -A URL PID
 start_ticketq() {  # name, extra flags...
   local name=$1; shift
+  # Every load generator here is one client address: no per-client cap.
   "$SERVER" --port 0 --redis "redis://127.0.0.1:$RPORT" --admin-token "$TOKEN" --capacity 1000 \
-    --queue-limit 10000000 "$@" >"$DIR/$name.log" 2>&1 &
+    --queue-limit 10000000 --max-connections-per-client 0 "$@" >"$DIR/$name.log" 2>&1 &
   PID[$name]=$!; PIDS+=($!)
 }
 start_ticketq ticketq --threads "$THREADS"

@@ -175,7 +175,7 @@ REDIS_URL[cluster-3]="cluster://127.0.0.1:${RPORT[c3n1]},127.0.0.1:${RPORT[c3n2]
 NODES[single]="single"; NODES[cluster-1]="c1"; NODES[cluster-3]="c3n1 c3n2 c3n3"
 for s in single cluster-1 cluster-3; do
   "$SERVER" --port 0 --bind 127.0.0.1 --redis "${REDIS_URL[$s]}" --admin-token "$TOKEN" \
-    --threads "$THREADS" >"$DIR/ticketq-$s.log" 2>&1 &
+    --threads "$THREADS" --max-connections-per-client 0 >"$DIR/ticketq-$s.log" 2>&1 &
   TPID[$s]=$!; PIDS+=($!)
 done
 for s in single cluster-1 cluster-3; do

@@ -88,7 +88,8 @@ start_stack() {
   PIDS+=($!)
   for _ in $(seq 100); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
   "$SERVER" --redis "redis://127.0.0.1:$RPORT" --bind 127.0.0.1 --port "$PORT" --threads 2 \
-    --admin-token "$TOKEN" --max-connections $((N + 1000)) --log-level warn >"$DIR/server.log" 2>&1 &
+    --admin-token "$TOKEN" --max-connections $((N + 1000)) \
+    --max-connections-per-client 0 --log-level warn >"$DIR/server.log" 2>&1 &
   SPID=$!
   PIDS+=("$SPID")
   for _ in $(seq 200); do

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "ticketq/auth.h"
 #include "ticketq/clock.h"
 #include "ticketq/openapi.h"
 #include "ticketq/validate.h"
@@ -31,7 +32,7 @@ nlohmann::ordered_json hold_expires_at(int64_t hold_ends_ms) {
 }
 
 Api::Api(event_base* base, const Config& cfg, QueueCore& core, ScriptRunner& redis,
-         LoopMetrics& metrics, const Tokens& tokens, StreamSink& streams)
+         LoopMetrics& metrics, const Tokens& tokens, StreamSink& streams, KeyedCounts& user_streams)
     : cfg_(cfg),
       core_(core),
       redis_(redis),
@@ -42,8 +43,11 @@ Api::Api(event_base* base, const Config& cfg, QueueCore& core, ScriptRunner& red
                 // Heartbeats well inside the idle timeout, which they keep off.
                 WatchOptions{.tick_ms = cfg.stream_tick_ms,
                              .heartbeat_ms = std::min(cfg.stream_heartbeat_s * 1000,
-                                                      cfg.idle_timeout_s * 1000 / 2)},
-                &metrics) {}
+                                                      cfg.idle_timeout_s * 1000 / 2),
+                             .per_user = &user_streams,
+                             .max_per_user = cfg.max_streams_per_user},
+                &metrics),
+      page_headers_(page_headers(cfg.booking_url)) {}
 
 void Api::handle(const Request& req, Reply reply) {
   switch (req.route.op) {
@@ -74,6 +78,11 @@ void Api::handle(const Request& req, Reply reply) {
     case Op::kHealth:
       return health(std::move(reply));
     case Op::kMetrics:
+      // Scrapers send the metrics token as a bearer token; an operator's
+      // tools may send the admin token.
+      if (!cfg_.metrics_token.empty() && !req.admin &&
+          !token_matches(req.bearer, cfg_.metrics_token))
+        return reply.error(401, "/metrics needs the metrics token (Authorization: Bearer)");
       return metrics(std::move(reply));
     case Op::kOpenApi:
       return reply.send(Response{200, std::string(openapi_yaml()), "application/yaml"});

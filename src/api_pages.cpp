@@ -18,16 +18,6 @@ using Json = nlohmann::ordered_json;
 
 namespace {
 
-// Pages run only their own files: no inline script or style, nothing from
-// elsewhere, never in a frame.
-constexpr const char* kPageHeaders =
-    "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; "
-    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'\r\n"
-    "X-Content-Type-Options: nosniff\r\n"
-    "X-Frame-Options: DENY\r\n"
-    "Referrer-Policy: no-referrer\r\n";
-
 // Another site's page must not join the line for a visitor (and replace
 // their cookie) nor make them leave it.
 constexpr const char* kCrossSite = "the waiting room's calls come from its own pages";
@@ -56,13 +46,30 @@ std::string set_cookie(const std::string& event, std::string_view token, int64_t
 
 }  // namespace
 
+// Pages run only their own files: no inline script or style, nothing from
+// elsewhere, never in a frame. booking_url's origin is checked at load
+// (config.cpp): scheme and host characters only.
+std::string page_headers(const std::string& booking_url) {
+  std::string form = "'self'";
+  size_t scheme = booking_url.find("://");
+  if (scheme != std::string::npos)
+    form += " " + booking_url.substr(0, booking_url.find_first_of("/?#", scheme + 3));
+  return "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; "
+         "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action " +
+         form +
+         "; frame-ancestors 'none'\r\n"
+         "X-Content-Type-Options: nosniff\r\n"
+         "X-Frame-Options: DENY\r\n"
+         "Referrer-Policy: no-referrer\r\n";
+}
+
 void Api::page(const Request& req, Reply reply) {
   const bool admin = req.route.op == Op::kAdminPage;
   auto file = web_file(admin ? "admin.html" : "wait.html");
   if (!file) return reply.error(404, "no such page");
   if (admin) {
     Response r{200, std::string(*file), "text/html; charset=utf-8", nullptr, "no-store"};
-    r.headers = kPageHeaders;
+    r.headers = page_headers_;
     return reply.send(std::move(r));
   }
   // The waiting room is painted in the visitor's state: the event's (for a
@@ -78,12 +85,12 @@ void Api::page(const Request& req, Reply reply) {
     if (o.ok()) note_event(event);
     Response r{o.no_event ? 404 : 200, wait_page_html(tmpl, event, cfg_.booking_url, view),
                "text/html; charset=utf-8", nullptr, "no-store"};
-    r.headers = kPageHeaders;
+    r.headers = page_headers_;
     reply.send(std::move(r));
   };
   auto who = visitor(req);
   if (!who) {
-    if (!req.cookie.empty()) reply.add_header(set_cookie(event, "", 0, cfg_.cookie_secure != 0));
+    if (!req.cookies.empty()) reply.add_header(set_cookie(event, "", 0, cfg_.cookie_secure != 0));
     core_.get_event(event, [reply, paint](EventInfo e) mutable {
       nlohmann::ordered_json view = newcomer_view(e);
       paint(reply, e, &view);
@@ -106,13 +113,25 @@ void Api::asset(const Request& req, Reply reply) {
                   : std::nullopt;
   if (!file) return reply.error(404, "no such file");
   Response r{200, std::string(*file), type, nullptr, "public, max-age=300"};
-  r.headers = kPageHeaders;
+  r.headers = page_headers_;
   reply.send(std::move(r));
 }
 
+TokenCheck Api::first_user_token(const std::vector<std::string>& tokens,
+                                 const std::string& event) const {
+  TokenCheck first{TokenError::kMalformed, {}};  // none given
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    TokenCheck t = check_token(tokens[i], event, {TokenKind::kUser});
+    if (t.ok()) return t;
+    if (i == 0) first = std::move(t);
+  }
+  return first;
+}
+
+// The visitor: the first of the event's cookies that is a valid user token
+// of the event (others, tossed in by a sibling subdomain, are ignored).
 std::optional<TokenClaims> Api::visitor(const Request& req) const {
-  if (req.cookie.empty()) return std::nullopt;
-  TokenCheck t = check_token(req.cookie, req.route.event, {TokenKind::kUser});
+  TokenCheck t = first_user_token(req.cookies, req.route.event);
   if (!t.ok()) return std::nullopt;
   return std::move(t.claims);
 }
@@ -136,7 +155,7 @@ void Api::reply_view(Reply reply, const std::string& event, const std::string& u
 void Api::wait_status(const Request& req, Reply reply) {
   auto who = visitor(req);
   if (!who) {
-    if (!req.cookie.empty())
+    if (!req.cookies.empty())
       reply.add_header(set_cookie(req.route.event, "", 0, cfg_.cookie_secure != 0));
     core_.get_event(req.route.event, [this, reply, event = req.route.event](EventInfo e) mutable {
       if (reply_failure(reply, e, event)) return;

@@ -186,18 +186,18 @@ void Api::cancel(const Request& req, Reply reply) {
 // /wait/{event}/stream) or ?token= (EventSource can set no header; from
 // another origin it sends no cookie).
 void Api::stream(const Request& req, Reply reply) {
-  std::string token = req.bearer.empty() ? req.cookie : req.bearer;
-  if (token.empty()) {
+  std::vector<std::string> tokens = req.bearer.empty() ? req.cookies : std::vector{req.bearer};
+  if (tokens.empty()) {
     std::string error;
     auto given = query_param(req.query, "token", &error);
     if (!error.empty()) return reply.error(400, error);
-    if (given) token = std::move(*given);
+    if (given) tokens.push_back(std::move(*given));
   }
-  if (token.empty())
+  if (tokens.empty())
     return reply.error(401,
                        "a user token is required (Authorization: Bearer, ?token=, or the "
                        "waiting room's cookie)");
-  TokenCheck t = check_token(token, req.route.event, {TokenKind::kUser});
+  TokenCheck t = first_user_token(tokens, req.route.event);
   if (!t.ok()) return reply.error(401, std::string("token refused: ") + t.reason());
   Response head{200, {}, "text/event-stream", nullptr, "no-store"};
   if (reply.info().method == "HEAD") return reply.send(std::move(head));  // no watcher

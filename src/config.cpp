@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "ticketq/auth.h"
+#include "ticketq/client_address.h"
 #include "ticketq/redis_gateway.h"
 #include "ticketq/tokens.h"
 
@@ -39,6 +40,11 @@ const Setting kSettings[] = {
      kMaxInt, "places in line of the default event, stored likewise", false},
     {"admin_token", "TICKETQ_ADMIN_TOKEN", SettingKind::kString, nullptr, &Config::admin_token, 0,
      0, "token for admin calls (X-Token header); empty = random, logged once at start", true},
+    {"metrics_token", "TICKETQ_METRICS_TOKEN", SettingKind::kString, nullptr,
+     &Config::metrics_token, 0, 0,
+     "token GET /metrics asks for (Authorization: Bearer; the admin token also does); empty = "
+     "/metrics answers anyone who reaches the port",
+     true},
     {"log_level", "TICKETQ_LOG_LEVEL", SettingKind::kString, nullptr, &Config::log_level, 0, 0,
      "trace, debug, info, warn, error or off", false},
     {"key_prefix", "TICKETQ_KEY_PREFIX", SettingKind::kString, nullptr, &Config::key_prefix, 0, 0,
@@ -58,7 +64,27 @@ const Setting kSettings[] = {
      "it) before new requests get 503",
      false},
     {"max_connections", "TICKETQ_MAX_CONNECTIONS", SettingKind::kInt, &Config::max_connections,
-     nullptr, 1, 10000000, "open client connections per process; past it: 503 and close", false},
+     nullptr, 0, 10000000,
+     "open client connections per process; past it a new one is answered 503 and closed (0 = "
+     "90% of the open-file limit less 64, so that descriptors remain for Redis and for those "
+     "503s)",
+     false},
+    {"max_connections_per_client", "TICKETQ_MAX_CONNECTIONS_PER_CLIENT", SettingKind::kInt,
+     &Config::max_connections_per_client, nullptr, 0, 10000000,
+     "open connections per client address (an IPv6 client: its /64) per process; past it a new "
+     "one is answered 429 and closed (0 = no cap; trusted_proxies are not counted)",
+     false},
+    {"max_streams_per_user", "TICKETQ_MAX_STREAMS_PER_USER", SettingKind::kInt,
+     &Config::max_streams_per_user, nullptr, 0, 1000000,
+     "open event streams per user token (its event and user) per process; past it 429 (0 = no "
+     "cap)",
+     false},
+    {"trusted_proxies", "TICKETQ_TRUSTED_PROXIES", SettingKind::kString, nullptr,
+     &Config::trusted_proxies, 0, 0,
+     "proxies in front of ticketq (addresses or blocks, comma-separated: 10.0.0.0/8, ::1): their "
+     "connections are not counted per client, and a request's client is read from their "
+     "X-Forwarded-For (empty = none: the peer is the client)",
+     false},
     {"request_read_timeout_ms", "TICKETQ_REQUEST_READ_TIMEOUT_MS", SettingKind::kInt,
      &Config::request_read_timeout_ms, nullptr, 100, 600000,
      "a request must arrive in full this soon after its first byte (slow clients are cut)", false},
@@ -210,6 +236,14 @@ int Config::worker_count() const {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
+// The default keeps a tenth of the descriptors, and 64 more, for what is
+// not a client: the listeners, Redis connections, each loop's own, and the
+// one a loop gives up to answer a client 503 when none is left.
+int64_t Config::connection_cap(int64_t open_files) const {
+  if (max_connections > 0) return max_connections;
+  return std::max<int64_t>({1, open_files / 2, open_files * 9 / 10 - 64});
+}
+
 std::span<const Setting> settings_table() {
   return kSettings;
 }
@@ -242,9 +276,23 @@ std::string apply_setting(Config& cfg, const Setting& s, const std::string& valu
     std::string err = check_origins(value);
     if (!err.empty()) return "cors_origins: " + err;
   }
+  if (name == "trusted_proxies") {
+    Parsed<std::vector<IpRange>> ranges = parse_ip_ranges(value);
+    if (!ranges.ok()) return "trusted_proxies: " + ranges.error;
+  }
   if (name == "booking_url" && !value.empty() && value.rfind("https://", 0) != 0 &&
       value.rfind("http://", 0) != 0 && (value.front() != '/' || value.rfind("//", 0) == 0))
     return "booking_url: must be an http(s):// URL or a path starting with one /";
+  if (name == "booking_url" && value.find("://") != std::string::npos) {
+    // Its origin goes into the pages' Content-Security-Policy (form-action).
+    size_t host = value.find("://") + 3;
+    std::string_view origin =
+        std::string_view(value).substr(host, value.find_first_of("/?#", host) - host);
+    if (origin.empty() || origin.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
+                                                   "VWXYZ0123456789.-:[]") != std::string::npos)
+      return "booking_url: the host must be a name, an address or [an IPv6 address], with an "
+             "optional :port";
+  }
   if (std::string_view(s.name) == "redis") {
     auto ep = parse_redis_target(value);
     if (!ep.ok()) return "redis: " + ep.error;
@@ -335,7 +383,7 @@ std::string describe(const Config& cfg) {
   std::ostringstream os;
   for (const Setting& s : kSettings) {
     os << s.name << " = ";
-    if (s.secret) {
+    if (s.secret && !(cfg.*s.str_field).empty()) {
       os << "\"(redacted)\"";
     } else if (std::string_view(s.name) == "redis") {
       // Show where, never the password: redis://:***@host:port.

@@ -15,35 +15,38 @@ namespace {
 // What a request says about who sends it, from one pass over its headers.
 // The admin token counts only as exactly one X-Token header that matches;
 // a bearer token only as exactly one "Authorization: Bearer ..." header; the
-// visitor's token is the event's cookie (tq_{event}), when given once.
+// visitor's token is the event's cookie (tq_{event}). A page of a sibling
+// subdomain can add a second cookie of that name: every one is kept (up to
+// kMaxCookies, in the order sent), and the one that verifies is used
+// (Api::visitor), so such a cookie cannot erase the visitor's own.
 // Chunked trailers never count: the parser drops them.
+constexpr size_t kMaxCookies = 4;
+
 struct Credentials {
   bool admin = false;
   std::string bearer;
-  std::string cookie;
+  std::vector<std::string> cookies;
 };
 
-// The value of cookie `name` in a Cookie header ("a=1; b=2"); counts how
-// often it is there.
-void find_cookie(std::string_view header, std::string_view name, std::string_view* value,
-                 int* count) {
-  while (!header.empty()) {
+// The values of cookie `name` in a Cookie header ("a=1; b=2").
+void find_cookies(std::string_view header, std::string_view name,
+                  std::vector<std::string>* values) {
+  while (!header.empty() && values->size() < kMaxCookies) {
     size_t semi = header.find(';');
     std::string_view pair = header.substr(0, semi);
     header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
     while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
     size_t eq = pair.find('=');
     if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
-    *value = pair.substr(eq + 1);
-    ++*count;
+    values->emplace_back(pair.substr(eq + 1));
   }
 }
 
 Credentials read_credentials(const ParsedRequest& req, const std::string& admin_token,
                              const std::string& event) {
   Credentials c;
-  std::string_view token, authorization, cookie;
-  int tokens = 0, authorizations = 0, cookies = 0;
+  std::string_view token, authorization;
+  int tokens = 0, authorizations = 0;
   std::string cookie_name;  // made once a Cookie header is there
   for (const HttpHeader& h : req.headers) {
     if (iequals(h.name, "X-Token")) {
@@ -54,7 +57,7 @@ Credentials read_credentials(const ParsedRequest& req, const std::string& admin_
       ++authorizations;
     } else if (!event.empty() && iequals(h.name, "Cookie")) {
       if (cookie_name.empty()) cookie_name = "tq_" + event;
-      find_cookie(h.value, cookie_name, &cookie, &cookies);
+      find_cookies(h.value, cookie_name, &c.cookies);
     }
   }
   c.admin = tokens == 1 && token_matches(token, admin_token);
@@ -64,7 +67,6 @@ Credentials read_credentials(const ParsedRequest& req, const std::string& admin_
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
     c.bearer = value;
   }
-  if (cookies == 1) c.cookie = cookie;
   return c;
 }
 
@@ -78,23 +80,39 @@ bool usable_request_id(std::string_view id) {
   return true;
 }
 
+// The transport's limits, from the settings. A handler answers within the
+// Redis deadlines (a call, then a WAIT for replicas, a few calls at most):
+// the transport's backstop for a reply owed is far past them.
+HttpLimits http_limits(const Config& cfg) {
+  HttpLimits l;
+  l.parser = ParserLimits{static_cast<size_t>(cfg.max_header_bytes),
+                          static_cast<size_t>(cfg.max_body_bytes)};
+  l.max_connections = cfg.max_connections;  // resolved by the server (Config::connection_cap)
+  l.max_connections_per_client = cfg.max_connections_per_client;
+  l.trusted_proxies = *parse_ip_ranges(cfg.trusted_proxies).value;  // checked at load
+  l.request_timeout_ms = cfg.request_read_timeout_ms;
+  l.idle_timeout_ms = cfg.idle_timeout_s * 1000;
+  l.max_requests = cfg.max_requests_per_connection;
+  l.answer_timeout_ms =
+      std::max<int64_t>(60000, 4 * (cfg.request_timeout_ms + cfg.redis_wait_timeout_ms));
+  return l;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- lifecycle --
 
 HttpFrontend::HttpFrontend(event_base* base, const Config& cfg, QueueCore& core,
-                           ScriptRunner& redis, LoopMetrics& metrics, const Tokens& tokens)
+                           ScriptRunner& redis, LoopMetrics& metrics, const Tokens& tokens,
+                           SharedCounts& counts)
     : cfg_(cfg),
       metrics_(metrics),
-      server_(base,
-              HttpLimits{ParserLimits{static_cast<size_t>(cfg.max_header_bytes),
-                                      static_cast<size_t>(cfg.max_body_bytes)},
-                         cfg.max_connections, cfg.request_read_timeout_ms,
-                         cfg.idle_timeout_s * 1000, cfg.max_requests_per_connection},
-              *this, metrics.shared().open_connections, &metrics),
-      api_(std::make_unique<Api>(base, cfg, core, redis, metrics, tokens, *this)),
+      server_(base, http_limits(cfg), *this, metrics.shared().open_connections, &metrics,
+              &counts.clients),
+      api_(std::make_unique<Api>(base, cfg, core, redis, metrics, tokens, *this, counts.streams)),
       id_prefix_(generate_token().substr(0, 8)),
-      cors_origins_(split_origins(cfg.cors_origins)) {
+      cors_origins_(split_origins(cfg.cors_origins)),
+      trusted_proxies_(server_.limits().trusted_proxies) {
   cors_any_ = std::find(cors_origins_.begin(), cors_origins_.end(), "*") != cors_origins_.end();
 }
 
@@ -117,7 +135,7 @@ const std::string& HttpFrontend::reply_headers(const RequestInfo& info, const Re
   headers += "\r\nX-Request-Id: ";
   headers += info.id;
   headers += "\r\n";
-  if (r.code == 503) headers += "Retry-After: 1\r\n";
+  if (r.code == 503 || r.code == 429) headers += "Retry-After: 1\r\n";
   if (r.allow != nullptr) (headers += "Allow: ") += r.allow, headers += "\r\n";
   if (r.cache_control != nullptr)
     (headers += "Cache-Control: ") += r.cache_control, headers += "\r\n";
@@ -125,8 +143,8 @@ const std::string& HttpFrontend::reply_headers(const RequestInfo& info, const Re
   double seconds = static_cast<double>(now_us() - info.start_us) / 1e6;
   metrics_.request(info.route, r.code, seconds);
   if (cfg_.access_log)
-    spdlog::info("access id={} method={} path={} status={} duration_ms={:.3f} route={}", info.id,
-                 info.method, info.path, r.code, seconds * 1e3, info.route);
+    spdlog::info("access id={} client={} method={} path={} status={} duration_ms={:.3f} route={}",
+                 info.id, info.client, info.method, info.path, r.code, seconds * 1e3, info.route);
   return headers;
 }
 
@@ -151,6 +169,17 @@ void HttpFrontend::end_stream(StreamHandle s) {
   server_.end_stream(static_cast<HttpStream*>(s));
 }
 
+// The client that sent the request: its peer, or behind a trusted proxy the
+// address the proxies' X-Forwarded-For headers name (client_address.h).
+IpAddress HttpFrontend::client_of(HttpExchange ex, const ParsedRequest& req) const {
+  const IpAddress& peer = HttpServer::peer(ex);
+  if (trusted_proxies_.empty()) return peer;
+  std::vector<std::string_view> forwarded;
+  for (const HttpHeader& h : req.headers)
+    if (iequals(h.name, "X-Forwarded-For")) forwarded.push_back(h.value);
+  return forwarded_client(peer, forwarded, trusted_proxies_);
+}
+
 std::string HttpFrontend::request_id(const ParsedRequest& req) {
   std::optional<std::string_view> given = req.header("X-Request-Id");
   if (given && usable_request_id(*given)) return std::string(*given);
@@ -161,6 +190,26 @@ std::string HttpFrontend::request_id(const ParsedRequest& req) {
 }
 
 // ------------------------------------------------------------------ routing --
+
+// The waiting room's own calls (join, leave: they carry the visitor's
+// cookie) come from its own pages. A browser says where a request comes
+// from (Fetch Metadata): same-origin, or none (typed by the user); a
+// sibling subdomain is "same-site" and refused too. Where that header is
+// absent (an older browser), the Origin must be the page's own, that is the
+// Host asked; a client that sends neither is no browser acting for a
+// visitor. cors_origins never relaxes this.
+bool HttpFrontend::from_own_page(const ParsedRequest& req) {
+  if (std::optional<std::string_view> site = req.header("Sec-Fetch-Site"))
+    return *site == "same-origin" || *site == "none";
+  std::optional<std::string_view> origin = req.header("Origin");
+  if (!origin) return true;
+  std::string_view host = *origin;
+  for (std::string_view scheme : {"http://", "https://"})
+    if (host.substr(0, scheme.size()) == scheme) host.remove_prefix(scheme.size());
+  if (host.size() == origin->size()) return false;  // "null", or no scheme we serve
+  std::optional<std::string_view> asked = req.header("Host");
+  return asked && iequals(host, *asked);
+}
 
 bool HttpFrontend::origin_allowed(std::string_view origin) const {
   if (cors_any_) return true;
@@ -198,7 +247,10 @@ void HttpFrontend::on_request(HttpExchange ex, const ParsedRequest& req, std::st
   info.start_us = now_us();
   info.id = request_id(req);
   info.method = req.method;
-  if (cfg_.access_log) info.path = path;
+  if (cfg_.access_log) {
+    info.path = path;
+    info.client = client_of(ex, req).str();
+  }
 
   // A CORS preflight is routed by the method it asks about.
   std::optional<std::string_view> asked =
@@ -232,15 +284,11 @@ void HttpFrontend::on_request(HttpExchange ex, const ParsedRequest& req, std::st
   request.query = query;
   request.admin = who.admin;
   request.bearer = std::move(who.bearer);
-  request.cookie = std::move(who.cookie);
+  request.cookies = std::move(who.cookies);
   if (request.route.op == Op::kStream)
     request.last_event_id = req.header("Last-Event-ID").value_or("");
-  if (request.route.op == Op::kWaitJoin || request.route.op == Op::kWaitLeave) {
-    // A browser says where a request comes from (Fetch Metadata); another
-    // site's page may call only when its origin is allowed (CORS).
-    std::optional<std::string_view> site = req.header("Sec-Fetch-Site");
-    request.cross_site = site && *site == "cross-site" && !(origin && origin_allowed(*origin));
-  }
+  if (request.route.op == Op::kWaitJoin || request.route.op == Op::kWaitLeave)
+    request.cross_site = !from_own_page(req);
   api_->handle(request, std::move(reply));
 }
 

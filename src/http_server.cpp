@@ -2,7 +2,7 @@
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
-#include <event2/listener.h>
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 
 #include "ticketq/clock.h"
 #include "ticketq/metrics.h"
@@ -26,6 +27,13 @@ constexpr char kRefusal[] =
     "Connection: close\r\n"
     "Content-Length: 38\r\n\r\n"
     "{\"error\":\"too many open connections\"}\n";
+constexpr char kClientRefusal[] =
+    "HTTP/1.1 429 Too Many Requests\r\n"
+    "Content-Type: application/json\r\n"
+    "Retry-After: 1\r\n"
+    "Connection: close\r\n"
+    "Content-Length: 54\r\n\r\n"
+    "{\"error\":\"too many open connections from this client\"}\n";
 constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr char kJsonType[] = "Content-Type: application/json\r\n";
 
@@ -101,6 +109,36 @@ const char* reason_phrase(int status) {
   }
 }
 
+// A refusal at the door: one try to send it (a fresh socket's buffer takes
+// it), then close. Logged once per loop per 10 s, whatever the flood.
+void turn_away(int fd, std::string_view reply, const char* what, int64_t& last_log_us) {
+  (void)!send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::close(fd);
+  if (now_us() - last_log_us > 10'000'000) {
+    last_log_us = now_us();
+    spdlog::warn("refusing connections: {}", what);
+  }
+}
+
+int open_spare() {
+  return ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+// The descriptor a process keeps to answer a client when it has none left
+// (HttpServer::accept_ready): one for the process, shared by its loops.
+struct Reserve {
+  std::mutex mutex;
+  int fd = -1;                    // /dev/null, held for the purpose
+  std::atomic<bool> used{false};  // a loop ran out of descriptors since start
+};
+
+Reserve& reserve() {
+  static Reserve r;  // never freed: loops may use it until the process ends
+  return r;
+}
+
+constexpr int kAcceptsPerTurn = 64;
+
 int64_t now_ms_mono() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -150,8 +188,17 @@ struct HttpConnection {
   size_t out_off = 0;
   std::string stash;  // bytes read past the pipeline limit, parsed later
   std::function<void()> on_close;
+  IpAddress peer;
+  bool counted = false;  // in the server's per-client counts
 
   size_t unsent() const { return out.size() - out_off; }
+  // Bytes of replies held for the client: the rest of a partial write and
+  // every reply (or stream chunk) ready but not written.
+  size_t held() const {
+    size_t n = unsent();
+    for (const Slot& s : slots) n += s.head.size() + s.body.size();
+    return n;
+  }
   Slot* slot(uint32_t seq) {
     uint32_t i = seq - first_seq;
     return i < slots.size() ? &slots[i] : nullptr;
@@ -196,16 +243,21 @@ void format_head(Slot& s, int status, std::string_view headers, size_t length, b
 // ------------------------------------------------------------------ set up --
 
 HttpServer::HttpServer(event_base* base, HttpLimits limits, HttpHandler& handler,
-                       std::atomic<int64_t>& open, LoopMetrics* metrics)
+                       std::atomic<int64_t>& open, LoopMetrics* metrics, KeyedCounts* per_client)
     : base_(base),
-      limits_(limits),
+      limits_(std::move(limits)),
       handler_(handler),
       open_(open),
       metrics_(metrics),
+      per_client_(per_client),
       resume_timer_(event_new(base, -1, 0, &HttpServer::on_resume, this)),
       flush_event_(event_new(base, -1, 0, &HttpServer::on_flush, this)),
       sweep_timer_(event_new(base, -1, EV_PERSIST, &HttpServer::on_sweep, this)),
       in_(kReadBuffer) {
+  {
+    std::lock_guard lock(reserve().mutex);
+    if (reserve().fd < 0) reserve().fd = open_spare();
+  }
   timeval every{0, kSweepMs * 1000};
   event_add(sweep_timer_, &every);
 }
@@ -214,10 +266,10 @@ HttpServer::HttpServer(event_base* base, HttpLimits limits, HttpHandler& handler
 HttpServer::~HttpServer() {
   stopping_ = true;  // no request is handed on from here
   stop_accepting();
-  for (ConnList* l : {&idle_, &reading_, &busy_, &lingering_, &closed_})
+  for (ConnList* l : {&idle_, &reading_, &writing_, &busy_, &lingering_, &closed_})
     for (HttpConnection& c : *l) c.on_close = nullptr;
   flush_all();  // replies answered during shutdown get their one try
-  for (ConnList* l : {&idle_, &reading_, &busy_, &lingering_})
+  for (ConnList* l : {&idle_, &reading_, &writing_, &busy_, &lingering_})
     while (!l->empty()) close(l->front());
   event_free(resume_timer_);
   event_free(flush_event_);
@@ -225,68 +277,137 @@ HttpServer::~HttpServer() {
 }
 
 bool HttpServer::accept_on(int fd) {
-  // Backlog 0: the socket listens already (listener.cpp, with a backlog
-  // for rushes); a negative one would make libevent listen() again with 128.
-  listener_ = evconnlistener_new(base_, &HttpServer::on_accept, this,
-                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-  if (listener_ == nullptr) return false;
-  evconnlistener_set_error_cb(listener_, &HttpServer::on_accept_error);
+  // The socket listens already (listener.cpp, with the backlog a rush
+  // needs): it is only watched here, never listen()ed again.
+  listen_fd_ = fd;
+  listen_event_ = event_new(base_, fd, EV_READ | EV_PERSIST, &HttpServer::on_listen, this);
+  if (listen_event_ == nullptr || event_add(listen_event_, nullptr) != 0) {
+    stop_accepting();
+    return false;
+  }
   return true;
 }
 
 void HttpServer::stop_accepting() {
-  if (listener_ == nullptr) return;
+  if (listen_fd_ < 0) return;
   event_del(resume_timer_);
-  evconnlistener_free(listener_);
-  listener_ = nullptr;
+  if (listen_event_ != nullptr) event_free(listen_event_);
+  listen_event_ = nullptr;
+  ::close(listen_fd_);
+  listen_fd_ = -1;
 }
 
 void HttpServer::start_draining() {
   draining_ = true;
 }
 
-void HttpServer::on_accept(evconnlistener*, int fd, sockaddr*, int, void* arg) {
-  static_cast<HttpServer*>(arg)->adopt(fd);
+void HttpServer::on_listen(int fd, short, void* arg) {
+  static_cast<HttpServer*>(arg)->accept_ready(fd);
 }
 
+// Takes the clients waiting on the listening socket, up to kAcceptsPerTurn
+// (the loop has other work; the socket stays readable for the rest).
+//
 // When the process runs out of file descriptors, accept() fails and the
-// listening socket stays readable: libevent would retry in a busy loop. The
-// listener pauses instead and tries again 100 ms later.
-void HttpServer::on_accept_error(evconnlistener* lev, void* arg) {
-  auto* self = static_cast<HttpServer*>(arg);
-  int err = errno;
-  if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
-    spdlog::warn("accept failed: {}", std::strerror(err));
+// client would wait unanswered. max_connections keeps descriptors in
+// reserve so that this should not happen; when it does anyway, the
+// process's reserve descriptor is given up for a moment to accept the
+// client, answer it 503 (as past max_connections) and close it. From the
+// first time on, every loop accepts under the reserve's lock, so that the
+// descriptor freed goes to the client it was freed for and not to another
+// loop's accept. Should something else take it even so, the listener
+// pauses for 10 ms at a time (never spinning) until it has one again.
+void HttpServer::accept_ready(int listen_fd) {
+  Reserve& r = reserve();
+  for (int i = 0; i < kAcceptsPerTurn; ++i) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    int fd = -1, err = 0;
+    bool refused = false;
+    {
+      std::unique_lock lock(r.mutex, std::defer_lock);
+      if (r.used.load(std::memory_order_acquire)) lock.lock();
+      fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len,
+                   SOCK_NONBLOCK | SOCK_CLOEXEC);
+      err = errno;
+      if (fd < 0 && err == EMFILE) {
+        if (!lock.owns_lock()) {
+          r.used.store(true, std::memory_order_release);
+          lock.lock();
+        }
+        refused = refuse_with_reserve(listen_fd);
+        err = errno;
+      }
+    }
+    if (fd >= 0) {
+      adopt(fd, IpAddress::of(reinterpret_cast<sockaddr*>(&addr)));
+      continue;
+    }
+    if (refused || err == EINTR || err == ECONNABORTED) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) return;
+    thread_local int64_t last_log_us = 0;  // one warning per loop per 10 s
+    if (now_us() - last_log_us > 10'000'000) {
+      last_log_us = now_us();
+      spdlog::warn("accept failed: {}; pausing new connections for 10 ms at a time",
+                   std::strerror(err));
+    }
+    event_del(listen_event_);
+    timeval pause{0, 10 * 1000};
+    event_add(resume_timer_, &pause);
     return;
   }
-  thread_local int64_t last_log_us = 0;  // one warning per loop per 10 s
-  if (now_us() - last_log_us > 10'000'000) {
-    last_log_us = now_us();
-    spdlog::warn("accept failed: {}; pausing new connections for 100 ms at a time",
-                 std::strerror(err));
+}
+
+// With the reserve's lock held: gives up the reserve descriptor to accept
+// one client, answers it 503 and closes it, and takes the reserve again.
+// False, with errno, when no client was waiting (EAGAIN) or there was no
+// reserve to give up.
+bool HttpServer::refuse_with_reserve(int listen_fd) {
+  thread_local int64_t last_log_us = 0;
+  Reserve& r = reserve();
+  if (r.fd < 0) r.fd = open_spare();
+  if (r.fd < 0) {
+    errno = EMFILE;
+    return false;
   }
-  evconnlistener_disable(lev);
-  timeval pause{0, 100 * 1000};
-  event_add(self->resume_timer_, &pause);
+  ::close(r.fd);
+  int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  int err = errno;
+  if (fd >= 0) {
+    if (metrics_ != nullptr) metrics_->connection_refused();
+    turn_away(fd, std::string_view(kRefusal, sizeof kRefusal - 1),
+              "out of file descriptors (raise the open-file limit, or lower max_connections)",
+              last_log_us);
+  }
+  r.fd = open_spare();
+  errno = err;
+  return fd >= 0;
 }
 
 void HttpServer::on_resume(int, short, void* arg) {
   auto* self = static_cast<HttpServer*>(arg);
-  if (self->listener_ != nullptr) evconnlistener_enable(self->listener_);
+  if (self->listen_event_ != nullptr) event_add(self->listen_event_, nullptr);
 }
 
-bool HttpServer::adopt(int fd) {
+bool HttpServer::adopt(int fd, const IpAddress& peer) {
+  thread_local int64_t last_log_us = 0, last_client_log_us = 0;
   if (++open_ > limits_.max_connections) {
     --open_;
-    thread_local int64_t last_log_us = 0;
-    if (now_us() - last_log_us > 10'000'000) {
-      last_log_us = now_us();
-      spdlog::warn("refusing connections: {} open, limit {}", open_.load(),
-                   limits_.max_connections);
-    }
     if (metrics_ != nullptr) metrics_->connection_refused();
-    (void)!send(fd, kRefusal, sizeof kRefusal - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-    ::close(fd);
+    turn_away(fd, std::string_view(kRefusal, sizeof kRefusal - 1),
+              "max_connections are open (they are answered 503)", last_log_us);
+    return false;
+  }
+  // A client's connections are counted by its address (a trusted proxy's
+  // carry many clients: not counted).
+  bool count = per_client_ != nullptr && limits_.max_connections_per_client > 0 && !peer.empty() &&
+               !in_ranges(limits_.trusted_proxies, peer);
+  if (count && !per_client_->acquire(peer.client_key(), limits_.max_connections_per_client)) {
+    --open_;
+    if (metrics_ != nullptr) metrics_->connection_refused_client();
+    turn_away(fd, std::string_view(kClientRefusal, sizeof kClientRefusal - 1),
+              "a client has max_connections_per_client open (its next ones are answered 429)",
+              last_client_log_us);
     return false;
   }
   ++open_here_;
@@ -297,9 +418,15 @@ bool HttpServer::adopt(int fd) {
   c.list = &idle_;
   c.self = std::prev(idle_.end());
   c.fd = fd;
+  c.peer = peer;
+  c.counted = count;
   c.since_ms = now_ms_mono();
   watch(c, true, false);
   return true;
+}
+
+const IpAddress& HttpServer::peer(HttpExchange ex) {
+  return ex.conn->peer;
 }
 
 // ---------------------------------------------------------------- reading --
@@ -339,7 +466,7 @@ void HttpServer::read_from(HttpConnection& c) {
 void HttpServer::parse(HttpConnection& c, std::string_view bytes) {
   while (!bytes.empty() && !c.read_done && !stopping_) {
     bool between = c.parser == nullptr || c.parser->idle();
-    if (between && c.slots.size() >= limits_.max_pipeline) {
+    if (between && !may_read_request(c)) {
       c.stash.append(bytes);  // reading pauses until replies go out
       release_parser(c);
       return;
@@ -373,6 +500,13 @@ void HttpServer::parse(HttpConnection& c, std::string_view bytes) {
     }
   }
   if (c.parser != nullptr && c.parser->idle()) release_parser(c);
+}
+
+// Another request may be read: the pipeline is not full and the replies
+// held for the client are under max_reply_buffer. A client that does not
+// read thus costs at most one reply past the cap, and one read's bytes.
+bool HttpServer::may_read_request(const HttpConnection& c) const {
+  return c.slots.size() < limits_.max_pipeline && c.held() < limits_.max_reply_buffer;
 }
 
 void HttpServer::dispatch(HttpConnection& c) {
@@ -430,6 +564,7 @@ void HttpServer::respond(HttpExchange ex, int status, std::string_view headers, 
   format_head(*s, status, headers, body.size(), false, date());
   if (!s->head_only) s->body = std::move(body);
   s->state = Slot::State::kReady;
+  if (c.list == &busy_) move_to(c, busy_);  // progress: its clock starts again
   mark_dirty(c);
 }
 
@@ -644,7 +779,7 @@ bool HttpServer::write_some(HttpConnection& c) {
   }
   c.slots.erase(c.slots.begin(), c.slots.begin() + static_cast<ptrdiff_t>(done));
   c.first_seq += static_cast<uint32_t>(done);
-  if (c.list == &idle_) move_to(c, idle_);  // progress: not idle
+  if (c.list == &idle_ || c.list == &writing_) move_to(c, *c.list);  // progress: not idle
   if (c.unsent() > 0) {
     c.want_write = true;
     return false;
@@ -671,8 +806,7 @@ void HttpServer::settle(HttpConnection& c) {
   // The client left before its stream began: the replies before it went out.
   if (c.eof && live_stream(c)) return close(c);
   // Requests read ahead resume once replies went out: parse what was kept.
-  if (!c.stash.empty() && c.slots.size() < limits_.max_pipeline && c.unsent() == 0 &&
-      !c.want_write && !stopping_) {
+  if (!c.stash.empty() && may_read_request(c) && c.unsent() == 0 && !c.want_write && !stopping_) {
     std::string stash = std::move(c.stash);
     c.stash.clear();
     parse(c, stash);
@@ -681,7 +815,9 @@ void HttpServer::settle(HttpConnection& c) {
   ConnList* want = &idle_;
   if (c.parser != nullptr)
     want = &reading_;
-  else if (!c.stash.empty() || (c.owed > 0 && c.unsent() == 0 && !c.want_write))
+  else if (c.unsent() > 0 || c.want_write)
+    want = &writing_;
+  else if (c.owed > 0 || !c.stash.empty())
     want = &busy_;
   if (c.list != want) move_to(c, *want);
   // Reading pauses while the client does not read its replies, and while
@@ -724,6 +860,7 @@ void HttpServer::close(HttpConnection& c) {
   c.closed = true;
   --open_;
   --open_here_;
+  if (c.counted) per_client_->release(c.peer.client_key());
   if (metrics_ != nullptr) metrics_->connection_closed();
   release_parser(c);
   c.slots.clear();
@@ -741,16 +878,30 @@ void HttpServer::on_sweep(int, short, void* arg) {
 // Each list is in timer order: walked from its front while expired.
 void HttpServer::sweep() {
   int64_t now = now_ms_mono();
-  while (!reading_.empty() && now - reading_.front().since_ms > limits_.request_timeout_ms) {
+  auto expired = [now](const ConnList& l, int64_t timeout_ms) {
+    return !l.empty() && now - l.front().since_ms > timeout_ms;
+  };
+  while (expired(reading_, limits_.request_timeout_ms)) {
     HttpConnection& c = reading_.front();
     if (metrics_ != nullptr) metrics_->slow_request();
     refuse(c, 408, "the request did not arrive in time");
     settle(c);  // out of reading_
   }
-  while (!idle_.empty() && now - idle_.front().since_ms > limits_.idle_timeout_ms)
-    close(idle_.front());
-  while (!lingering_.empty() && now - lingering_.front().since_ms > kLingerMs)
-    close(lingering_.front());
+  while (expired(idle_, limits_.idle_timeout_ms)) close(idle_.front());
+  while (expired(writing_, limits_.idle_timeout_ms)) {
+    if (metrics_ != nullptr) metrics_->slow_reader();
+    close(writing_.front());
+  }
+  while (expired(busy_, limits_.answer_timeout_ms)) {
+    thread_local int64_t last_log_us = 0;  // a handler missed its own deadline: a bug
+    if (now_us() - last_log_us > 10'000'000) {
+      last_log_us = now_us();
+      spdlog::error("closing a connection whose reply has been owed for {} ms",
+                    now - busy_.front().since_ms);
+    }
+    close(busy_.front());
+  }
+  while (expired(lingering_, kLingerMs)) close(lingering_.front());
 }
 
 const std::string& HttpServer::date() {

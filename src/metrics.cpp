@@ -115,13 +115,21 @@ Metrics::Metrics()
                       .Register(*registry_)),
       connections_refused(BuildCounter()
                               .Name("ticketq_http_connections_refused_total")
-                              .Help("Connections refused with 503 past max_connections")
+                              .Help("Connections refused at once: with 503 past "
+                                    "max_connections or out of file descriptors "
+                                    "(reason=\"max_connections\"), with 429 past "
+                                    "max_connections_per_client (reason=\"per_client\")")
                               .Register(*registry_)),
       slow_requests(BuildCounter()
                         .Name("ticketq_http_slow_requests_total")
                         .Help("Connections closed because a request did not arrive in full "
                               "within request_read_timeout_ms")
                         .Register(*registry_)),
+      slow_readers(BuildCounter()
+                       .Name("ticketq_http_slow_readers_total")
+                       .Help("Connections closed because the client took no byte of its replies "
+                             "within idle_timeout_s")
+                       .Register(*registry_)),
       streams(BuildGauge()
                   .Name("ticketq_streams")
                   .Help("Open event streams (GET /v1/events/{event}/stream)")
@@ -161,8 +169,10 @@ LoopMetrics::LoopMetrics(Metrics& m, int loop)
       failovers_(m.redis_failovers.Add({{"loop", std::to_string(loop)}})),
       batch_size_(m.batch_size.Add({}, batch_buckets())),
       connections_(m.connections.Add({{"loop", std::to_string(loop)}})),
-      refused_(m.connections_refused.Add({})),
+      refused_(m.connections_refused.Add({{"reason", "max_connections"}})),
+      refused_client_(m.connections_refused.Add({{"reason", "per_client"}})),
       slow_(m.slow_requests.Add({})),
+      slow_readers_(m.slow_readers.Add({})),
       streams_(m.streams.Add({{"loop", std::to_string(loop)}})),
       stream_reads_event_(m.stream_reads.Add({{"kind", "event"}})),
       stream_reads_users_(m.stream_reads.Add({{"kind", "users"}})) {

@@ -29,12 +29,12 @@ namespace {
 class Worker {
  public:
   Worker(const Config& cfg, const Tokens& tokens, const RedisTarget& target, GatewayOptions gw_opts,
-         const QueueOptions& q_opts, Metrics& metrics, int index, int fd)
+         const QueueOptions& q_opts, Metrics& metrics, SharedCounts& counts, int index, int fd)
       : cfg_(cfg), base_(event_base_new()), metrics_(metrics, index) {
     gw_opts.metrics = &metrics_;
     gateway_ = make_redis_backend(base_, target, gw_opts);
     core_ = std::make_unique<QueueCore>(*gateway_, q_opts);
-    http_ = std::make_unique<HttpFrontend>(base_, cfg, *core_, *gateway_, metrics_, tokens);
+    http_ = std::make_unique<HttpFrontend>(base_, cfg, *core_, *gateway_, metrics_, tokens, counts);
     http_->accept_on(fd);
     stop_event_ = event_new(base_, -1, 0, &Worker::on_stop, this);
     drain_timer_ = event_new(base_, -1, EV_PERSIST, &Worker::on_drain_tick, this);
@@ -194,7 +194,8 @@ void log_libevent(int severity, const char* msg) {
 
 }  // namespace
 
-int run_server(const Config& cfg) {
+int run_server(const Config& given) {
+  Config cfg = given;  // with max_connections resolved below
   auto target = parse_redis_target(cfg.redis_url);
   if (!target.ok()) {
     spdlog::critical("bad redis_url: {}", target.error);
@@ -214,12 +215,28 @@ int run_server(const Config& cfg) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  // A rush means many sockets: use all the descriptors we are allowed.
+  // A rush means many sockets: use all the descriptors we are allowed, and
+  // keep some of them from clients (Config::connection_cap).
   rlimit files{};
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
-    files.rlim_cur = files.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &files);
+  int64_t open_files = 1024;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    if (files.rlim_cur < files.rlim_max) {
+      files.rlim_cur = files.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &files);
+      getrlimit(RLIMIT_NOFILE, &files);
+    }
+    if (files.rlim_cur != RLIM_INFINITY)
+      open_files = static_cast<int64_t>(std::min<rlim_t>(files.rlim_cur, INT64_C(1) << 40));
   }
+  cfg.max_connections = given.connection_cap(open_files);
+  if (given.max_connections == 0)
+    spdlog::info("connections: at most {} open (max_connections, from the open-file limit {})",
+                 cfg.max_connections, open_files);
+  else if (cfg.max_connections > open_files * 9 / 10)
+    spdlog::warn(
+        "max_connections {} leaves few of the {} file descriptors allowed for the rest: past "
+        "them, new clients are answered 503",
+        cfg.max_connections, open_files);
 
   int n = cfg.worker_count();
   Listeners listeners = open_listeners(cfg.bind, static_cast<int>(cfg.port), n);
@@ -239,10 +256,12 @@ int run_server(const Config& cfg) {
   q_opts.default_settings = {cfg.capacity, cfg.queue_limit};
 
   Metrics metrics;
+  SharedCounts counts;
   std::vector<std::unique_ptr<Worker>> workers;
   for (size_t i = 0; i < listeners.fds.size(); ++i)
     workers.push_back(std::make_unique<Worker>(cfg, *tokens, *target.value, gw_opts, q_opts,
-                                               metrics, static_cast<int>(i), listeners.fds[i]));
+                                               metrics, counts, static_cast<int>(i),
+                                               listeners.fds[i]));
   for (auto& w : workers) w->start();
 
   std::string host = cfg.bind.find(':') != std::string::npos && cfg.bind.front() != '['

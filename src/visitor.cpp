@@ -222,23 +222,6 @@ std::string word_for(std::string_view path, const std::string& event) {
   return w;
 }
 
-std::string url_component(std::string_view s) {
-  static const char* const kHex = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : s) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~') {
-      out += ch;
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string_view page_word(std::string_view path) {
@@ -315,13 +298,10 @@ std::string wait_page_html(std::string_view tmpl, const std::string& event,
       text["hold"] =
           page_word(hold != view->end() && hold->is_number() ? "heldLimited" : "heldNoLimit");
       const std::string token = string_of(*view, "admission_token");
-      if (!token.empty() && !booking_url.empty()) {
-        shown["continue"] = true;
-        text["continue_href"] = booking_url +
-                                (booking_url.find('?') == std::string::npos ? "?" : "&") +
-                                "event=" + url_component(event) + "&token=" + url_component(token);
-      } else if (!token.empty()) {
-        shown["code"] = true;
+      if (!token.empty()) {
+        // To booking_url in a POST form's body (never in a URL), or shown
+        // as a code when there is none.
+        shown[booking_url.empty() ? "code" : "continue"] = true;
         text["token"] = token;
       }
     }

@@ -14,6 +14,15 @@ namespace ticketq {
 
 namespace {
 
+// What a user's streams are counted by: event and user (neither holds a
+// newline).
+std::string user_key(std::string_view event, std::string_view user) {
+  std::string key;
+  key.reserve(event.size() + 1 + user.size());
+  key.append(event).append(1, '\n').append(user);
+  return key;
+}
+
 // FNV-1a, 64 bits: a digest to compare states by, not a defence.
 uint64_t fnv1a(std::string_view s, uint64_t h = 14695981039346656037ull) {
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
@@ -103,12 +112,20 @@ Watchers::~Watchers() {
 
 void Watchers::open(Reply reply, Response head, const std::string& event, std::string user,
                     int64_t ticket, int64_t ahead_at_join, std::string_view last_id) {
+  bool counted = options_.per_user != nullptr && options_.max_per_user > 0;
+  if (counted && !options_.per_user->acquire(user_key(event, user), options_.max_per_user))
+    return reply.error(429, "this user has " + std::to_string(options_.max_per_user) +
+                                " streams of this event open (max_streams_per_user); close one");
   const uint64_t id = next_id_++;
   StreamHandle s = reply.stream(std::move(head), [this, id] { remove(id); });
-  if (s == nullptr) return;
+  if (s == nullptr) {
+    if (counted) options_.per_user->release(user_key(event, user));
+    return;
+  }
   if (metrics_ != nullptr) metrics_->stream_opened();
   Watcher& w = watchers_[id];
   w.stream = s;
+  w.counted = counted;
   w.event = event;
   w.user = std::move(user);
   w.ticket = ticket;
@@ -156,6 +173,7 @@ void Watchers::remove(uint64_t id) {
     e->second.ids.erase(id);
     if (e->second.ids.empty() && e->second.calls == 0) events_.erase(e);
   }
+  if (it->second.counted) options_.per_user->release(user_key(it->second.event, it->second.user));
   watchers_.erase(it);
   if (metrics_ != nullptr) metrics_->stream_closed();
 }

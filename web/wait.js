@@ -38,7 +38,8 @@
     keepOpen: $('keep-open'),
     admission: $('admission'),
     hold: $('hold'),
-    continueLink: $('continue'),
+    continueForm: $('continue'),
+    continueToken: $('continue-token'),
     noLink: $('no-link'),
     token: $('admission-token'),
     copy: $('copy'),
@@ -194,16 +195,13 @@
       ui.hold.textContent = S.heldNoLimit;
     }
     const token = s.admission_token || '';
-    ui.continueLink.hidden = !(token && bookingUrl);
+    ui.continueForm.hidden = !(token && bookingUrl);
     ui.noLink.hidden = !(token && !bookingUrl);
     if (!token) return;
-    if (bookingUrl) {
-      const sep = bookingUrl.includes('?') ? '&' : '?';
-      ui.continueLink.href =
-        `${bookingUrl}${sep}event=${encodeURIComponent(event)}&token=${encodeURIComponent(token)}`;
-    } else {
-      ui.token.value = token;
-    }
+    // The token goes to the booking site in the form's body (POST), never in
+    // a URL: URLs end up in logs, in history and in Referer headers.
+    if (bookingUrl) ui.continueToken.value = token;
+    else ui.token.value = token;
   }
 
   // --- talking to the server -----------------------------------------

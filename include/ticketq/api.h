@@ -47,7 +47,9 @@ struct Request {
   // and the bearer token, if any (Authorization: Bearer), unverified.
   bool admin = false;
   std::string bearer;
-  std::string cookie;         // the user token in the event's cookie (tq_{event})
+  // The user tokens in the event's cookies (tq_{event}): usually one; more
+  // when a sibling subdomain tossed its own (Api::visitor picks).
+  std::vector<std::string> cookies;
   std::string last_event_id;  // a stream's Last-Event-ID
   bool cross_site = false;    // the waiting room's calls: sent by another site's page
 };
@@ -55,7 +57,7 @@ struct Request {
 class Api {
  public:
   Api(event_base* base, const Config& cfg, QueueCore& core, ScriptRunner& redis,
-      LoopMetrics& metrics, const Tokens& tokens, StreamSink& streams);
+      LoopMetrics& metrics, const Tokens& tokens, StreamSink& streams, KeyedCounts& user_streams);
 
   void handle(const Request& req, Reply reply);
   // Shutdown: open streams are told to reconnect elsewhere and ended.
@@ -106,6 +108,10 @@ class Api {
   };
   std::optional<Actor> actor(const Request& req, Reply& reply,
                              std::initializer_list<TokenKind> kinds);
+  // The first of `tokens` that is a valid user token of `event` (several
+  // cookies of one name: Request::cookies); else the first one's refusal.
+  TokenCheck first_user_token(const std::vector<std::string>& tokens,
+                              const std::string& event) const;
   // Checks a token of one of `kinds` (the first whose kind matches).
   TokenCheck check_token(std::string_view token, const std::string& event,
                          std::initializer_list<TokenKind> kinds) const;
@@ -128,7 +134,12 @@ class Api {
   Coalescer coalescer_;
   Watchers watchers_;
   std::unordered_set<std::string> noted_events_;
+  std::string page_headers_;  // the pages' security headers (api_pages.cpp)
 };
+
+// The pages' security headers; their forms may post to `booking_url`'s
+// origin (the admission hand-over) and to this site alone otherwise.
+std::string page_headers(const std::string& booking_url);
 
 // What a client is told when Redis could not serve it; details go to the log.
 const char* fault_text(Fault f);

@@ -20,7 +20,8 @@ struct Config {
   int64_t threads = 0;  // 0 = one per core
   int64_t capacity = 500;
   int64_t queue_limit = 500;
-  std::string admin_token;  // empty = generate one at start
+  std::string admin_token;    // empty = generate one at start
+  std::string metrics_token;  // empty = /metrics is open
   std::string log_level = "info";
   std::string key_prefix = "ticketq";
   int64_t request_timeout_ms = 1000;
@@ -28,7 +29,10 @@ struct Config {
   int64_t max_header_bytes = 8192;
   int64_t idle_timeout_s = 60;
   int64_t max_inflight = 10000;
-  int64_t max_connections = 20000;
+  int64_t max_connections = 0;  // 0 = derived from the open-file limit
+  int64_t max_connections_per_client = 256;
+  int64_t max_streams_per_user = 4;
+  std::string trusted_proxies;  // addresses or blocks, comma-separated
   int64_t request_read_timeout_ms = 10000;
   int64_t max_requests_per_connection = 100000;
   int64_t access_log = 0;
@@ -54,6 +58,8 @@ struct Config {
 
   // Number of event loops to run (threads resolved against the core count).
   int worker_count() const;
+  // max_connections resolved against the process's open-file limit.
+  int64_t connection_cap(int64_t open_files) const;
 };
 
 enum class SettingKind { kInt, kString };

@@ -30,10 +30,16 @@ struct event_base;
 
 namespace ticketq {
 
+// What the event loops of a process count together.
+struct SharedCounts {
+  KeyedCounts clients;  // open connections per client address
+  KeyedCounts streams;  // open event streams per user of an event
+};
+
 class HttpFrontend final : public ReplySink, public StreamSink, public HttpHandler {
  public:
   HttpFrontend(event_base* base, const Config& cfg, QueueCore& core, ScriptRunner& redis,
-               LoopMetrics& metrics, const Tokens& tokens);
+               LoopMetrics& metrics, const Tokens& tokens, SharedCounts& counts);
   ~HttpFrontend() override;
   HttpFrontend(const HttpFrontend&) = delete;
   HttpFrontend& operator=(const HttpFrontend&) = delete;
@@ -61,6 +67,8 @@ class HttpFrontend final : public ReplySink, public StreamSink, public HttpHandl
 
  private:
   std::string request_id(const ParsedRequest& req);
+  IpAddress client_of(HttpExchange ex, const ParsedRequest& req) const;
+  static bool from_own_page(const ParsedRequest& req);
   // The header lines of a reply (in headers_), with its metrics and log line.
   const std::string& reply_headers(const RequestInfo& info, const Response& r);
   // CORS (docs/pages.md): whether a page of `origin` may call the API.
@@ -76,6 +84,7 @@ class HttpFrontend final : public ReplySink, public StreamSink, public HttpHandl
   std::string headers_;       // a reply's header lines, being written
   std::string id_prefix_;     // random per loop, for generated request ids
   std::vector<std::string> cors_origins_;
+  std::vector<IpRange> trusted_proxies_;
   bool cors_any_ = false;
   uint64_t id_counter_ = 0;
 };

@@ -15,12 +15,25 @@
 // (sendmsg) per connection per turn, whatever the number of replies ready
 // on it (up to 31; more take one write per 31).
 //
-// Timers (one sweep per loop every 100 ms, no timer per connection): a
-// request must arrive whole within request_timeout_ms of its first byte
+// Memory per connection is bounded whatever the client does: no further
+// request is read while max_reply_buffer bytes of replies wait to be sent,
+// or while the socket is full (a client that sends and never reads gets
+// one request answered at a time, the rest of what it sent left unread in
+// the kernel); bytes read past the point where reading paused are kept
+// (at most one read's worth) and parsed once replies went out.
+//
+// Timers (one sweep per loop every 100 ms, no timer per connection): each
+// connection is in one list by what it waits for, and each list has one
+// timeout, counted from when it entered the list or last made progress.
+// A request must arrive whole within request_timeout_ms of its first byte
 // (else 408 and close); a connection with nothing to read or write for
-// idle_timeout_ms is closed (a stream that writes, or a client that reads a
-// slow reply, is not idle); a connection waiting for its handler has no
-// timer (the handler answers within its own deadline).
+// idle_timeout_ms is closed, and so is one whose client has not taken a
+// byte of its replies for idle_timeout_ms (a stream that writes, or a
+// client that reads a slow reply, is not idle); a connection whose handler
+// has owed a reply for answer_timeout_ms is closed (the handlers answer
+// within their own deadlines: this is a backstop). A closed connection
+// keeps only its record (no socket, no buffers) until the replies it is
+// owed have been given, since each exchange stays valid until answered.
 //
 // Streams: a handler may answer with a stream (open_stream) and push chunks
 // to it for as long as it likes. Unsent bytes of a stream are capped at
@@ -41,11 +54,11 @@
 #include <string_view>
 #include <vector>
 
+#include "ticketq/client_address.h"
 #include "ticketq/http_parser.h"
 
 struct event_base;
 struct event;
-struct evconnlistener;
 struct sockaddr;
 
 namespace ticketq {
@@ -54,12 +67,16 @@ class LoopMetrics;
 
 struct HttpLimits {
   ParserLimits parser;
-  int64_t max_connections = 20000;       // per process, over all loops
-  int64_t request_timeout_ms = 10000;    // whole request, from its first byte
-  int64_t idle_timeout_ms = 60000;       // nothing read nor written
-  int64_t max_requests = 100000;         // per connection; the last reply closes
-  size_t max_pipeline = 32;              // requests read ahead of their replies
-  size_t max_stream_buffer = 64 * 1024;  // unsent bytes of a stream
+  int64_t max_connections = 20000;         // per process, over all loops
+  int64_t max_connections_per_client = 0;  // per client address, over all loops; 0: no cap
+  std::vector<IpRange> trusted_proxies;    // peers not counted as clients
+  int64_t request_timeout_ms = 10000;      // whole request, from its first byte
+  int64_t idle_timeout_ms = 60000;         // nothing read nor written
+  int64_t max_requests = 100000;           // per connection; the last reply closes
+  int64_t answer_timeout_ms = 60000;       // a handler's reply owed, at most
+  size_t max_pipeline = 32;                // requests read ahead of their replies
+  size_t max_reply_buffer = 32 * 1024;     // reply bytes held before reading pauses
+  size_t max_stream_buffer = 64 * 1024;    // unsent bytes of a stream
 };
 
 class HttpServer;
@@ -86,9 +103,10 @@ class HttpHandler {
 
 class HttpServer {
  public:
-  // `open` counts connections over all loops of the process.
+  // `open` counts connections over all loops of the process, `per_client`
+  // (when given) each client's connections over all loops.
   HttpServer(event_base* base, HttpLimits limits, HttpHandler& handler, std::atomic<int64_t>& open,
-             LoopMetrics* metrics);
+             LoopMetrics* metrics, KeyedCounts* per_client = nullptr);
   // Closes every connection; requests not answered by then get nothing.
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
@@ -98,9 +116,10 @@ class HttpServer {
   bool accept_on(int fd);
   // Closes the listening socket; open connections keep being served.
   void stop_accepting();
-  // Serves an already connected socket (owned from then on), as if
-  // accepted; false, and the socket closed, past max_connections.
-  bool adopt(int fd);
+  // Serves an already connected socket (owned from then on) of `peer`, as
+  // if accepted; false, and the socket closed after a 503 past
+  // max_connections or a 429 past max_connections_per_client.
+  bool adopt(int fd, const IpAddress& peer = {});
   // Shutdown: every reply from now on closes its connection, and
   // connections read no request after the ones they have sent.
   void start_draining();
@@ -128,6 +147,9 @@ class HttpServer {
   // Ends the stream (the last chunk), then the connection.
   void end_stream(HttpStream* stream);
 
+  // The address a request came from (empty for a Unix socket).
+  static const IpAddress& peer(HttpExchange ex);
+
   // Client connections of this loop still open.
   size_t connections() const { return open_here_; }
   // Counters since start: requests handed to the handler, and writes
@@ -140,15 +162,17 @@ class HttpServer {
   using ConnList = std::list<HttpConnection>;
   friend struct HttpConnection;
 
-  static void on_accept(evconnlistener* lev, int fd, sockaddr* addr, int len, void* arg);
-  static void on_accept_error(evconnlistener* lev, void* arg);
+  static void on_listen(int fd, short what, void* arg);
   static void on_resume(int fd, short what, void* arg);
   static void on_io(int fd, short what, void* arg);
   static void on_flush(int fd, short what, void* arg);
   static void on_sweep(int fd, short what, void* arg);
+  void accept_ready(int listen_fd);
+  bool refuse_with_reserve(int listen_fd);
 
   void read_from(HttpConnection& c);
   void parse(HttpConnection& c, std::string_view bytes);
+  bool may_read_request(const HttpConnection& c) const;
   void dispatch(HttpConnection& c);
   void refuse(HttpConnection& c, int status, const char* reason);
   void release_parser(HttpConnection& c);
@@ -171,7 +195,9 @@ class HttpServer {
   HttpHandler& handler_;
   std::atomic<int64_t>& open_;
   LoopMetrics* metrics_;
-  evconnlistener* listener_ = nullptr;
+  KeyedCounts* per_client_;
+  int listen_fd_ = -1;
+  event* listen_event_ = nullptr;
   event* resume_timer_;
   event* flush_event_;
   event* sweep_timer_;
@@ -186,7 +212,8 @@ class HttpServer {
   // order (all in it have the same timeout, counted from `since`).
   ConnList idle_;       // nothing to do but wait: idle_timeout_ms
   ConnList reading_;    // a request is arriving: request_timeout_ms
-  ConnList busy_;       // waiting for handlers: no timer
+  ConnList writing_;    // the client does not read fast enough: idle_timeout_ms
+  ConnList busy_;       // waiting for handlers: answer_timeout_ms
   ConnList lingering_;  // done, dropping input until the client closes
   ConnList closed_;     // socket closed, replies still owed; freed when none are
 

@@ -58,6 +58,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& connections;
   prometheus::Family<prometheus::Counter>& connections_refused;
   prometheus::Family<prometheus::Counter>& slow_requests;
+  prometheus::Family<prometheus::Counter>& slow_readers;
   prometheus::Family<prometheus::Gauge>& streams;
   prometheus::Family<prometheus::Counter>& stream_events;
   prometheus::Family<prometheus::Counter>& stream_reads;
@@ -95,8 +96,12 @@ class LoopMetrics {
   void promoted(const std::string& event, size_t n);
   void connection_opened() { connections_.Increment(); }
   void connection_closed() { connections_.Decrement(); }
+  // Past max_connections (or out of descriptors): 503.
   void connection_refused() { refused_.Increment(); }
+  // Past max_connections_per_client: 429.
+  void connection_refused_client() { refused_client_.Increment(); }
   void slow_request() { slow_.Increment(); }
+  void slow_reader() { slow_readers_.Increment(); }
   void stream_opened() { streams_.Increment(); }
   void stream_closed() { streams_.Decrement(); }
   void stream_event(const char* state);
@@ -124,7 +129,9 @@ class LoopMetrics {
   prometheus::Histogram& batch_size_;
   prometheus::Gauge& connections_;
   prometheus::Counter& refused_;
+  prometheus::Counter& refused_client_;
   prometheus::Counter& slow_;
+  prometheus::Counter& slow_readers_;
   prometheus::Gauge& streams_;
   std::map<const char*, prometheus::Counter*> stream_events_;
   prometheus::Counter& stream_reads_event_;

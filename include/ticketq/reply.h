@@ -32,6 +32,7 @@ struct RequestInfo {
   bool seed = false;
   std::string_view method;  // a name of static storage ("GET", ...)
   std::string path;         // for the access log; empty when it is off
+  std::string client;       // for the access log: the client's address (client_address.h)
 };
 
 struct Response {

@@ -20,6 +20,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "ticketq/client_address.h"
 #include "ticketq/queue_core.h"
 #include "ticketq/reply.h"
 #include "ticketq/tokens.h"
@@ -37,6 +38,10 @@ struct WatchOptions {
   int64_t heartbeat_ms = 15000;  // a comment on every stream this often
   size_t batch = 1000;           // users per script call
   int64_t retry_ms = 2000;       // the reconnect delay streams are told
+  // Streams open per user (event and user), over every loop of the
+  // process; past max_per_user (0: no cap) a new one gets 429.
+  KeyedCounts* per_user = nullptr;
+  int64_t max_per_user = 0;
 };
 
 // One stream's first lines: the reconnect delay and a comment.
@@ -61,7 +66,8 @@ class Watchers {
   // Answers `reply` with a stream watching `user`'s join `ticket` of
   // `event` (`ahead_at_join`: the people ahead then, -1 unknown); the first
   // state goes out at the next tick. `last_id` is the client's
-  // Last-Event-ID: that state is not sent again.
+  // Last-Event-ID: that state is not sent again. Past the user's cap of
+  // streams, 429.
   void open(Reply reply, Response head, const std::string& event, std::string user, int64_t ticket,
             int64_t ahead_at_join, std::string_view last_id);
   // Shutdown: every stream is told to reconnect and ended; streams opened
@@ -79,6 +85,7 @@ class Watchers {
     uint64_t told = 0;  // digest of what the client has
     VisitorState state = VisitorState::kNone;
     int64_t hold_ends_ms = 0;
+    bool counted = false;  // in options_.per_user
   };
   // One event's watchers on this loop.
   struct Watched {

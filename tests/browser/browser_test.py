@@ -656,13 +656,18 @@ def run(args, tmp, artifacts, browsers):
     visitor.check_console()
     operator.check_console()
 
-    steps("the hand-over: the booking link's admission token verifies on A and B")
-    visitor.wait("the continue link", lambda d: d.find_element(By.ID, "continue").is_displayed())
-    href = visitor.find("#continue").get_attribute("href")
-    check(visitor.find("#continue").tag_name == "a", "#continue is not a link")
-    check(href.startswith(BOOKING_URL + "?event=" + EVENT + "&token="), f"booking link {href!r}")
-    query = urllib.parse.parse_qs(urllib.parse.urlsplit(href).query)
-    token = query["token"][0]
+    steps("the hand-over: the booking form's admission token verifies on A and B")
+    visitor.wait("the continue form", lambda d: d.find_element(By.ID, "continue").is_displayed())
+    form = visitor.find("#continue")
+    check(form.tag_name == "form" and form.get_attribute("method") == "post",
+          f"#continue is not a POST form: {form.tag_name} {form.get_attribute('method')}")
+    check(form.get_attribute("action") == BOOKING_URL, f"booking form action {form.get_attribute('action')!r}")
+    fields = {f.get_attribute("name"): f.get_attribute("value")
+              for f in form.find_elements(By.CSS_SELECTOR, "input[type=hidden]")}
+    check(fields.get("event") == EVENT, f"booking form fields {fields!r}")
+    token = fields.get("token", "")
+    check("token=" not in visitor.driver.page_source.replace('name="token"', ""),
+          "the admission token is in a URL of the page")
     for base in (a, b):
         status, body = http("POST", f"{base}/v1/events/{EVENT}/verify", {"token": token})
         check(status == 200 and body.get("valid") is True and body.get("event") == EVENT,
@@ -770,7 +775,7 @@ def run(args, tmp, artifacts, browsers):
     check(status_calls(visitor) >= 2, "the page was admitted without polling /status")
     visitor.wait("what to do next", lambda d: d.find_element(By.ID, "next-step").is_displayed())
     check(visitor.text("#next-step") == strings(visitor, "admittedNoLink"), f"#next-step {visitor.text('#next-step')!r}")
-    check(not visitor.find("#continue").is_displayed(), "a booking link shows without a booking_url")
+    check(not visitor.find("#continue").is_displayed(), "a booking form shows without a booking_url")
     check(not visitor.shown("#admission-token"), "the admission code shows before its disclosure is opened")
     visitor.find("#code-details summary").click()
     visitor.wait("the admission code", lambda d: d.find_element(By.ID, "admission-token").is_displayed())

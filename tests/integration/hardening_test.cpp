@@ -264,10 +264,6 @@ TEST(HardeningTest, FailedScriptDoesNotStoreTheDefaultEvent) {
 
 // ------------------------------------------------ anonymous traffic, bounded --
 
-bool server_is_sanitized(pid_t pid) {
-  return read_file("/proc/" + std::to_string(pid) + "/maps").find("libasan") != std::string::npos;
-}
-
 // Reserves for made-up events, `count` of them, from 4 keep-alive
 // connections at once. Returns how many were answered 404.
 int64_t flood_made_up_events(int port, int first, int count) {

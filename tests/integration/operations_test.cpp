@@ -120,7 +120,7 @@ TEST_F(OperationsTest, RequestIdIsEchoedOrMadeAndLoggedWithoutTheToken) {
       [&] { return stack_.server().log().find("id=trace-abc.123") != std::string::npos; },
       Millis(20000)));
   std::string log = stack_.server().log();
-  EXPECT_NE(log.find("access id=trace-abc.123 method=GET path=/health status=200"),
+  EXPECT_NE(log.find("access id=trace-abc.123 client=127.0.0.1 method=GET path=/health status=200"),
             std::string::npos)
       << log;
   EXPECT_NE(log.find("path=/admin/reset status=200"), std::string::npos) << log;

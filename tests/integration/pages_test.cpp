@@ -132,6 +132,85 @@ TEST_F(PagesTest, AnotherSitesPageCannotJoinOrLeaveForAVisitor) {
   EXPECT_EQ(e["cancelled"], 0) << e.dump();
 }
 
+// Only the waiting room's own pages join or leave for a visitor: a sibling
+// subdomain's page (same-site) is refused like another site's; without
+// Fetch Metadata the Origin must be the page's own; cors_origins, even "*",
+// does not open these calls. A client that sends neither (curl) is served.
+TEST_F(PagesTest, OnlyTheRoomsOwnPagesJoinOrLeave) {
+  start({"--cors-origins", "*"});
+  HttpClient http = stack_.client();
+  const std::string own = "http://127.0.0.1:" + std::to_string(stack_.server().port());
+  HttpResponse seat = http.post("/wait/e/join", "", {{"Sec-Fetch-Site", "same-origin"}});
+  ASSERT_EQ(seat.json["state"], "admitted") << seat.describe();
+  const std::pair<std::string, std::string> victim{"Cookie", cookie_of(seat)};
+  struct Case {
+    const char* why;
+    Headers headers;
+    int status;
+  };
+  for (const Case& c : {
+           Case{"a sibling subdomain's page", {{"Sec-Fetch-Site", "same-site"}}, 403},
+           Case{"another site's page", {{"Sec-Fetch-Site", "cross-site"}}, 403},
+           Case{"an older browser, another origin", {{"Origin", "https://shop.example"}}, 403},
+           Case{"an opaque origin", {{"Origin", "null"}}, 403},
+           Case{"another port", {{"Origin", own + "1"}}, 403},
+           Case{"another site, allowed by cors_origins",
+                {{"Sec-Fetch-Site", "cross-site"}, {"Origin", "https://shop.example"}},
+                403},
+           Case{"a typed address", {{"Sec-Fetch-Site", "none"}}, 200},
+           Case{"an older browser, the page's own origin", {{"Origin", own}}, 200},
+           Case{"no browser", {}, 200},
+       }) {
+    SCOPED_TRACE(c.why);
+    HttpResponse j = http.post("/wait/e/join", "", c.headers);
+    EXPECT_EQ(j.status, c.status) << j.describe();
+    Headers leave = c.headers;
+    leave.push_back(c.status == 200 ? std::pair<std::string, std::string>{"Cookie", cookie_of(j)}
+                                    : victim);
+    HttpResponse l = http.post("/wait/e/leave", "", leave);
+    EXPECT_EQ(l.status, c.status) << l.describe();
+    if (c.status == 200) {
+      EXPECT_EQ(l.json["state"], "left") << l.describe();
+    }
+    if (c.status == 403) {
+      EXPECT_FALSE(j.header("Set-Cookie").has_value());
+      EXPECT_FALSE(l.header("Set-Cookie").has_value());
+    }
+  }
+  // The visitor made to leave by the refused calls still holds the seat.
+  EXPECT_EQ(http.get("/wait/e/status", {victim}).json["state"], "admitted");
+  json e = http.get("/v1/events/e", admin()).json;
+  EXPECT_EQ(e["reserved"], 1) << e.dump();
+  EXPECT_EQ(e["waiting"], 0) << e.dump();
+}
+
+// A sibling subdomain can add a second tq_e cookie (garbage, or a token of
+// its own): the visitor's own, the one that verifies, is still used.
+TEST_F(PagesTest, ATossedCookieDoesNotEraseTheVisitor) {
+  start();
+  HttpClient http = stack_.client();
+  ASSERT_EQ(http.post("/v1/events/e/reserve", user_body("holder")).status, 200);
+  HttpResponse joined = http.post("/wait/e/join");
+  ASSERT_EQ(joined.json["state"], "waiting") << joined.describe();
+  const std::string mine = cookie_of(joined);
+  for (const std::string& tossed : {std::string("tq_e=garbage"), std::string("tq_e=")}) {
+    SCOPED_TRACE(tossed);
+    for (const std::string& both : {tossed + "; " + mine, mine + "; " + tossed}) {
+      HttpResponse st = http.get("/wait/e/status", {{"Cookie", both}});
+      EXPECT_EQ(st.json["state"], "waiting") << st.describe();
+      EXPECT_EQ(st.json["user_id"], joined.json["user_id"]);
+      EXPECT_FALSE(st.header("Set-Cookie").has_value()) << "the visitor's cookie is kept";
+    }
+  }
+  // Join again with both: the same place, no second one.
+  HttpResponse again = http.post("/wait/e/join", "", {{"Cookie", "tq_e=garbage; " + mine}});
+  EXPECT_EQ(again.json["user_id"], joined.json["user_id"]);
+  EXPECT_EQ(again.json["position"], 1);
+  // The stream by cookie too.
+  SseClient s(stack_.server().port(), "/wait/e/stream", {{"Cookie", "tq_e=garbage; " + mine}});
+  EXPECT_EQ(s.status(), 200) << s.head().describe();
+}
+
 TEST_F(PagesTest, AnAdmittedVisitorLeavesByGivingTheSeatBack) {
   start();
   HttpClient http = stack_.client();
@@ -173,6 +252,8 @@ TEST_F(PagesTest, PagesCarryStrictSecurityHeaders) {
                            "connect-src 'self'", "frame-ancestors 'none'"})
     EXPECT_NE(csp.find(part), std::string::npos) << part;
   EXPECT_EQ(csp.find("unsafe"), std::string::npos) << csp;
+  // Forms post to this site, and to the booking site (the hand-over).
+  EXPECT_NE(csp.find("; form-action 'self' https://book.example;"), std::string::npos) << csp;
   EXPECT_EQ(wait.header("X-Content-Type-Options"), "nosniff");
   EXPECT_EQ(wait.header("Referrer-Policy"), "no-referrer");
   EXPECT_EQ(wait.header("Cache-Control"), "no-store") << "painted for one visitor";

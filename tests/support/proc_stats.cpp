@@ -6,7 +6,13 @@
 #include <sstream>
 #include <string>
 
+#include "support/process_util.h"
+
 namespace ticketq::test {
+
+bool server_is_sanitized(pid_t pid) {
+  return read_file("/proc/" + std::to_string(pid) + "/maps").find("libasan") != std::string::npos;
+}
 
 int64_t vm_rss_kb(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");

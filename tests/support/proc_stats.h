@@ -25,4 +25,8 @@ int64_t tcp_unread_bytes(int port);
 //    CLOSE_WAIT), those still in the accept queue included.
 int tcp_open_connections(int port);
 
+// Whether `pid` runs with AddressSanitizer (which keeps freed memory in
+// quarantine: its RSS says little about the server's own).
+bool server_is_sanitized(pid_t pid);
+
 }  // namespace ticketq::test

@@ -266,6 +266,8 @@ TEST_F(ConfigTest, EverySettingHasAWorkingFlagAndEnvVariable) {
       value = "https://x-shop.example:8443";
     } else if (std::string_view(s.name) == "booking_url") {
       value = "https://x-book.example/book";
+    } else if (std::string_view(s.name) == "trusted_proxies") {
+      value = "10.0.0.0/8";
     } else {
       value = std::string("x-") + s.name;
     }
@@ -638,11 +640,16 @@ TEST_F(ConfigTest, CorsOriginsMustBeOrigins) {
 }
 
 TEST_F(ConfigTest, BookingUrlIsAnHttpUrlOrAPath) {
-  for (const char* good : {"", "https://book.example/b?x=1", "http://127.0.0.1:9/book", "/book"}) {
+  for (const char* good : {"", "https://book.example/b?x=1", "http://127.0.0.1:9/book", "/book",
+                           "https://[::1]:8443", "https://book.example#x"}) {
     SCOPED_TRACE(good);
     EXPECT_EQ(load({"--booking-url", good}).action, Action::kRun);
   }
-  for (const char* bad : {"javascript:alert(1)", "book", "//evil.example"}) {
+  // The origin goes into a Content-Security-Policy header: nothing but a
+  // host and port may be there.
+  for (const char* bad : {"javascript:alert(1)", "book", "//evil.example", "https://",
+                          "https:///path", "https://a.example;script-src *", "https://a b.example/",
+                          "https://user@book.example/", "https://a.example'/"}) {
     SCOPED_TRACE(bad);
     expect_error(load({"--booking-url", bad}), "booking_url");
   }
@@ -662,6 +669,7 @@ TEST_F(ConfigTest, DescribeListsEverySettingInTableOrder) {
             "capacity = 500\n"
             "queue_limit = 500\n"
             "admin_token = \"(redacted)\"\n"
+            "metrics_token = \"\"\n"
             "log_level = \"info\"\n"
             "key_prefix = \"ticketq\"\n"
             "request_timeout_ms = 1000\n"
@@ -669,7 +677,10 @@ TEST_F(ConfigTest, DescribeListsEverySettingInTableOrder) {
             "max_header_bytes = 8192\n"
             "idle_timeout_s = 60\n"
             "max_inflight = 10000\n"
-            "max_connections = 20000\n"
+            "max_connections = 0\n"
+            "max_connections_per_client = 256\n"
+            "max_streams_per_user = 4\n"
+            "trusted_proxies = \"\"\n"
             "request_read_timeout_ms = 10000\n"
             "max_requests_per_connection = 100000\n"
             "access_log = 0\n"
@@ -706,6 +717,30 @@ TEST_F(ConfigTest, ApplySettingChecksTypeAndBounds) {
   EXPECT_EQ(c.log_level, "info");
 }
 
+// max_connections 0 keeps descriptors for what is not a client; a value
+// set is taken as it is.
+TEST_F(ConfigTest, ConnectionCapIsDerivedFromTheOpenFileLimit) {
+  Config c;
+  ASSERT_EQ(c.max_connections, 0);
+  EXPECT_EQ(c.connection_cap(20000), 17936);
+  EXPECT_EQ(c.connection_cap(1024), 857);
+  EXPECT_EQ(c.connection_cap(48), 24);  // a tiny limit keeps half
+  EXPECT_EQ(c.connection_cap(1), 1);
+  c.max_connections = 50000;
+  EXPECT_EQ(c.connection_cap(1024), 50000);
+}
+
+TEST_F(ConfigTest, TrustedProxiesMustBeAddressesOrBlocks) {
+  Config c;
+  EXPECT_EQ(apply_setting(c, setting("trusted_proxies"), "10.0.0.0/8, ::1,192.168.1.7"), "");
+  EXPECT_EQ(c.trusted_proxies, "10.0.0.0/8, ::1,192.168.1.7");
+  EXPECT_EQ(apply_setting(c, setting("trusted_proxies"), "proxy.example"),
+            "trusted_proxies: \"proxy.example\" is not an address or block");
+  EXPECT_EQ(apply_setting(c, setting("trusted_proxies"), "10.0.0.0/33"),
+            "trusted_proxies: \"10.0.0.0/33\" has a bad prefix length");
+  EXPECT_EQ(c.trusted_proxies, "10.0.0.0/8, ::1,192.168.1.7");  // unchanged
+}
+
 TEST_F(ConfigTest, WorkerCount) {
   Config c;
   c.threads = 3;
@@ -727,6 +762,7 @@ TEST(SettingsTable, HasEveryExpectedSettingOnce) {
                                              "capacity",
                                              "queue_limit",
                                              "admin_token",
+                                             "metrics_token",
                                              "log_level",
                                              "key_prefix",
                                              "request_timeout_ms",
@@ -735,6 +771,9 @@ TEST(SettingsTable, HasEveryExpectedSettingOnce) {
                                              "idle_timeout_s",
                                              "max_inflight",
                                              "max_connections",
+                                             "max_connections_per_client",
+                                             "max_streams_per_user",
+                                             "trusted_proxies",
                                              "request_read_timeout_ms",
                                              "max_requests_per_connection",
                                              "access_log",
@@ -782,9 +821,11 @@ TEST(SettingsTable, RowsAreConsistent) {
       EXPECT_TRUE((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_') << s.env;
   }
   EXPECT_EQ(envs.count("TICKETQ_CONFIG"), 0u);  // reserved for the file path
-  // Only the admin token is secret.
+  // Only the tokens are secret.
   for (const Setting& s : settings_table())
-    EXPECT_EQ(s.secret, std::string_view(s.name) == "admin_token") << s.name;
+    EXPECT_EQ(s.secret, std::string_view(s.name) == "admin_token" ||
+                            std::string_view(s.name) == "metrics_token")
+        << s.name;
 }
 
 TEST(SettingsTable, BoundsMatchTheDocumentation) {
@@ -797,7 +838,8 @@ TEST(SettingsTable, BoundsMatchTheDocumentation) {
         Row{"queue_limit", 0, INT64_C(1) << 40}, Row{"request_timeout_ms", 1, 600000},
         Row{"max_body_bytes", 64, 1 << 20}, Row{"max_header_bytes", 1024, 1 << 20},
         Row{"idle_timeout_s", 1, 3600}, Row{"max_inflight", 1, 1000000},
-        Row{"max_connections", 1, 10000000}, Row{"request_read_timeout_ms", 100, 600000},
+        Row{"max_connections", 0, 10000000}, Row{"max_connections_per_client", 0, 10000000},
+        Row{"max_streams_per_user", 0, 1000000}, Row{"request_read_timeout_ms", 100, 600000},
         Row{"max_requests_per_connection", 1, 1000000000}, Row{"access_log", 0, 1},
         Row{"batch_max", 1, 1000}, Row{"shutdown_timeout_ms", 0, 600000},
         Row{"redis_allow_eviction", 0, 1}}) {

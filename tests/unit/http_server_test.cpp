@@ -768,6 +768,115 @@ TEST_F(HttpServerTest, PipelineLimitResumesAfterSlowClientReadsLargeReplies) {
     EXPECT_EQ(c.responses()[i].body, "/" + std::to_string(i) + big);
 }
 
+// A client that pipelines requests for large replies and never reads: the
+// server reads no further request while a reply's worth of bytes waits for
+// it, so what it holds is bounded by max_reply_buffer plus one reply, not by
+// the pipeline (32 replies of 40 KB here). Once the client reads, every
+// request is answered, in order.
+TEST_F(HttpServerTest, ClientThatDoesNotReadGetsOneLargeReplyAtATime) {
+  HttpLimits l = limits();
+  ASSERT_EQ(l.max_pipeline, 32u);
+  l.max_reply_buffer = 32 * 1024;
+  start(l);
+  const std::string big(40 * 1024, 'x');
+  handler_.custom = [&](HttpExchange ex, const Seen& s) {
+    server_->respond(ex, 200, "", s.target + big);
+  };
+  Client& c = pair_client(8 * 1024);
+  std::string batch;
+  for (int i = 0; i < 40; ++i) batch += get("/" + std::to_string(i));
+  send(c, batch);
+  ASSERT_TRUE(wait_seen(1));
+  pump_for(300);  // time to read on, had it wanted to
+  size_t seen = handler_.seen.size();
+  std::printf("FIGURE non_reader: %zu of 40 requests answered while the client read nothing\n",
+              seen);
+  // The first reply goes (partly) to the socket's buffers; at most one more
+  // can wait beside it before reading stops.
+  EXPECT_LE(seen, 3u);
+  bool all = wait_responses(c, 40);
+  EXPECT_TRUE(all) << "responses: " << c.responses().size() << ", seen " << handler_.seen.size();
+  for (size_t i = 0; i < c.responses().size(); ++i)
+    EXPECT_EQ(c.responses()[i].body, "/" + std::to_string(i) + big);
+}
+
+// Small replies are not held back by the byte cap: the whole pipeline is
+// answered in one read, as before.
+TEST_F(HttpServerTest, ReplyBufferCapDoesNotSlowSmallPipelinedReplies) {
+  start();
+  Client& c = pair_client();
+  std::string batch;
+  for (int i = 0; i < 32; ++i) batch += get("/" + std::to_string(i));
+  send(c, batch);
+  ASSERT_TRUE(wait_responses(c, 32));
+  EXPECT_EQ(handler_.seen.size(), 32u);
+}
+
+// The same client, with requests read ahead and kept (the stash): it is on
+// the writing list, whose timer is the idle timeout since the client last
+// took a byte. It used to sit on a list without a timer, open for ever.
+TEST_F(HttpServerTest, ClientThatDoesNotReadIsClosedAtTheIdleTimeout) {
+  HttpLimits l = limits();
+  l.idle_timeout_ms = 300;
+  start(l);
+  const std::string big(40 * 1024, 'x');
+  handler_.custom = [&](HttpExchange ex, const Seen&) { server_->respond(ex, 200, "", big); };
+  Client& c = pair_client(8 * 1024);
+  std::string batch;
+  for (int i = 0; i < 40; ++i) batch += get("/" + std::to_string(i));
+  Clock::time_point t0 = Clock::now();
+  send(c, batch);
+  ASSERT_TRUE(wait_seen(1));
+  ASSERT_TRUE(wait_connections(0)) << "a client that never reads is never closed";
+  int64_t ms = ms_since(t0);
+  std::printf("FIGURE non_reader: closed after %lld ms (idle timeout 300 ms)\n",
+              static_cast<long long>(ms));
+  EXPECT_GE(ms, 300 - 20);
+}
+
+// A reply owed for longer than answer_timeout_ms (a handler that missed its
+// own deadline): the connection is closed; the late answer is harmless.
+TEST_F(HttpServerTest, ReplyOwedPastTheAnswerTimeoutClosesTheConnection) {
+  HttpLimits l = limits();
+  l.answer_timeout_ms = 300;
+  start(l);
+  handler_.defer = true;
+  Client& c = pair_client();
+  Clock::time_point t0 = Clock::now();
+  send(c, get("/never"));
+  ASSERT_TRUE(wait_seen(1));
+  ASSERT_TRUE(wait_eof(c));
+  EXPECT_GE(ms_since(t0), 300 - 20);
+  EXPECT_TRUE(c.received().empty());
+  EXPECT_TRUE(wait_connections(0));
+  handler_.answer_all_in_order();  // late: the exchange is still valid
+  pump_for(20);
+}
+
+// A reply owed on a pipelined connection whose other replies keep coming is
+// not timed out: each reply starts the clock again.
+TEST_F(HttpServerTest, RepliesArrivingKeepABusyConnectionOpen) {
+  HttpLimits l = limits();
+  l.answer_timeout_ms = 1000;
+  start(l);
+  handler_.defer = true;
+  Client& c = pair_client();
+  send(c, get("/a"));
+  ASSERT_TRUE(wait_seen(1));
+  for (int i = 0; i < 6; ++i) {  // 6 x 300 ms: nearly twice the timeout
+    send(c, get("/" + std::to_string(i)));
+    ASSERT_TRUE(wait_seen(2 + i));
+    pump_for(300);
+    // Answers the newest, the first one still owed.
+    TestHandler::Owed o = handler_.owed.back();
+    handler_.owed.pop_back();
+    server_->respond(o.ex, 200, "", o.reply);
+  }
+  EXPECT_EQ(server_->connections(), 1u);
+  handler_.answer_all_in_order();
+  ASSERT_TRUE(wait_responses(c, 7));
+}
+
 // More ready replies than one writev takes (64 iovecs): the rest follow.
 TEST_F(HttpServerTest, MoreReadyRepliesThanOneWritevTakesAllGoOut) {
   HttpLimits l = limits();

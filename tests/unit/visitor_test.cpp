@@ -257,7 +257,7 @@ TEST_F(VisitorTest, ThePageIsPaintedInTheVisitorsStateAndEscapesWhatItShows) {
   EXPECT_NE(html.find("&quot;user_id&quot;:&quot;&lt;u&gt;&quot;"), std::string::npos);
 
   // The admission without a booking URL: the words first, the code behind a
-  // disclosure; with one, a link carrying it.
+  // disclosure.
   Json admitted = {
       {"state", "admitted"}, {"admission_token", "a.b\"<c"}, {"hold_expires_at", nullptr}};
   html = wait_page_html(tmpl, "e", "", &admitted);
@@ -265,11 +265,15 @@ TEST_F(VisitorTest, ThePageIsPaintedInTheVisitorsStateAndEscapesWhatItShows) {
   EXPECT_NE(html.find("<details id=\"code-details\">"), std::string::npos);
   EXPECT_NE(html.find(">a.b&quot;&lt;c</textarea>"), std::string::npos);
   EXPECT_NE(html.find(std::string(page_word("heldNoLimit"))), std::string::npos);
+  // With one: a form that posts the token there (never in a URL).
   html = wait_page_html(tmpl, "e", "https://book.example/b?x=1&y=\"2\"", &admitted);
-  EXPECT_NE(html.find("href=\"https://book.example/b?x=1&amp;y=&quot;2&quot;&amp;event=e&amp;"
-                      "token=a.b%22%3Cc\""),
+  EXPECT_NE(html.find("<form id=\"continue\" method=\"post\" "
+                      "action=\"https://book.example/b?x=1&amp;y=&quot;2&quot;\">"),
             std::string::npos)
       << html;
+  EXPECT_NE(html.find("name=\"token\" value=\"a.b&quot;&lt;c\""), std::string::npos) << html;
+  EXPECT_NE(html.find("name=\"event\" value=\"e\""), std::string::npos) << html;
+  EXPECT_EQ(html.find("token=a.b"), std::string::npos) << "the token is in no URL";
   EXPECT_NE(html.find("<div id=\"no-link\" hidden>"), std::string::npos);
 
   // A hostile event name (the router allows none, but nothing relies on it).
