@@ -50,10 +50,10 @@ std::string set_cookie(const std::string& event, std::string_view token, int64_t
 // elsewhere, never in a frame. booking_url's origin is checked at load
 // (config.cpp): scheme and host characters only.
 std::string page_headers(const std::string& booking_url) {
-  std::string form = "'self'";
-  size_t scheme = booking_url.find("://");
-  if (scheme != std::string::npos)
-    form += " " + booking_url.substr(0, booking_url.find_first_of("/?#", scheme + 3));
+  std::string form = "'self'";  // a path on this site: nothing to add
+  for (std::string_view scheme : {"http://", "https://"})
+    if (booking_url.rfind(scheme, 0) == 0)
+      form += " " + booking_url.substr(0, booking_url.find_first_of("/?#", scheme.size()));
   return "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; "
          "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action " +
          form +

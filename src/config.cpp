@@ -283,8 +283,9 @@ std::string apply_setting(Config& cfg, const Setting& s, const std::string& valu
   if (name == "booking_url" && !value.empty() && value.rfind("https://", 0) != 0 &&
       value.rfind("http://", 0) != 0 && (value.front() != '/' || value.rfind("//", 0) == 0))
     return "booking_url: must be an http(s):// URL or a path starting with one /";
-  if (name == "booking_url" && value.find("://") != std::string::npos) {
-    // Its origin goes into the pages' Content-Security-Policy (form-action).
+  if (name == "booking_url" && !value.empty() && value.front() != '/') {
+    // An http(s) URL: its origin goes into the pages' Content-Security-Policy
+    // (form-action; api_pages.cpp). A path adds nothing there.
     size_t host = value.find("://") + 3;
     std::string_view origin =
         std::string_view(value).substr(host, value.find_first_of("/?#", host) - host);

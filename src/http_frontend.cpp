@@ -17,8 +17,9 @@ namespace {
 // a bearer token only as exactly one "Authorization: Bearer ..." header; the
 // visitor's token is the event's cookie (tq_{event}). A page of a sibling
 // subdomain can add a second cookie of that name: every one is kept (up to
-// kMaxCookies, in the order sent), and the one that verifies is used
-// (Api::visitor), so such a cookie cannot erase the visitor's own.
+// kMaxCookies, in the order sent), and the first that verifies is used
+// (Api::visitor), so a made-up cookie cannot hide the visitor's own
+// (docs/pages.md says what it cannot stop).
 // Chunked trailers never count: the parser drops them.
 constexpr size_t kMaxCookies = 4;
 

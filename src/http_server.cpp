@@ -503,10 +503,12 @@ void HttpServer::parse(HttpConnection& c, std::string_view bytes) {
 }
 
 // Another request may be read: the pipeline is not full and the replies
-// held for the client are under max_reply_buffer. A client that does not
-// read thus costs at most one reply past the cap, and one read's bytes.
+// held for the client, with those still owed (counted owed_reply_bytes
+// each: their size is not known yet), are under max_reply_buffer. A client
+// that does not read thus costs at most a few replies, and one read's bytes.
 bool HttpServer::may_read_request(const HttpConnection& c) const {
-  return c.slots.size() < limits_.max_pipeline && c.held() < limits_.max_reply_buffer;
+  return c.slots.size() < limits_.max_pipeline &&
+         c.held() + c.owed * limits_.owed_reply_bytes < limits_.max_reply_buffer;
 }
 
 void HttpServer::dispatch(HttpConnection& c) {

@@ -16,11 +16,12 @@
 // on it (up to 31; more take one write per 31).
 //
 // Memory per connection is bounded whatever the client does: no further
-// request is read while max_reply_buffer bytes of replies wait to be sent,
-// or while the socket is full (a client that sends and never reads gets
-// one request answered at a time, the rest of what it sent left unread in
-// the kernel); bytes read past the point where reading paused are kept
-// (at most one read's worth) and parsed once replies went out.
+// request is read while max_reply_buffer bytes of replies wait to be sent
+// (a reply a handler still owes counts owed_reply_bytes: at most 8 are in
+// flight, not the 32 of the pipeline), or while the socket is full (a client that sends and never
+// reads gets one request answered at a time, the rest of what it sent left unread in the kernel);
+// bytes read past the point where reading paused are kept (at most one read's worth) and parsed
+// once replies went out.
 //
 // Timers (one sweep per loop every 100 ms, no timer per connection): each
 // connection is in one list by what it waits for, and each list has one
@@ -76,6 +77,7 @@ struct HttpLimits {
   int64_t answer_timeout_ms = 60000;       // a handler's reply owed, at most
   size_t max_pipeline = 32;                // requests read ahead of their replies
   size_t max_reply_buffer = 32 * 1024;     // reply bytes held before reading pauses
+  size_t owed_reply_bytes = 4 * 1024;      // what a reply still owed counts toward it
   size_t max_stream_buffer = 64 * 1024;    // unsent bytes of a stream
 };
 

@@ -133,10 +133,10 @@ class HostileClientsTest : public ::testing::Test {
   Stack stack_;
 };
 
-// Pipelines `n` GET /openapi.yaml (a 40 KB reply) on each of `fds`.
-void pipeline_openapi(const std::vector<int>& fds, int n) {
+// Pipelines `n` GET `target` (/openapi.yaml: a 40 KB reply) on each of `fds`.
+void pipeline_get(const std::vector<int>& fds, int n, const std::string& target = "/openapi.yaml") {
   std::string req;
-  for (int i = 0; i < n; ++i) req += "GET /openapi.yaml HTTP/1.1\r\nHost: t\r\n\r\n";
+  for (int i = 0; i < n; ++i) req += "GET " + target + " HTTP/1.1\r\nHost: t\r\n\r\n";
   for (int fd : fds) ASSERT_EQ(send(fd, req.data(), req.size(), MSG_NOSIGNAL), ssize_t(req.size()));
 }
 
@@ -152,7 +152,7 @@ TEST_F(HostileClientsTest, ClientsThatNeverReadCostLittle) {
   std::vector<int> fds = open_idle("127.0.0.1", port(), 200);
   ASSERT_EQ(fds.size(), 200u);
   auto t0 = Clock::now();
-  pipeline_openapi(fds, 40);
+  pipeline_get(fds, 40);
   // Peak memory: read while every connection still holds what it holds.
   int64_t peak = rss0;
   bool closed = wait_until(
@@ -187,7 +187,7 @@ TEST_F(HostileClientsTest, ClientsThatCannotBeWrittenToAreClosed) {
   std::vector<int> fds = open_idle("127.0.0.1", port(), 4, 4096);
   ASSERT_EQ(fds.size(), 4u);
   auto t0 = Clock::now();
-  pipeline_openapi(fds, 150);
+  pipeline_get(fds, 150);
   bool closed =
       wait_until([&] { return tcp_open_connections(port()) == 0; }, Millis(60000), Millis(100));
   const int64_t close_ms = ms_since(t0);

@@ -640,8 +640,9 @@ TEST_F(ConfigTest, CorsOriginsMustBeOrigins) {
 }
 
 TEST_F(ConfigTest, BookingUrlIsAnHttpUrlOrAPath) {
-  for (const char* good : {"", "https://book.example/b?x=1", "http://127.0.0.1:9/book", "/book",
-                           "https://[::1]:8443", "https://book.example#x"}) {
+  for (const char* good :
+       {"", "https://book.example/b?x=1", "http://127.0.0.1:9/book", "/book", "https://[::1]:8443",
+        "https://book.example#x", "/book?next=https://shop.example/x"}) {
     SCOPED_TRACE(good);
     EXPECT_EQ(load({"--booking-url", good}).action, Action::kRun);
   }
