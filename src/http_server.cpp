@@ -308,8 +308,8 @@ void HttpServer::on_listen(int fd, short, void* arg) {
 // Takes the clients waiting on the listening socket, up to kAcceptsPerTurn
 // (the loop has other work; the socket stays readable for the rest).
 //
-// When the process runs out of file descriptors, accept() fails and the
-// client would wait unanswered. max_connections keeps descriptors in
+// When the process (or the system) runs out of file descriptors, accept()
+// fails and the client would wait unanswered. max_connections keeps descriptors in
 // reserve so that this should not happen; when it does anyway, the
 // process's reserve descriptor is given up for a moment to accept the
 // client, answer it 503 (as past max_connections) and close it. From the
@@ -330,7 +330,7 @@ void HttpServer::accept_ready(int listen_fd) {
       fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len,
                    SOCK_NONBLOCK | SOCK_CLOEXEC);
       err = errno;
-      if (fd < 0 && err == EMFILE) {
+      if (fd < 0 && (err == EMFILE || err == ENFILE)) {
         if (!lock.owns_lock()) {
           r.used.store(true, std::memory_order_release);
           lock.lock();
