@@ -271,10 +271,13 @@ TEST_F(HostileClientsTest, OneAddressHoldsAtMostItsShareOfConnections) {
   ASSERT_TRUE(wait_until([&] { return tcp_open_connections(port()) == 0; }, Millis(20000)));
   std::vector<int> held = open_idle("127.0.0.1", port(), 8);
   ASSERT_EQ(held.size(), 8u);
+  auto t0 = Clock::now();
   int extra = connect_from("127.0.0.1", port());
   ASSERT_GE(extra, 0);
   std::string got = read_within(extra, Millis(10000), "\n}");
   close(extra);
+  std::printf("FIGURE per_client: 8 held from 127.0.0.1, the ninth answered in %lld ms: %s\n",
+              static_cast<long long>(ms_since(t0)), got.substr(0, got.find("\r\n")).c_str());
   EXPECT_EQ(got.rfind("HTTP/1.1 429", 0), 0u) << "[" << got << "]";
   EXPECT_NE(got.find("Retry-After: 1"), std::string::npos) << got;
   EXPECT_NE(got.find("too many open connections from this client"), std::string::npos) << got;
@@ -343,7 +346,12 @@ TEST_F(HostileClientsTest, OneTokenHoldsAtMostFourStreams) {
     streams.push_back(std::make_unique<SseClient>(port(), "/v1/events/e/stream", mine));
     ASSERT_EQ(streams.back()->status(), 200) << i;
   }
+  auto t0 = Clock::now();
   SseClient fifth(port(), "/v1/events/e/stream", mine);
+  std::printf(
+      "FIGURE streams_per_user: 4 streams open with one token, the fifth answered %d in "
+      "%lld ms\n",
+      fifth.status(), static_cast<long long>(ms_since(t0)));
   EXPECT_EQ(fifth.status(), 429) << fifth.head().describe();
   EXPECT_EQ(fifth.head().header("Retry-After").value_or(""), "1");
   EXPECT_NE(fifth.head().body.find("max_streams_per_user"), std::string::npos);
