@@ -225,8 +225,10 @@ int run_server(const Config& given) {
       setrlimit(RLIMIT_NOFILE, &files);
       getrlimit(RLIMIT_NOFILE, &files);
     }
-    if (files.rlim_cur != RLIM_INFINITY)
-      open_files = static_cast<int64_t>(std::min<rlim_t>(files.rlim_cur, INT64_C(1) << 40));
+    // No limit at all (RLIM_INFINITY) is taken as Linux's usual ceiling.
+    open_files = files.rlim_cur == RLIM_INFINITY
+                     ? INT64_C(1) << 20
+                     : static_cast<int64_t>(std::min<rlim_t>(files.rlim_cur, INT64_C(1) << 40));
   }
   cfg.max_connections = given.connection_cap(open_files);
   if (given.max_connections == 0)
