@@ -112,8 +112,7 @@ HttpFrontend::HttpFrontend(event_base* base, const Config& cfg, QueueCore& core,
               &counts.clients),
       api_(std::make_unique<Api>(base, cfg, core, redis, metrics, tokens, *this, counts.streams)),
       id_prefix_(generate_token().substr(0, 8)),
-      cors_origins_(split_origins(cfg.cors_origins)),
-      trusted_proxies_(server_.limits().trusted_proxies) {
+      cors_origins_(split_origins(cfg.cors_origins)) {
   cors_any_ = std::find(cors_origins_.begin(), cors_origins_.end(), "*") != cors_origins_.end();
 }
 
@@ -174,11 +173,12 @@ void HttpFrontend::end_stream(StreamHandle s) {
 // address the proxies' X-Forwarded-For headers name (client_address.h).
 IpAddress HttpFrontend::client_of(HttpExchange ex, const ParsedRequest& req) const {
   const IpAddress& peer = HttpServer::peer(ex);
-  if (trusted_proxies_.empty()) return peer;
+  const std::vector<IpRange>& trusted = server_.limits().trusted_proxies;
+  if (trusted.empty()) return peer;
   std::vector<std::string_view> forwarded;
   for (const HttpHeader& h : req.headers)
     if (iequals(h.name, "X-Forwarded-For")) forwarded.push_back(h.value);
-  return forwarded_client(peer, forwarded, trusted_proxies_);
+  return forwarded_client(peer, forwarded, trusted);
 }
 
 std::string HttpFrontend::request_id(const ParsedRequest& req) {

@@ -84,7 +84,6 @@ class HttpFrontend final : public ReplySink, public StreamSink, public HttpHandl
   std::string headers_;       // a reply's header lines, being written
   std::string id_prefix_;     // random per loop, for generated request ids
   std::vector<std::string> cors_origins_;
-  std::vector<IpRange> trusted_proxies_;
   bool cors_any_ = false;
   uint64_t id_counter_ = 0;
 };
