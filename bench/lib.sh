@@ -24,17 +24,17 @@ build_hint() {
 }
 
 # source_of SCRIPT SERVER: sets SRC_DIR (the sources SERVER was built from)
-# and SRC_REV (their commit, "+dirty-src" with uncommitted changes to src or
-# include, and a warning when those changed since the build).
+# and SRC_REV (their commit, "+dirty-src" with uncommitted changes to src/,
+# and a warning when those changed since the build).
 source_of() {
   SRC_DIR=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$(dirname "$2")/CMakeCache.txt" 2>/dev/null || true)
   SRC_REV=$(git -C "${SRC_DIR:-/nonexistent}" rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
   if [[ "$SRC_REV" != "not a git checkout" ]]; then
-    git -C "$SRC_DIR" diff --quiet HEAD -- src include 2>/dev/null || SRC_REV+="+dirty-src"
+    git -C "$SRC_DIR" diff --quiet HEAD -- src 2>/dev/null || SRC_REV+="+dirty-src"
   fi
-  if [[ -n "$SRC_DIR" && -n "$(find "$SRC_DIR/src" "$SRC_DIR/include" -newer "$2" -print -quit 2>/dev/null)" ]]; then
+  if [[ -n "$SRC_DIR" && -n "$(find "$SRC_DIR/src" -newer "$2" -print -quit 2>/dev/null)" ]]; then
     SRC_REV+=", but sources changed since the build"
-    echo "$1: warning: files in $SRC_DIR/src or include are newer than $2: rebuild to measure them" >&2
+    echo "$1: warning: files in $SRC_DIR/src are newer than $2: rebuild to measure them" >&2
   fi
 }
 

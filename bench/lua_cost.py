@@ -2,7 +2,7 @@
 """Redis cost of ticketq's reserve script per user, by batch size, and of
 variants of it: an experiment behind BENCHMARKS.md (bar 4 and 5), not part of
 the server. Starts its own redis-server (free loopback port, temp dir, no
-persistence), runs the script text of src/scripts.cpp with EVALSHA for N fresh
+persistence), runs the script text of src/core/scripts.cpp with EVALSHA for N fresh
 users in batches of B (32 calls pipelined), and prints EVALSHA usec per user
 (INFO commandstats), Redis CPU per user (/proc) and used_memory per user.
 
@@ -10,7 +10,7 @@ users in batches of B (32 calls pipelined), and prints EVALSHA usec per user
     bench/lua_cost.py -n 100000 --batches 1,16
 
 The Lua locals every script starts with (key names, result codes) are built
-here the way src/scripts.cpp builds them, from src/scripts.h.
+here the way src/core/scripts.cpp builds them, from src/scripts.h.
 """
 import argparse
 import os
@@ -31,7 +31,7 @@ def scripts():
     def lit(name):
         m = re.search(r'constexpr const char\* %s = R"lua\((.*?)\)lua";' % name, src, re.S)
         if not m:
-            raise SystemExit("lua_cost.py: %s not found in src/scripts.cpp" % name)
+            raise SystemExit("lua_cost.py: %s not found in src/core/scripts.cpp" % name)
         return m.group(1)
 
     keys = re.findall(r'"(\w+)"', re.search(r"kEventKeys = \{(.*?)\};", header, re.S).group(1))

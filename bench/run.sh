@@ -199,7 +199,7 @@ fact waiting_big "$BIG"
 fact leave_count "$LEAVE"
 fact threads2_server "\"$SERVERS_T2\""
 # Which sources the binaries were built from: the build dir's source dir, its
-# git commit when it is a checkout (+dirty-src: uncommitted changes in src/ or include/).
+# git commit when it is a checkout (+dirty-src: uncommitted changes in src/).
 source_of run.sh "$SERVER"
 fact build "$(python3 -c 'import json,sys,os,time; print(json.dumps({"server": os.path.abspath(sys.argv[1]), "source_dir": sys.argv[2], "source_rev": sys.argv[3], "server_built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(os.path.getmtime(sys.argv[1])))}))' "$SERVER" "$SRC_DIR" "$SRC_REV")"
 

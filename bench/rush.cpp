@@ -16,7 +16,7 @@
 #include <unordered_set>
 
 #include "bench.h"
-#include "ticketq/redis_gateway.h"
+#include "redis/redis_gateway.h"
 
 namespace tqbench {
 

@@ -9,9 +9,9 @@
 #include <charconv>
 #include <string>
 
+#include "config/config.h"
 #include "fuzz_check.h"
-#include "ticketq/config.h"
-#include "ticketq/redis_gateway.h"
+#include "redis/redis_gateway.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ticketq;

@@ -4,8 +4,8 @@
 // [0, 2^40], state one of the three names.
 #include <nlohmann/json.hpp>
 
+#include "base/validate.h"
 #include "fuzz_check.h"
-#include "ticketq/validate.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ticketq;

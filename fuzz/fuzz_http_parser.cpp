@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "fuzz_check.h"
-#include "ticketq/http_parser.h"
+#include "transport/http_parser.h"
 
 namespace {
 

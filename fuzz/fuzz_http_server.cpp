@@ -84,8 +84,8 @@
 #include <vector>
 
 #include "fuzz_check.h"
-#include "ticketq/http_parser.h"
-#include "ticketq/http_server.h"
+#include "transport/http_parser.h"
+#include "transport/http_server.h"
 
 namespace {
 

@@ -6,9 +6,9 @@
 // show it.
 #include <string>
 
+#include "config/config.h"
 #include "fuzz_check.h"
-#include "ticketq/config.h"
-#include "ticketq/redis_gateway.h"
+#include "redis/redis_gateway.h"
 
 namespace {
 

@@ -3,8 +3,8 @@
 // a plain JSON parse of the same body agrees with what was accepted.
 #include <nlohmann/json.hpp>
 
+#include "base/validate.h"
 #include "fuzz_check.h"
-#include "ticketq/validate.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ticketq;

@@ -15,9 +15,9 @@
 #include <optional>
 #include <string>
 
+#include "base/validate.h"
+#include "frontend/router.h"
 #include "fuzz_check.h"
-#include "ticketq/router.h"
-#include "ticketq/validate.h"
 
 namespace {
 

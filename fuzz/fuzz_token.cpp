@@ -18,7 +18,7 @@
 #include <string>
 
 #include "fuzz_check.h"
-#include "ticketq/tokens.h"
+#include "tokens/tokens.h"
 
 namespace {
 

@@ -3,7 +3,7 @@
 // The least code that answers `POST /reserve` and `GET /status/{id}` on the
 // same stack as ticketq: libevent evhttp, hiredis async on its libevent
 // adapter, and ONE call of ticketq's own Lua script per request (the script
-// text of src/scripts.cpp, SCRIPT LOADed when the connection opens, run with
+// text of src/core/scripts.cpp, SCRIPT LOADed when the connection opens, run with
 // EVALSHA: same keys, same semantics) for the event "default" with
 // --capacity / --queue-limit. Nothing else: no JSON library (user_id is found
 // by string search, replies are built with snprintf), no logging, no limits,
@@ -33,7 +33,7 @@
 #include <thread>
 #include <vector>
 
-#include "ticketq/scripts.h"
+#include "core/scripts.h"
 
 namespace {
 

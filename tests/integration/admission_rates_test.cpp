@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "core/scripts.h"
 #include "support/process_util.h"
 #include "support/stack.h"
-#include "ticketq/scripts.h"
 
 namespace ticketq::test {
 namespace {

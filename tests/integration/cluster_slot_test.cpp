@@ -1,8 +1,8 @@
-// ticketq's key slots (src/cluster_slot.cpp) against a real redis-server's
+// ticketq's key slots (src/redis/cluster_slot.cpp) against a real redis-server's
 // CLUSTER KEYSLOT (a node with cluster support on; no cluster needs to be
 // formed for it to answer): random keys, with and without hash tags, and
 // the keys of events.
-#include "ticketq/cluster_slot.h"
+#include "redis/cluster_slot.h"
 
 #include <gtest/gtest.h>
 

@@ -14,9 +14,9 @@
 #include <mutex>
 #include <thread>
 
+#include "core/scripts.h"
 #include "support/proc_stats.h"
 #include "support/stack.h"
-#include "ticketq/scripts.h"
 
 namespace ticketq::test {
 namespace {

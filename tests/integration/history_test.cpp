@@ -9,8 +9,8 @@
 #include <string>
 #include <thread>
 
+#include "core/scripts.h"
 #include "support/stack.h"
-#include "ticketq/scripts.h"
 
 namespace ticketq::test {
 namespace {

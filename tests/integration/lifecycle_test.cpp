@@ -11,9 +11,9 @@
 #include <regex>
 #include <thread>
 
+#include "config/config.h"
 #include "support/proc_stats.h"
 #include "support/stack.h"
-#include "ticketq/config.h"
 
 namespace ticketq::test {
 namespace {

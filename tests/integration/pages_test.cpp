@@ -3,9 +3,9 @@
 // headers, the compiled-in files, and CORS for the API.
 #include <gtest/gtest.h>
 
+#include "pages/visitor.h"
 #include "support/sse_client.h"
 #include "support/stack.h"
-#include "ticketq/visitor.h"
 
 namespace ticketq::test {
 namespace {

@@ -1,4 +1,4 @@
-// ticketq on a Redis Cluster (src/redis_cluster.cpp), against real clusters
+// ticketq on a Redis Cluster (src/redis/redis_cluster.cpp), against real clusters
 // of redis-server processes on loopback made by redis-cli --cluster create
 // (tests/support/redis_topology.h): events spread over the shards, a slot
 // migrated by hand (ASK, TRYAGAIN, MOVED, deterministically), and under a

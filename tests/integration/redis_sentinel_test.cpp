@@ -1,4 +1,4 @@
-// ticketq behind Redis Sentinel (src/redis_sentinel.cpp), against real
+// ticketq behind Redis Sentinel (src/redis/redis_sentinel.cpp), against real
 // Sentinels: 1 master, 2 replicas, 3 Sentinels (down-after 1000 ms) on
 // loopback, with min-replicas-to-write 1 on the data nodes as docs/scaling.md
 // recommends. Under a steady load of reservations each test injects one

@@ -9,7 +9,7 @@
 
 #include <cstdio>
 
-#include "ticketq/cluster_slot.h"
+#include "redis/cluster_slot.h"
 
 namespace ticketq::test {
 namespace {

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "core/scripts.h"
 #include "support/redis_client.h"
 #include "support/redis_process.h"
-#include "ticketq/scripts.h"
 
 namespace ticketq::test {
 namespace {

@@ -7,7 +7,7 @@
 // other's user tokens; and a server refuses to start with a token key file
 // it cannot use. Keys are made by the openssl CLI, as scripts/run.sh and
 // the compose setup make them.
-#include "ticketq/tokens.h"
+#include "tokens/tokens.h"
 
 #include <gtest/gtest.h>
 

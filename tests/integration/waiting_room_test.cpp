@@ -10,7 +10,7 @@
 
 #include "support/process_util.h"
 #include "support/stack.h"
-#include "ticketq/tokens.h"
+#include "tokens/tokens.h"
 
 namespace ticketq::test {
 namespace {

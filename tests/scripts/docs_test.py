@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Checks that the documentation agrees with the code and with itself.
 
-1. Settings: every setting of the table in src/config.cpp is in README's
+1. Settings: every setting of the table in src/config/config.cpp is in README's
    settings table (section "Configuration"), and every setting named there
    is in the table.
 2. Links: in every Markdown file of the repository, each relative link
@@ -50,10 +50,10 @@ def tracked_files():
 # ------------------------------------------------------------------ settings --
 
 def config_settings():
-    text = read("src/config.cpp")
+    text = read("src/config/config.cpp")
     table = re.search(r"const Setting kSettings\[\] = \{(.*?)\n\};", text, re.S)
     if not table:
-        problems.append("src/config.cpp: no kSettings table found")
+        problems.append("src/config/config.cpp: no kSettings table found")
         return []
     return re.findall(r'^\s*\{"([a-z_0-9]+)",\s*"[A-Z_0-9]+"', table.group(1), re.M)
 
@@ -79,12 +79,12 @@ def check_settings():
     table, readme = config_settings(), readme_settings()
     for name in table:
         if name not in readme:
-            problems.append(f"README.md: setting `{name}` (src/config.cpp) is missing from the "
+            problems.append(f"README.md: setting `{name}` (src/config/config.cpp) is missing from the "
                             "settings table of 'Configuration'")
     for name in readme:
         if name not in table:
             problems.append(f"README.md: the settings table names `{name}`, which is no setting "
-                            "of src/config.cpp")
+                            "of src/config/config.cpp")
     seen = set()
     for name in readme:
         if name in seen:
@@ -215,7 +215,7 @@ SEE_SECTION = re.compile(r"\(see ([A-Z][A-Za-z' ]*[A-Za-z])\)")
 CONTINUATION = re.compile(r"^\s*(?:#|//|\*|--|;)?\s*")
 
 REFERRING = re.compile(r"(^docker-compose[^/]*\.ya?ml$|^docker/|^scripts/|^config/|^src/|"
-                       r"^include/|^bench/|^tests/.*\.(sh|py|cpp|h)$|^fuzz/.*\.(sh|cpp)$|"
+                       r"^bench/|^tests/.*\.(sh|py|cpp|h)$|^fuzz/.*\.(sh|cpp)$|"
                        r"^CMakeLists\.txt$|^cmake/|^web/|\.md$|\.yaml$)")
 
 

@@ -77,7 +77,7 @@ class RedisClient {
   Snapshot snapshot(const std::string& prefix);
 
   // The queue invariants of one event (key layout of
-  // include/ticketq/scripts.h), with the event's capacity. Returns the
+  // src/core/scripts.h), with the event's capacity. Returns the
   // violations, empty when all hold:
   //   each key has its type (cfg, stats, seats: hash; reserved: set;
   //   queued, holds, seen: sorted set) or is absent;

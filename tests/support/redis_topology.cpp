@@ -8,7 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "ticketq/cluster_slot.h"
+#include "redis/cluster_slot.h"
 
 namespace ticketq::test {
 

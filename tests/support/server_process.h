@@ -17,11 +17,11 @@ namespace ticketq::test {
 inline constexpr const char* kAdminToken = "it-admin-token-3f9c2e71b0d84a56";
 
 // What each event loop logs once it is connected to Redis with every script
-// loaded (src/redis_gateway.cpp).
+// loaded (src/redis/redis_gateway.cpp).
 inline constexpr const char* kReadyLogLine = "redis: ready on";
 
 // What the first event loop logs once it has read (and, on a fresh Redis,
-// stored) the default event's settings (src/server.cpp).
+// stored) the default event's settings (src/server/server.cpp).
 inline constexpr const char* kDefaultEventLogLine = "default event: ";
 
 // The server binary under test (set by tests/CMakeLists.txt; the
@@ -39,7 +39,7 @@ struct ServerOptions {
   std::vector<std::string> extra_args;  // appended to the standard ones
   // Runs the server through this command, e.g. {"/usr/bin/prlimit", "--nofile=64:64", "--"}.
   std::vector<std::string> command_prefix;
-  EnvList env;                          // extra environment
+  EnvList env;  // extra environment
   // Wait for every event loop to have loaded its scripts and for /ready
   // to answer 200. Off when Redis is meant to be unreachable.
   bool wait_ready = true;
