@@ -162,20 +162,18 @@ struct HttpConnection {
   };
 
   HttpServer* server = nullptr;
-  HttpServer::ConnList* list = nullptr;  // the list it is in
+  ConnState state = ConnState::kIdle;  // says which list it is in
   HttpServer::ConnList::iterator self;
   int fd = -1;
   short watching = 0;            // EV_READ / EV_WRITE added to `ev`
-  bool closed = false;           // socket closed; waits for owed replies
   bool read_done = false;        // no further request will be read
   bool eof = false;              // the client closed its side
-  bool lingering = false;        // shut down for writing; drops input until EOF
   bool want_write = false;       // the socket was full; waits for EV_WRITE
   bool dirty = false;            // in the loop's flush list
   bool continue_sent = false;    // 100 Continue sent for the current request
   bool close_when_sent = false;  // a closing reply is partly in `out`
   bool streaming = false;        // a stream was opened: no more requests
-  int64_t since_ms = 0;          // entered its list, or last write (idle list)
+  int64_t since_ms = 0;          // entered its state, or last progress in it
   int64_t requests = 0;
   uint32_t first_seq = 0;  // seq of slots.front()
   uint32_t next_seq = 0;
@@ -191,6 +189,9 @@ struct HttpConnection {
   IpAddress peer;
   bool counted = false;  // in the server's per-client counts
 
+  bool closed() const { return state == ConnState::kClosed; }
+  // The server is done with it: lingering, or closed.
+  bool done() const { return state == ConnState::kLingering || state == ConnState::kClosed; }
   size_t unsent() const { return out.size() - out_off; }
   // Bytes of replies held for the client: the rest of a partial write and
   // every reply (or stream chunk) ready but not written.
@@ -266,11 +267,11 @@ HttpServer::HttpServer(event_base* base, HttpLimits limits, HttpHandler& handler
 HttpServer::~HttpServer() {
   stopping_ = true;  // no request is handed on from here
   stop_accepting();
-  for (ConnList* l : {&idle_, &reading_, &writing_, &busy_, &lingering_, &closed_})
-    for (HttpConnection& c : *l) c.on_close = nullptr;
+  for (ConnList& l : lists_)
+    for (HttpConnection& c : l) c.on_close = nullptr;
   flush_all();  // replies answered during shutdown get their one try
-  for (ConnList* l : {&idle_, &reading_, &writing_, &busy_, &lingering_})
-    while (!l->empty()) close(l->front());
+  for (ConnList& l : lists_)
+    while (&l != &list(ConnState::kClosed) && !l.empty()) close(l.front());
   event_free(resume_timer_);
   event_free(flush_event_);
   event_free(sweep_timer_);
@@ -412,11 +413,12 @@ bool HttpServer::adopt(int fd, const IpAddress& peer) {
   }
   ++open_here_;
   if (metrics_ != nullptr) metrics_->connection_opened();
-  idle_.emplace_back();
-  HttpConnection& c = idle_.back();
+  ConnList& idle = list(ConnState::kIdle);
+  idle.emplace_back();
+  HttpConnection& c = idle.back();
   c.server = this;
-  c.list = &idle_;
-  c.self = std::prev(idle_.end());
+  c.state = ConnState::kIdle;
+  c.self = std::prev(idle.end());
   c.fd = fd;
   c.peer = peer;
   c.counted = count;
@@ -438,8 +440,8 @@ void HttpServer::on_io(int, short what, void* arg) {
     c->want_write = false;
     self->flush(*c);
   }
-  if ((what & EV_READ) && !c->closed) self->read_from(*c);
-  self->settle(*c);
+  if ((what & EV_READ) && !c->closed()) self->read_from(*c);
+  self->rewatch(*c);
 }
 
 void HttpServer::read_from(HttpConnection& c) {
@@ -450,16 +452,18 @@ void HttpServer::read_from(HttpConnection& c) {
   }
   if (n == 0) {
     c.eof = true;
-    // What was read in full is still answered (then settle() closes); a
+    // What was read in full is still answered (then write_some() closes); a
     // request cut short is not, nor a stream (its client is gone).
-    if (c.lingering || live_stream(c) || (c.slots.empty() && c.unsent() == 0)) return close(c);
+    if (c.state == ConnState::kLingering || live_stream(c) || (c.slots.empty() && c.unsent() == 0))
+      return close(c);
     c.read_done = true;
     c.stash.clear();
     release_parser(c);
+    wait_for_replies(c);  // a request cut short is dropped; stashed ones too
     return;
   }
   // A stream reads only to see its client go; a lingering connection drops.
-  if (c.lingering || c.streaming || c.read_done) return;
+  if (c.state == ConnState::kLingering || c.streaming || c.read_done) return;
   parse(c, std::string_view(in_.data(), static_cast<size_t>(n)));
 }
 
@@ -469,7 +473,7 @@ void HttpServer::parse(HttpConnection& c, std::string_view bytes) {
     if (between && !may_read_request(c)) {
       c.stash.append(bytes);  // reading pauses until replies go out
       release_parser(c);
-      return;
+      break;
     }
     if (c.parser == nullptr) {
       if (parsers_.empty()) {
@@ -479,7 +483,7 @@ void HttpServer::parse(HttpConnection& c, std::string_view bytes) {
         parsers_.pop_back();
       }
     }
-    if (c.parser->idle()) move_to(c, reading_);  // a request starts: its clock runs
+    if (c.parser->idle()) change_state(c, ConnState::kReading);  // a request starts: its clock runs
     bytes.remove_prefix(c.parser->feed(bytes));
     switch (c.parser->state()) {
       case RequestParser::State::kNeedMore:
@@ -500,6 +504,8 @@ void HttpServer::parse(HttpConnection& c, std::string_view bytes) {
     }
   }
   if (c.parser != nullptr && c.parser->idle()) release_parser(c);
+  // No request is arriving any more (complete, refused, or reading paused).
+  if (c.parser == nullptr && !c.done()) wait_for_replies(c);
 }
 
 // Another request may be read: the pipeline is not full and the replies
@@ -536,6 +542,7 @@ void HttpServer::refuse(HttpConnection& c, int status, const char* reason) {
   ++c.owed;
   respond(HttpExchange{&c, c.next_seq - 1}, status != 0 ? status : 400, kJsonType,
           json_error(status != 0 ? reason : "malformed request"), true);
+  if (c.state == ConnState::kReading) wait_for_replies(c);  // the refusal goes out next
 }
 
 void HttpServer::release_parser(HttpConnection& c) {
@@ -553,9 +560,9 @@ void HttpServer::respond(HttpExchange ex, int status, std::string_view headers, 
                          bool close_after) {
   HttpConnection& c = *ex.conn;
   --c.owed;
-  Slot* s = c.closed ? nullptr : c.slot(ex.seq);
+  Slot* s = c.closed() ? nullptr : c.slot(ex.seq);
   if (s == nullptr || s->state != Slot::State::kPending) {
-    if (c.closed && c.owed == 0) schedule_flush();  // to free it
+    if (c.closed() && c.owed == 0) schedule_flush();  // to free it
     return;
   }
   if (close_after || !s->keep_alive || (draining_ && ex.seq + 1 == c.next_seq)) {
@@ -566,7 +573,8 @@ void HttpServer::respond(HttpExchange ex, int status, std::string_view headers, 
   format_head(*s, status, headers, body.size(), false, date());
   if (!s->head_only) s->body = std::move(body);
   s->state = Slot::State::kReady;
-  if (c.list == &busy_) move_to(c, busy_);  // progress: its clock starts again
+  if (c.state == ConnState::kBusy)
+    change_state(c, ConnState::kBusy);  // progress: its clock restarts
   mark_dirty(c);
 }
 
@@ -581,14 +589,14 @@ bool HttpServer::live_stream(const HttpConnection& c) {
 HttpStream* HttpServer::open_stream(HttpExchange ex, int status, std::string_view headers,
                                     std::function<void()> on_close) {
   HttpConnection& c = *ex.conn;
-  if (c.streaming && !c.closed) {  // a second stream, pipelined behind the first
+  if (c.streaming && !c.closed()) {  // a second stream, pipelined behind the first
     respond(ex, 409, kJsonType, json_error("a connection carries one stream"));
     return nullptr;
   }
   --c.owed;
-  Slot* s = c.closed ? nullptr : c.slot(ex.seq);
+  Slot* s = c.closed() ? nullptr : c.slot(ex.seq);
   if (s == nullptr || s->state != Slot::State::kPending) {
-    if (c.closed && c.owed == 0) schedule_flush();
+    if (c.closed() && c.owed == 0) schedule_flush();
     return nullptr;
   }
   c.streaming = true;
@@ -610,7 +618,7 @@ HttpStream* HttpServer::open_stream(HttpExchange ex, int status, std::string_vie
 
 bool HttpServer::push(HttpStream* stream, std::string_view data) {
   HttpConnection& c = *stream;
-  Slot* s = c.closed ? nullptr : c.slot(c.stream_seq);
+  Slot* s = c.closed() ? nullptr : c.slot(c.stream_seq);
   if (s == nullptr || s->state != Slot::State::kStream) return false;
   if (data.empty()) return true;
   size_t unsent = c.unsent() + s->body.size();
@@ -639,7 +647,7 @@ bool HttpServer::push(HttpStream* stream, std::string_view data) {
 void HttpServer::end_stream(HttpStream* stream) {
   HttpConnection& c = *stream;
   c.on_close = nullptr;
-  Slot* s = c.closed ? nullptr : c.slot(c.stream_seq);
+  Slot* s = c.closed() ? nullptr : c.slot(c.stream_seq);
   if (s == nullptr || s->state != Slot::State::kStream) return;
   if (!s->http10) s->body += "0\r\n\r\n";
   s->state = Slot::State::kReady;
@@ -650,7 +658,7 @@ void HttpServer::end_stream(HttpStream* stream) {
 // ---------------------------------------------------------------- writing --
 
 void HttpServer::mark_dirty(HttpConnection& c) {
-  if (c.dirty || c.closed) return;
+  if (c.dirty || c.closed()) return;
   c.dirty = true;
   dirty_.push_back(&c);
   schedule_flush();
@@ -670,35 +678,50 @@ void HttpServer::on_flush(int, short, void* arg) {
 
 // The end of a loop turn (libevent runs an activated event after those
 // already active): one write per connection with something to send (and
-// requests read ahead resume, in settle); then closed connections run their
-// on_close and are freed once no reply is owed.
+// requests read ahead resume); then closed connections run their on_close
+// and are freed once no reply is owed: the Closed state's timer.
 void HttpServer::flush_all() {
   while (!dirty_.empty()) {
     flushing_.swap(dirty_);  // connections made dirty meanwhile go round again
     for (HttpConnection* c : flushing_) {
       c->dirty = false;
       flush(*c);
-      settle(*c);
+      rewatch(*c);
     }
     flushing_.clear();
   }
-  for (auto it = closed_.begin(); it != closed_.end();) {
+  ConnList& closed = list(ConnState::kClosed);
+  for (auto it = closed.begin(); it != closed.end();) {
     HttpConnection& c = *it++;
     if (c.on_close) {
       std::function<void()> f = std::move(c.on_close);
       c.on_close = nullptr;
       f();
     }
-    if (c.owed == 0 && !c.dirty) closed_.erase(c.self);
+    if (c.owed == 0 && !c.dirty) closed.erase(c.self);
   }
 }
 
 // Writes what is ready, in order: the rest of a partial write, then
 // ready replies up to the first one still owed (or a stream, or a reply that
-// closes).
+// closes). Once replies went out, requests read ahead resume and the
+// connection waits for what is left.
 void HttpServer::flush(HttpConnection& c) {
-  while (!c.closed && !c.want_write && write_some(c)) {
+  while (!c.closed() && !c.want_write && write_some(c)) {
   }
+  resume_reading(c);
+  if (!c.done() && c.state != ConnState::kReading) wait_for_replies(c);
+}
+
+// Requests read ahead (held while reading paused) are parsed once the
+// replies before them went out.
+void HttpServer::resume_reading(HttpConnection& c) {
+  if (c.stash.empty() || c.done() || c.unsent() > 0 || c.want_write || stopping_ ||
+      !may_read_request(c))
+    return;
+  std::string stash = std::move(c.stash);
+  c.stash.clear();
+  parse(c, stash);
 }
 
 // One write of as much as one iovec array takes. True when it was all
@@ -736,7 +759,7 @@ bool HttpServer::write_some(HttpConnection& c) {
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
       close(c);
     else
-      c.want_write = true;
+      socket_full(c);
     return false;
   }
   size_t left = static_cast<size_t>(written);
@@ -781,49 +804,71 @@ bool HttpServer::write_some(HttpConnection& c) {
   }
   c.slots.erase(c.slots.begin(), c.slots.begin() + static_cast<ptrdiff_t>(done));
   c.first_seq += static_cast<uint32_t>(done);
-  if (c.list == &idle_ || c.list == &writing_) move_to(c, *c.list);  // progress: not idle
+  // The client took bytes: a connection that waits on it is not idle.
+  if (c.state == ConnState::kIdle || c.state == ConnState::kWriting) change_state(c, c.state);
   if (c.unsent() > 0) {
-    c.want_write = true;
+    socket_full(c);
     return false;
   }
   if (c.close_when_sent) {
     finish(c);
     return false;
   }
+  // The client left before its stream began: the replies before it went out.
+  if (c.eof && live_stream(c)) {
+    close(c);
+    return false;
+  }
+  // The last reply owed went out after the client closed its side.
+  if (c.read_done && !c.streaming && c.slots.empty()) {
+    finish(c);
+    return false;
+  }
   return more;
+}
+
+// The socket is full: the connection waits for the client to read (unless
+// a request is arriving meanwhile, whose deadline comes first).
+void HttpServer::socket_full(HttpConnection& c) {
+  c.want_write = true;
+  if (c.state != ConnState::kReading && c.state != ConnState::kWriting)
+    change_state(c, ConnState::kWriting);
 }
 
 // ------------------------------------------------- lists, timers, closing --
 
-void HttpServer::move_to(HttpConnection& c, ConnList& to) {
-  to.splice(to.end(), *c.list, c.self);
-  c.list = &to;
+// The one place a connection changes state: out of its list, into the
+// back of the new one (the same one for progress in a state), its clock
+// (re)started; entering Closed ends its count among the open connections.
+void HttpServer::change_state(HttpConnection& c, ConnState to) {
+  ConnList& dest = list(to);
+  dest.splice(dest.end(), list(c.state), c.self);
+  if (to == ConnState::kClosed && c.state != ConnState::kClosed) {
+    --open_;
+    --open_here_;
+    if (c.counted) per_client_->release(c.peer.client_key());
+    if (metrics_ != nullptr) metrics_->connection_closed();
+  }
+  c.state = to;
   c.since_ms = now_ms_mono();
 }
 
-// Puts the connection in the list its state asks for, and watches its
-// socket for what it waits for.
-void HttpServer::settle(HttpConnection& c) {
-  if (c.closed || c.lingering) return;
-  // The client left before its stream began: the replies before it went out.
-  if (c.eof && live_stream(c)) return close(c);
-  // Requests read ahead resume once replies went out: parse what was kept.
-  if (!c.stash.empty() && may_read_request(c) && c.unsent() == 0 && !c.want_write && !stopping_) {
-    std::string stash = std::move(c.stash);
-    c.stash.clear();
-    parse(c, stash);
-  }
-  if (c.read_done && !c.streaming && c.slots.empty() && c.unsent() == 0) return finish(c);
-  ConnList* want = &idle_;
-  if (c.parser != nullptr)
-    want = &reading_;
-  else if (c.unsent() > 0 || c.want_write)
-    want = &writing_;
-  else if (c.owed > 0 || !c.stash.empty())
-    want = &busy_;
-  if (c.list != want) move_to(c, *want);
-  // Reading pauses while the client does not read its replies, and while
-  // the pipeline is full; a stream reads only to see its client go.
+// No request is arriving: the connection waits for the client to take its
+// replies (Writing), for its handlers (Busy: a reply owed, or requests read
+// ahead that wait for replies to go out), or for the next request (Idle).
+void HttpServer::wait_for_replies(HttpConnection& c) {
+  ConnState to = c.want_write                     ? ConnState::kWriting
+                 : c.owed > 0 || !c.stash.empty() ? ConnState::kBusy
+                                                  : ConnState::kIdle;
+  if (c.state != to) change_state(c, to);
+}
+
+// Watches the socket for what the connection waits for. Reading pauses
+// while the client does not read its replies, and while the pipeline is
+// full; a stream reads only to see its client go. (Lingering and Closed
+// set their own: read until EOF, nothing.)
+void HttpServer::rewatch(HttpConnection& c) {
+  if (c.done()) return;
   bool read = !c.eof && (c.streaming ||
                          (!c.read_done && c.stash.empty() && c.unsent() == 0 && !c.want_write));
   watch(c, read, c.want_write);
@@ -844,32 +889,26 @@ void HttpServer::watch(HttpConnection& c, bool read, bool write) {
 // most kLingerMs): closing at once with unread input would make the kernel
 // reset the connection, and the client could lose that reply.
 void HttpServer::finish(HttpConnection& c) {
-  if (c.eof || c.lingering) return close(c);
+  if (c.eof || c.state == ConnState::kLingering) return close(c);
   shutdown(c.fd, SHUT_WR);
-  c.lingering = true;
   c.read_done = true;
   c.slots.clear();  // replies to requests after the closing one are dropped
   release_parser(c);
-  move_to(c, lingering_);
+  change_state(c, ConnState::kLingering);
   watch(c, true, false);
 }
 
 void HttpServer::close(HttpConnection& c) {
-  if (c.closed) return;
+  if (c.closed()) return;
   watch(c, false, false);
   ::close(c.fd);
   c.fd = -1;
-  c.closed = true;
-  --open_;
-  --open_here_;
-  if (c.counted) per_client_->release(c.peer.client_key());
-  if (metrics_ != nullptr) metrics_->connection_closed();
   release_parser(c);
   c.slots.clear();
   std::string().swap(c.out);
   std::string().swap(c.stash);
   c.out_off = 0;
-  move_to(c, closed_);
+  change_state(c, ConnState::kClosed);
   schedule_flush();
 }
 
@@ -877,33 +916,61 @@ void HttpServer::on_sweep(int, short, void* arg) {
   static_cast<HttpServer*>(arg)->sweep();
 }
 
+// Each state's timeout (the table in http_server.h); Closed has none, its
+// records being freed at the end of the turn once no reply is owed.
+int64_t HttpServer::timeout_ms(ConnState s) const {
+  switch (s) {
+    case ConnState::kIdle:
+    case ConnState::kWriting:
+      return limits_.idle_timeout_ms;
+    case ConnState::kReading:
+      return limits_.request_timeout_ms;
+    case ConnState::kBusy:
+      return limits_.answer_timeout_ms;
+    case ConnState::kLingering:
+      return kLingerMs;
+    case ConnState::kClosed:
+      break;
+  }
+  return -1;
+}
+
+// What each state's timer does when it fires.
+void HttpServer::expire(HttpConnection& c, int64_t now) {
+  switch (c.state) {
+    case ConnState::kReading:
+      if (metrics_ != nullptr) metrics_->slow_request();
+      refuse(c, 408, "the request did not arrive in time");  // out of Reading
+      rewatch(c);
+      return;
+    case ConnState::kWriting:
+      if (metrics_ != nullptr) metrics_->slow_reader();
+      return close(c);
+    case ConnState::kBusy: {
+      thread_local int64_t last_log_us = 0;  // a handler missed its own deadline: a bug
+      if (now_us() - last_log_us > 10'000'000) {
+        last_log_us = now_us();
+        spdlog::error("closing a connection whose reply has been owed for {} ms", now - c.since_ms);
+      }
+      return close(c);
+    }
+    case ConnState::kIdle:
+    case ConnState::kLingering:
+      return close(c);
+    case ConnState::kClosed:
+      return;
+  }
+}
+
 // Each list is in timer order: walked from its front while expired.
 void HttpServer::sweep() {
   int64_t now = now_ms_mono();
-  auto expired = [now](const ConnList& l, int64_t timeout_ms) {
-    return !l.empty() && now - l.front().since_ms > timeout_ms;
-  };
-  while (expired(reading_, limits_.request_timeout_ms)) {
-    HttpConnection& c = reading_.front();
-    if (metrics_ != nullptr) metrics_->slow_request();
-    refuse(c, 408, "the request did not arrive in time");
-    settle(c);  // out of reading_
+  for (size_t i = 0; i < kConnStates; ++i) {
+    auto state = static_cast<ConnState>(i);
+    int64_t timeout = timeout_ms(state);
+    ConnList& l = list(state);
+    while (timeout >= 0 && !l.empty() && now - l.front().since_ms > timeout) expire(l.front(), now);
   }
-  while (expired(idle_, limits_.idle_timeout_ms)) close(idle_.front());
-  while (expired(writing_, limits_.idle_timeout_ms)) {
-    if (metrics_ != nullptr) metrics_->slow_reader();
-    close(writing_.front());
-  }
-  while (expired(busy_, limits_.answer_timeout_ms)) {
-    thread_local int64_t last_log_us = 0;  // a handler missed its own deadline: a bug
-    if (now_us() - last_log_us > 10'000'000) {
-      last_log_us = now_us();
-      spdlog::error("closing a connection whose reply has been owed for {} ms",
-                    now - busy_.front().since_ms);
-    }
-    close(busy_.front());
-  }
-  while (expired(lingering_, kLingerMs)) close(lingering_.front());
 }
 
 const std::string& HttpServer::date() {

@@ -23,18 +23,58 @@
 // bytes read past the point where reading paused are kept (at most one read's worth) and parsed
 // once replies went out.
 //
-// Timers (one sweep per loop every 100 ms, no timer per connection): each
-// connection is in one list by what it waits for, and each list has one
-// timeout, counted from when it entered the list or last made progress.
-// A request must arrive whole within request_timeout_ms of its first byte
-// (else 408 and close); a connection with nothing to read or write for
-// idle_timeout_ms is closed, and so is one whose client has not taken a
-// byte of its replies for idle_timeout_ms (a stream that writes, or a
-// client that reads a slow reply, is not idle); a connection whose handler
-// has owed a reply for answer_timeout_ms is closed (the handlers answer
-// within their own deadlines: this is a backstop). A closed connection
-// keeps only its record (no socket, no buffers) until the replies it is
-// owed have been given, since each exchange stays valid until answered.
+// States and timers (PgBouncer's way): each connection is in exactly one
+// state, kept in one list per state, and one function, change_state(),
+// moves it between them. Each state has one timer, counted from when the
+// connection entered the state or last made progress in it; one sweep per
+// loop every 100 ms walks each list from its front (a list's order is its
+// timer order), with no timer per connection.
+//
+//   state      timer, from entering it or progress in it   when it fires
+//   ---------  ------------------------------------------  --------------------------
+//   Idle       idle_timeout_ms (progress: the client took   close
+//              a byte of a reply)
+//   Reading    request_timeout_ms from the request's first  408, then close
+//              byte
+//   Busy       answer_timeout_ms (progress: a reply given)  close (logged: a handler
+//                                                           missed its own deadline)
+//   Writing    idle_timeout_ms (progress: the client took   close (a slow reader)
+//              a byte)
+//   Lingering  2 s                                          close
+//   Closed     the end of the loop turn                     freed, once no reply is
+//                                                           owed (each owed one comes
+//                                                           by its handler's deadline)
+//
+// The moves, each where its event happens:
+//   Idle, Busy, Writing -> Reading    a request's first byte
+//   Reading -> Writing, Busy or Idle  the request is complete, refused or cut short
+//                                     (wait_for_replies: Writing if the socket is
+//                                     full, Busy if a reply is owed or requests wait
+//                                     read ahead, else Idle)
+//   Idle, Busy -> Writing             the socket is full
+//   Writing -> Busy or Idle           the socket took every byte
+//   Busy -> Idle                      the last reply owed went out
+//   any but Closed -> Lingering       a reply that closes the connection went out
+//   any but Closed -> Closed          the client reset or closed, a timer fired, a
+//                                     stream's client fell too far behind
+//
+// When a request starts arriving while the socket is full, Reading wins
+// (its deadline is the request's). What is not a state is a fact of the
+// connection: the client closed its side (eof), no further request will be
+// read (read_done), the socket was full (want_write), a stream was opened
+// (streaming); a stream waits as any connection does (Idle between its
+// chunks, Writing while its client lags).
+//
+// Deadlines: a request must arrive whole within request_timeout_ms of its
+// first byte (else 408 and close); a connection with nothing to read or
+// write for idle_timeout_ms is closed, and so is one whose client has not
+// taken a byte of its replies for idle_timeout_ms (a stream that writes,
+// or a client that reads a slow reply, is not idle); a connection whose
+// handler has owed a reply for answer_timeout_ms is closed (the handlers
+// answer within their own deadlines: this is a backstop). A closed
+// connection keeps only its record (no socket, no buffers) until the
+// replies it is owed have been given, since each exchange stays valid
+// until answered.
 //
 // Streams: a handler may answer with a stream (open_stream) and push chunks
 // to it for as long as it likes. Unsent bytes of a stream are capped at
@@ -83,6 +123,10 @@ struct HttpLimits {
 
 class HttpServer;
 struct HttpConnection;
+
+// A connection's state: what it waits for (the table above).
+enum class ConnState : unsigned char { kIdle, kReading, kBusy, kWriting, kLingering, kClosed };
+constexpr size_t kConnStates = 6;
 
 // One request to answer: its connection and its place in the connection's
 // order. Valid until answered, even if the client goes away meanwhile.
@@ -184,12 +228,18 @@ class HttpServer {
   void flush_all();
   void flush(HttpConnection& c);
   bool write_some(HttpConnection& c);
-  void settle(HttpConnection& c);
-  void move_to(HttpConnection& c, ConnList& to);
+  void socket_full(HttpConnection& c);
+  void resume_reading(HttpConnection& c);
+  void change_state(HttpConnection& c, ConnState to);
+  void wait_for_replies(HttpConnection& c);
+  void rewatch(HttpConnection& c);
   void watch(HttpConnection& c, bool read, bool write);
   void finish(HttpConnection& c);
   void close(HttpConnection& c);
+  void expire(HttpConnection& c, int64_t now);
+  int64_t timeout_ms(ConnState s) const;
   void sweep();
+  ConnList& list(ConnState s) { return lists_[static_cast<size_t>(s)]; }
   const std::string& date();
 
   event_base* base_;
@@ -210,14 +260,9 @@ class HttpServer {
   uint64_t requests_ = 0;
   uint64_t writes_ = 0;
 
-  // Every connection is in exactly one list; a list's order is its timer
-  // order (all in it have the same timeout, counted from `since`).
-  ConnList idle_;       // nothing to do but wait: idle_timeout_ms
-  ConnList reading_;    // a request is arriving: request_timeout_ms
-  ConnList writing_;    // the client does not read fast enough: idle_timeout_ms
-  ConnList busy_;       // waiting for handlers: answer_timeout_ms
-  ConnList lingering_;  // done, dropping input until the client closes
-  ConnList closed_;     // socket closed, replies still owed; freed when none are
+  // One list per state (the table above), in timer order: all in a list
+  // have the same timeout, counted from `since_ms`.
+  ConnList lists_[kConnStates];
 
   std::vector<HttpConnection*> dirty_;                   // to flush this turn
   std::vector<HttpConnection*> flushing_;                // being flushed
