@@ -1,19 +1,14 @@
 #include "ticketq/redis_gateway.h"
 
-#include <arpa/inet.h>
 #include <event2/event.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
-#include <mutex>
 #include <random>
-#include <thread>
 
 #include "ticketq/clock.h"
 
@@ -99,27 +94,14 @@ std::optional<std::string> parse_maxmemory_policy(std::string_view info) {
   return std::nullopt;
 }
 
-// A name lookup on its own short-lived thread: getaddrinfo() blocks, and in
-// the loop a slow DNS server would freeze every request, deadlines included.
-// The answer comes back through an event of the loop; a lookup that outlives
-// its gateway finds itself cancelled and touches nothing.
-struct RedisGateway::Lookup {
-  std::mutex mutex;
-  bool cancelled = false;
-  event* wake = nullptr;
-  std::string ip;
-  std::string error;
-};
-
 // ---------------------------------------------------------------- lifecycle --
 
 RedisGateway::RedisGateway(event_base* base, GatewayOptions options)
-    : base_(base), options_(std::move(options)) {
+    : base_(base), options_(std::move(options)), resolver_(base) {
   deadline_timer_ = evtimer_new(base_, &RedisGateway::on_timer, this);
   reconnect_timer_ = evtimer_new(base_, &RedisGateway::on_reconnect_timer, this);
   script_retry_timer_ = evtimer_new(base_, &RedisGateway::on_script_retry, this);
   role_timer_ = evtimer_new(base_, &RedisGateway::on_role_timer, this);
-  resolved_event_ = event_new(base_, -1, 0, &RedisGateway::on_resolved, this);
 }
 
 RedisGateway::~RedisGateway() {
@@ -128,7 +110,6 @@ RedisGateway::~RedisGateway() {
   event_free(reconnect_timer_);
   event_free(script_retry_timer_);
   event_free(role_timer_);
-  event_free(resolved_event_);
 }
 
 void RedisGateway::start() {
@@ -140,11 +121,8 @@ void RedisGateway::start() {
 void RedisGateway::stop() {
   stopping_ = true;
   evtimer_del(reconnect_timer_);
-  if (lookup_ != nullptr) {
-    std::lock_guard<std::mutex> lock(lookup_->mutex);
-    lookup_->cancelled = true;
-  }
-  lookup_.reset();
+  HostResolver::cancel(lookup_);
+  lookup_ = nullptr;
   evtimer_del(script_retry_timer_);
   evtimer_del(role_timer_);
   if (ctx_ != nullptr) {
@@ -195,11 +173,8 @@ void RedisGateway::set_endpoint(const RedisEndpoint& endpoint, int64_t promotion
     return;
   if (!options_.endpoint.host.empty())
     spdlog::info("redis: moving from {} to {}", options_.endpoint.describe(), endpoint.describe());
-  if (lookup_ != nullptr) {
-    std::lock_guard<std::mutex> lock(lookup_->mutex);
-    lookup_->cancelled = true;
-  }
-  lookup_.reset();
+  HostResolver::cancel(lookup_);
+  lookup_ = nullptr;
   if (options_.metrics != nullptr && !options_.endpoint.host.empty()) {
     options_.metrics->node_master(options_.endpoint.describe(), false);
     options_.metrics->node_connected(options_.endpoint.describe(), false);
@@ -217,52 +192,23 @@ void RedisGateway::set_endpoint(const RedisEndpoint& endpoint, int64_t promotion
 void RedisGateway::connect() {
   if (stopping_ || ctx_ != nullptr || lookup_ != nullptr) return;
   const RedisEndpoint& ep = options_.endpoint;
-  unsigned char scratch[sizeof(in6_addr)];
-  if (ep.is_unix || inet_pton(AF_INET, ep.host.c_str(), scratch) == 1 ||
-      inet_pton(AF_INET6, ep.host.c_str(), scratch) == 1)
-    return open_connection(ep.host);
-  auto lookup = std::make_shared<Lookup>();
-  lookup->wake = resolved_event_;
-  lookup_ = lookup;
-  std::thread([lookup, host = ep.host] {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* res = nullptr;
-    int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
-    char ip[INET6_ADDRSTRLEN] = "";
-    if (rc == 0 && res != nullptr) {
-      const void* addr =
-          res->ai_family == AF_INET6
-              ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr)
-              : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr);
-      inet_ntop(res->ai_family, addr, ip, sizeof ip);
-    }
-    if (res != nullptr) freeaddrinfo(res);
-    std::lock_guard<std::mutex> lock(lookup->mutex);
-    lookup->ip = ip;
-    lookup->error = rc == 0 ? "no address" : gai_strerror(rc);
-    if (!lookup->cancelled) event_active(lookup->wake, 0, 0);
-  }).detach();
+  if (ep.is_unix || is_numeric_host(ep.host)) return open_connection(ep.host);
+  // Answered at once for a name in /etc/hosts, else on a later turn.
+  lookup_ = resolver_.lookup(ep.host, [this](const std::string& ip, const std::string& error) {
+    lookup_ = nullptr;
+    on_resolved(ip, error);
+  });
 }
 
-void RedisGateway::on_resolved(int, short, void* arg) {
-  auto* self = static_cast<RedisGateway*>(arg);
-  std::shared_ptr<Lookup> lookup = std::move(self->lookup_);
-  if (lookup == nullptr || self->stopping_) return;
-  std::string ip, error;
-  {
-    std::lock_guard<std::mutex> lock(lookup->mutex);
-    ip = lookup->ip;
-    error = lookup->error;
-  }
+void RedisGateway::on_resolved(const std::string& ip, const std::string& error) {
+  if (stopping_) return;
   if (ip.empty()) {
-    if (self->attempts_ == 0 || self->attempts_ % 20 == 0)
-      spdlog::warn("redis: cannot resolve {}: {}", self->options_.endpoint.host, error);
-    self->schedule_reconnect();
-    return self->trouble("cannot resolve " + self->options_.endpoint.host);
+    if (attempts_ == 0 || attempts_ % 20 == 0)
+      spdlog::warn("redis: cannot resolve {}: {}", options_.endpoint.host, error);
+    schedule_reconnect();
+    return trouble("cannot resolve " + options_.endpoint.host);
   }
-  self->open_connection(ip);
+  open_connection(ip);
 }
 
 void RedisGateway::open_connection(const std::string& address) {

@@ -38,6 +38,7 @@
 #include <string>
 #include <string_view>
 
+#include "ticketq/host_resolver.h"
 #include "ticketq/metrics.h"
 #include "ticketq/redis_backend.h"
 #include "ticketq/redis_url.h"
@@ -143,6 +144,7 @@ class RedisGateway final : public RedisBackend {
   };
 
   void connect();
+  void on_resolved(const std::string& ip, const std::string& error);
   void open_connection(const std::string& address);
   void check_eviction_policy();
   void check_role();
@@ -170,7 +172,6 @@ class RedisGateway final : public RedisBackend {
   static void on_reconnect_timer(int fd, short what, void* arg);
   static void on_script_retry(int fd, short what, void* arg);
   static void on_role_timer(int fd, short what, void* arg);
-  static void on_resolved(int fd, short what, void* arg);
 
   event_base* base_;
   GatewayOptions options_;
@@ -204,9 +205,8 @@ class RedisGateway final : public RedisBackend {
   event* role_timer_ = nullptr;
   std::vector<std::string> channels_;  // subscribed to, when any
   MessageCallback on_message_;
-  struct Lookup;  // a host name lookup in progress
-  std::shared_ptr<Lookup> lookup_;
-  event* resolved_event_ = nullptr;  // activated by the lookup's thread
+  HostResolver resolver_;
+  HostResolver::Lookup* lookup_ = nullptr;  // the endpoint's name, being looked up
   bool script_retry_armed_ = false;
 };
 
