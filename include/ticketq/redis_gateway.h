@@ -1,39 +1,24 @@
-// The Redis gateway: one hiredis async connection on one event loop.
+// The Redis gateway: a data node's connection (redis_connection.h) kept
+// open and usable, and the backend of a single server.
 //
-// Every call is pipelined on the connection and answered exactly once:
-// by Redis, by the deadline timer (the call's deadline passed), or with
-// kUnavailable when the connection is down or drops. Replies come back in
-// the order calls were sent, so pending calls sit in a FIFO whose expired
-// entries always form a prefix: most calls share one timeout, and the few
-// that keep an earlier deadline of their own (a redirected Cluster call, a
-// WAIT) are answered at worst when the call before them times out.
-//
-// The same class serves a Sentinel or a Cluster node: it can be moved to
-// another server (set_endpoint), check that its server is a master (ROLE),
-// tell its owner when the server may no longer be the right one
-// (on_trouble), carry plain commands or one subscription (a Sentinel), and
-// hold a write's reply until replicas have it (WAIT).
-//
-// On every (re)connect the scripts are loaded before anything else is sent;
-// should Redis still answer NOSCRIPT (SCRIPT FLUSH), the call is resent once
-// as EVAL, so NOSCRIPT never reaches a caller. Lost connections are retried
-// with exponential backoff and jitter.
+// Lost connections are retried with exponential backoff and jitter; a host
+// name is looked up again before each attempt (host_resolver.h), on the
+// loop. On every (re)connect the scripts are loaded before anything else is
+// sent, so calls go by sha (a NOSCRIPT left is the connection's to answer).
 //
 // Each connection also reads the server's maxmemory-policy (INFO memory):
 // Redis must never evict our keys (an evicted key is a lost reservation), so
 // any policy but noeviction keeps the gateway not ready unless
 // allow_eviction accepts it.
 //
-// A broken invariant that could match a reply to the wrong call (a reply
-// with no call waiting for it) is checked in release builds too: it is
-// logged and the connection is dropped, so every call in flight gets
-// kUnavailable instead of someone else's answer.
+// The same class serves a Sentinel or a Cluster node: it can be moved to
+// another server (set_endpoint), check that its server is a master (ROLE),
+// tell its owner when the server may no longer be the right one
+// (on_trouble), and carry plain commands or one subscription (a Sentinel).
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,14 +26,13 @@
 #include "ticketq/host_resolver.h"
 #include "ticketq/metrics.h"
 #include "ticketq/redis_backend.h"
+#include "ticketq/redis_connection.h"
 #include "ticketq/redis_url.h"
 #include "ticketq/script_runner.h"
 #include "ticketq/validate.h"
 
 struct event_base;
 struct event;
-struct redisAsyncContext;
-struct redisReply;
 
 namespace ticketq {
 
@@ -72,9 +56,8 @@ struct GatewayOptions {
   // ready; checked again every role_check_ms (Sentinel deployments).
   bool check_role = false;
   int64_t role_check_ms = 5000;
-  // Durability: a write script's reply is held until WAIT says this many
-  // replicas have it (0: not waited for), at most wait_timeout_ms; without
-  // them the call fails kUnavailable (the write stays on the master).
+  // Durability (redis_connection.h): write replies wait for this many
+  // replicas, at most wait_timeout_ms.
   int wait_replicas = 0;
   int64_t wait_timeout_ms = 100;
   // Called (on the loop) when this may no longer be the server to talk to:
@@ -116,8 +99,7 @@ class RedisGateway final : public RedisBackend {
   void command(std::vector<std::string> words, ReplyCallback cb);
   // Subscribes to `channels` on every connection (a connection that only
   // listens: nothing else may be sent on it after the first).
-  using MessageCallback = std::function<void(const std::string& channel, const std::string& text)>;
-  void subscribe(std::vector<std::string> channels, MessageCallback on_message);
+  void subscribe(std::vector<std::string> channels, RedisConnection::MessageCallback on_message);
   // Talks to another server from now on: the connection is dropped (calls
   // in flight get kUnavailable) and a new one opened at once. With
   // promotion_ms, the server is a replica being promoted: for that long a
@@ -126,26 +108,16 @@ class RedisGateway final : public RedisBackend {
   void set_endpoint(const RedisEndpoint& endpoint, int64_t promotion_ms = 0);
   static constexpr int64_t kPromotionCheckMs = 20;
   const RedisEndpoint& endpoint() const { return options_.endpoint; }
-  bool connected() const { return connected_; }
-  size_t inflight() const { return pending_.size() - expired_; }
+  bool connected() const { return conn_.connected(); }
+  size_t inflight() const { return conn_.inflight(); }
   RedisNodeStatus status() const;
 
  private:
-  struct Pending {
-    ReplyCallback cb;  // empty once answered by the deadline timer
-    int64_t deadline_ms;
-    const Script* script = nullptr;  // set for script calls
-    int numkeys = 0;
-    std::vector<std::string> argv;  // kept only by EVALSHA calls, for the NOSCRIPT retry
-    int64_t sent_us = 0;
-    bool internal = false;  // connection setup: not subject to max_inflight
-    bool by_sha = false;
-    bool asking = false;
-  };
-
   void connect();
   void on_resolved(const std::string& ip, const std::string& error);
   void open_connection(const std::string& address);
+  void on_connected();
+  void on_ended(RedisConnection::End end, const std::string& error);
   void check_eviction_policy();
   void check_role();
   void load_scripts();
@@ -153,65 +125,28 @@ class RedisGateway final : public RedisBackend {
   void schedule_reconnect();
   void trouble(const std::string& why);
   void became_ready();
-  void send_subscribe();
-  void send(std::vector<std::string_view> words, Pending p);
-  void send_script(const Script& script, bool by_sha, int numkeys, std::vector<std::string> argv,
-                   ReplyCallback cb, int64_t deadline_ms, bool asking);
-  void hold_for_replicas(ScriptReply&& reply, ReplyCallback cb, int64_t deadline_ms);
-  void send_wait();
-  void arm_timer();
-  // Answers a call that Redis did not answer, and counts it.
-  void fail(ReplyCallback& cb, Fault f, const char* detail);
-  void set_inflight_gauge();
 
-  static void on_reply(redisAsyncContext* c, void* reply, void* privdata);
-  static void on_message(redisAsyncContext* c, void* reply, void* privdata);
-  static void on_connect(const redisAsyncContext* c, int status);
-  static void on_disconnect(const redisAsyncContext* c, int status);
-  static void on_timer(int fd, short what, void* arg);
   static void on_reconnect_timer(int fd, short what, void* arg);
   static void on_script_retry(int fd, short what, void* arg);
   static void on_role_timer(int fd, short what, void* arg);
 
   event_base* base_;
   GatewayOptions options_;
-  redisAsyncContext* ctx_ = nullptr;
-  bool connected_ = false;
+  HostResolver resolver_;
+  HostResolver::Lookup* lookup_ = nullptr;  // the endpoint's name, being looked up
+  RedisConnection conn_;
   bool ever_connected_ = false;
   bool stopping_ = false;
   bool switching_ = false;          // set_endpoint is dropping the connection on purpose
-  unsigned loaded_mask_ = 0;        // bit i: scripts().all()[i] is loaded on ctx_
-  bool eviction_refused_ = false;   // ctx_'s Redis may evict keys and that is not allowed
-  bool is_master_ = false;          // ROLE on ctx_ said master (check_role)
-  int64_t promotion_until_ms_ = 0;  // see set_endpoint
-  bool noscript_seen_ = false;      // on ctx_ (logged once)
   int attempts_ = 0;                // failed connection attempts in a row
-  std::deque<Pending> pending_;
-  // Write replies held for the next WAIT (hold_for_replicas), and whether
-  // one is in flight.
-  struct HeldWrite {
-    ScriptReply reply;
-    ReplyCallback cb;
-    int64_t deadline_ms;
-    redisAsyncContext* conn;  // the connection that made the write
-  };
-  std::vector<HeldWrite> held_;
-  bool waiting_ = false;
-  size_t expired_ = 0;  // leading entries of pending_ already answered by the timer
-  event* deadline_timer_ = nullptr;
-  bool timer_armed_ = false;
+  unsigned loaded_mask_ = 0;        // bit i: scripts().all()[i] is loaded on the connection
+  bool eviction_refused_ = false;   // its Redis may evict keys and that is not allowed
+  bool is_master_ = false;          // ROLE on it said master (check_role)
+  int64_t promotion_until_ms_ = 0;  // see set_endpoint
   event* reconnect_timer_ = nullptr;
   event* script_retry_timer_ = nullptr;
-  event* role_timer_ = nullptr;
-  std::vector<std::string> channels_;  // subscribed to, when any
-  MessageCallback on_message_;
-  HostResolver resolver_;
-  HostResolver::Lookup* lookup_ = nullptr;  // the endpoint's name, being looked up
   bool script_retry_armed_ = false;
+  event* role_timer_ = nullptr;
 };
-
-// Whether a Redis error reply means the server is not (or no longer) the
-// one to write to: READONLY, NOREPLICAS, LOADING, MASTERDOWN.
-bool is_trouble_error(std::string_view error);
 
 }  // namespace ticketq
