@@ -201,6 +201,10 @@ void RedisConnection::command(std::vector<std::string_view> words, ReplyCallback
   send(std::move(words), {std::move(cb), deadline_ms, nullptr, 0, {}, 0, internal});
 }
 
+void RedisConnection::command(std::vector<std::string_view> words, ReplyCallback cb) {
+  command(std::move(words), std::move(cb), now_ms() + options_.timeout_ms);
+}
+
 void RedisConnection::script(const Script& script, int numkeys, std::vector<std::string> argv,
                              ReplyCallback cb, int64_t deadline_ms, bool asking) {
   send_script(script, /*by_sha=*/true, numkeys, std::move(argv), std::move(cb), deadline_ms,

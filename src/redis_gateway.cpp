@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <random>
 
 #include "ticketq/clock.h"
 
@@ -27,125 +26,72 @@ std::optional<std::string> parse_maxmemory_policy(std::string_view info) {
 
 namespace {
 
-ConnectionOptions connection_options(const GatewayOptions& o) {
-  ConnectionOptions c;
-  c.timeout_ms = o.timeout_ms;
-  c.max_inflight = o.max_inflight;
-  c.wait_replicas = o.wait_replicas;
-  c.wait_timeout_ms = o.wait_timeout_ms;
-  c.metrics = o.metrics;
-  c.inflight_gauge = o.loop_gauges;
-  c.password_optional = !o.data_node;
-  return c;
+LinkOptions link_options(const GatewayOptions& o) {
+  LinkOptions l;
+  l.endpoint = o.endpoint;
+  l.backoff_min_ms = o.backoff_min_ms;
+  l.backoff_max_ms = o.backoff_max_ms;
+  l.connection.timeout_ms = o.timeout_ms;
+  l.connection.max_inflight = o.max_inflight;
+  l.connection.wait_replicas = o.wait_replicas;
+  l.connection.wait_timeout_ms = o.wait_timeout_ms;
+  l.connection.metrics = o.metrics;
+  l.connection.inflight_gauge = o.loop_gauges;
+  return l;
 }
 
 }  // namespace
 
 RedisGateway::RedisGateway(event_base* base, GatewayOptions options)
-    : base_(base),
-      options_(std::move(options)),
-      resolver_(base),
-      conn_(base, connection_options(options_),
-            {.connected = [this] { on_connected(); },
-             .ended = [this](RedisConnection::End end,
-                             const std::string& error) { on_ended(end, error); },
-             .trouble = options_.on_trouble ? std::function<void(const std::string&)>(
-                                                  [this](const std::string& why) { trouble(why); })
-                                            : nullptr}) {
-  reconnect_timer_ = evtimer_new(base_, &RedisGateway::on_reconnect_timer, this);
-  script_retry_timer_ = evtimer_new(base_, &RedisGateway::on_script_retry, this);
-  role_timer_ = evtimer_new(base_, &RedisGateway::on_role_timer, this);
+    : options_(std::move(options)),
+      link_(base, link_options(options_),
+            {.opened = [this] { on_opened(); },
+             .connected = [this] { on_connected(); },
+             .ended = [this](bool was_connected) { on_ended(was_connected); },
+             .trouble = options_.on_trouble}) {
+  script_retry_timer_ = evtimer_new(base, &RedisGateway::on_script_retry, this);
+  role_timer_ = evtimer_new(base, &RedisGateway::on_role_timer, this);
 }
 
 RedisGateway::~RedisGateway() {
   stop();
-  event_free(reconnect_timer_);
   event_free(script_retry_timer_);
   event_free(role_timer_);
 }
 
 void RedisGateway::start() {
-  connect();
+  link_.start();
 }
 
 // Drops the connection for good. hiredis answers every call in flight with
-// a NULL reply (kUnavailable) before close() returns.
+// a NULL reply (kUnavailable) before stop() returns.
 void RedisGateway::stop() {
-  stopping_ = true;
-  evtimer_del(reconnect_timer_);
-  HostResolver::cancel(lookup_);
-  lookup_ = nullptr;
   evtimer_del(script_retry_timer_);
   evtimer_del(role_timer_);
-  conn_.close();
-}
-
-// Closes the connection at once, from anywhere including a reply's callback
-// (see RedisConnection::close); on_ended schedules the reconnect.
-void RedisGateway::drop_connection() {
-  loaded_mask_ = 0;
-  is_master_ = false;
-  conn_.close();
+  link_.stop();
 }
 
 void RedisGateway::set_endpoint(const RedisEndpoint& endpoint, int64_t promotion_ms) {
   promotion_until_ms_ = promotion_ms > 0 ? now_ms() + promotion_ms : 0;
-  if (endpoint.host == options_.endpoint.host && endpoint.port == options_.endpoint.port &&
-      endpoint.is_unix == options_.endpoint.is_unix && endpoint.path == options_.endpoint.path)
+  const RedisEndpoint& now = link_.endpoint();
+  if (endpoint.host == now.host && endpoint.port == now.port && endpoint.is_unix == now.is_unix &&
+      endpoint.path == now.path)
     return;
-  if (!options_.endpoint.host.empty())
-    spdlog::info("redis: moving from {} to {}", options_.endpoint.describe(), endpoint.describe());
-  HostResolver::cancel(lookup_);
-  lookup_ = nullptr;
-  if (options_.metrics != nullptr && !options_.endpoint.host.empty()) {
-    options_.metrics->node_master(options_.endpoint.describe(), false);
-    options_.metrics->node_connected(options_.endpoint.describe(), false);
+  if (!now.host.empty()) {
+    spdlog::info("redis: moving from {} to {}", now.describe(), endpoint.describe());
+    if (options_.metrics != nullptr) {
+      options_.metrics->node_master(now.describe(), false);
+      options_.metrics->node_connected(now.describe(), false);
+    }
   }
-  switching_ = true;  // no reconnect to the old server, no trouble reported
-  drop_connection();
-  switching_ = false;
-  options_.endpoint = endpoint;
-  if (stopping_) return;
-  evtimer_del(reconnect_timer_);
-  attempts_ = 0;
-  connect();
+  link_.set_endpoint(endpoint);
 }
 
-void RedisGateway::connect() {
-  if (stopping_ || conn_.is_open() || lookup_ != nullptr) return;
-  const RedisEndpoint& ep = options_.endpoint;
-  if (ep.is_unix || is_numeric_host(ep.host)) return open_connection(ep.host);
-  // Answered at once for a name in /etc/hosts, else on a later turn.
-  lookup_ = resolver_.lookup(ep.host, [this](const std::string& ip, const std::string& error) {
-    lookup_ = nullptr;
-    on_resolved(ip, error);
-  });
-}
-
-void RedisGateway::on_resolved(const std::string& ip, const std::string& error) {
-  if (stopping_) return;
-  if (ip.empty()) {
-    if (attempts_ == 0 || attempts_ % 20 == 0)
-      spdlog::warn("redis: cannot resolve {}: {}", options_.endpoint.host, error);
-    schedule_reconnect();
-    return trouble("cannot resolve " + options_.endpoint.host);
-  }
-  open_connection(ip);
-}
-
-void RedisGateway::open_connection(const std::string& address) {
-  std::string error;
-  if (!conn_.open(options_.endpoint, address, &error)) {
-    if (attempts_ == 0 || attempts_ % 20 == 0)
-      spdlog::warn("redis: cannot connect to {}: {}", options_.endpoint.describe(), error);
-    schedule_reconnect();
-    return trouble("cannot connect");
-  }
+// A new connection: ROLE (when asked for), the eviction policy and the
+// scripts are queued behind AUTH and SELECT, ahead of any request.
+void RedisGateway::on_opened() {
   loaded_mask_ = 0;
   is_master_ = false;
-  // Queued behind AUTH and SELECT until the socket connects, and ahead of
-  // any request.
-  if (!options_.data_node) return;
   if (options_.check_role) check_role();
   check_eviction_policy();
   load_scripts();
@@ -154,74 +100,55 @@ void RedisGateway::open_connection(const std::string& address) {
 void RedisGateway::on_connected() {
   if (options_.metrics != nullptr) {
     if (options_.loop_gauges) options_.metrics->set_connected(true);
-    options_.metrics->node_connected(options_.endpoint.describe(), true);
+    options_.metrics->node_connected(link_.endpoint().describe(), true);
     if (ever_connected_) options_.metrics->reconnect();
   }
   ever_connected_ = true;
-  // A data node's backoff starts again once it is ready: one that takes
-  // connections and then turns out unusable (a replica) is retried slowly.
-  if (!options_.data_node) attempts_ = 0;
-  spdlog::log(options_.data_node ? spdlog::level::info : spdlog::level::debug,
-              "redis: connected to {}", options_.endpoint.describe());
+  spdlog::info("redis: connected to {}", link_.endpoint().describe());
 }
 
-void RedisGateway::on_ended(RedisConnection::End end, const std::string& error) {
+void RedisGateway::on_ended(bool was_connected) {
   loaded_mask_ = 0;
   is_master_ = false;
-  switch (end) {
-    case RedisConnection::End::kDropped:  // by us, before it connected
-      if (!switching_) schedule_reconnect();
-      return;
-    case RedisConnection::End::kConnectFailed:
-      if (attempts_ == 0 || attempts_ % 20 == 0)
-        spdlog::warn("redis: connect to {} failed: {}", options_.endpoint.describe(), error);
-      schedule_reconnect();
-      return trouble("cannot connect");
-    case RedisConnection::End::kLost:
-      break;
-  }
-  if (options_.metrics != nullptr) {
-    if (options_.loop_gauges) options_.metrics->set_connected(false);
-    options_.metrics->node_connected(options_.endpoint.describe(), false);
-  }
-  if (stopping_ || switching_) return;
-  spdlog::warn("redis: connection to {} lost: {}", options_.endpoint.describe(), error);
-  schedule_reconnect();
-  trouble("connection lost");
+  if (!was_connected || options_.metrics == nullptr) return;
+  if (options_.loop_gauges) options_.metrics->set_connected(false);
+  options_.metrics->node_connected(link_.endpoint().describe(), false);
 }
 
 bool RedisGateway::ready() const {
-  if (!conn_.connected() || conn_.overdue()) return false;
-  if (!options_.data_node) return true;
+  const RedisConnection& conn = link_.connection();
+  if (!conn.connected() || conn.overdue()) return false;
   return loaded_mask_ == (1u << scripts().all().size()) - 1 && !eviction_refused_ &&
          (!options_.check_role || is_master_);
 }
 
 RedisNodeStatus RedisGateway::status() const {
   RedisNodeStatus s;
-  s.address = options_.endpoint.describe();
-  s.role = !options_.data_node ? "sentinel" : is_master_ ? "master" : "unknown";
-  s.connected = conn_.connected();
+  s.address = link_.endpoint().describe();
+  s.role = is_master_ ? "master" : "unknown";
+  s.connected = link_.connection().connected();
   s.ready = ready();
   return s;
 }
 
 void RedisGateway::became_ready() {
-  attempts_ = 0;
-  spdlog::info("redis: ready on {}", options_.endpoint.describe());
+  // The backoff starts again only now: a server that takes connections and
+  // then turns out unusable (a replica) is retried slowly.
+  link_.reset_backoff();
+  spdlog::info("redis: ready on {}", link_.endpoint().describe());
 }
 
 void RedisGateway::trouble(const std::string& why) {
-  if (options_.on_trouble && !stopping_) options_.on_trouble(why);
+  if (options_.on_trouble) options_.on_trouble(why);
 }
 
 // ROLE must say master, on connecting and every role_check_ms after: a
 // Sentinel may name an old master before it has been told of a failover,
 // and a master may be turned into a replica under our feet.
 void RedisGateway::check_role() {
-  const uint64_t gen = conn_.generation();
+  const uint64_t gen = link_.connection().generation();
   auto done = [this, gen](ScriptReply&& r) {
-    if (!conn_.is_current(gen) || stopping_ || r.fault == Fault::kUnavailable) return;
+    if (!link_.connection().is_current(gen) || r.fault == Fault::kUnavailable) return;
     const RedisValue& v = r.value;
     std::string role =
         r.fault == Fault::kNone && v.type == RedisValue::Type::kArray && !v.elements.empty()
@@ -232,7 +159,7 @@ void RedisGateway::check_role() {
       is_master_ = true;
       promotion_until_ms_ = 0;
       if (!was && options_.metrics != nullptr)
-        options_.metrics->node_master(options_.endpoint.describe(), true);
+        options_.metrics->node_master(link_.endpoint().describe(), true);
       if (!was && ready()) became_ready();
       return;
     }
@@ -243,21 +170,24 @@ void RedisGateway::check_role() {
       evtimer_add(role_timer_, &soon);
       return;
     }
-    spdlog::warn("redis: {} is not a master (ROLE: {}); dropping it", options_.endpoint.describe(),
+    spdlog::warn("redis: {} is not a master (ROLE: {}); dropping it", link_.endpoint().describe(),
                  role);
     if (options_.metrics != nullptr)
-      options_.metrics->node_master(options_.endpoint.describe(), false);
-    drop_connection();
+      options_.metrics->node_master(link_.endpoint().describe(), false);
+    loaded_mask_ = 0;
+    is_master_ = false;
+    link_.drop();
     trouble("not a master");
   };
-  conn_.command({"ROLE"}, std::move(done), now_ms() + options_.timeout_ms, /*internal=*/true);
+  link_.connection().command({"ROLE"}, std::move(done), now_ms() + options_.timeout_ms,
+                             /*internal=*/true);
   timeval tv = timeval_of_ms(options_.role_check_ms);
   evtimer_add(role_timer_, &tv);
 }
 
 void RedisGateway::on_role_timer(int, short, void* arg) {
   auto* self = static_cast<RedisGateway*>(arg);
-  if (self->conn_.is_open()) self->check_role();
+  if (self->link_.connection().is_open()) self->check_role();
 }
 
 // Reads the server's maxmemory-policy with INFO (CONFIG may be renamed or
@@ -270,11 +200,11 @@ void RedisGateway::on_role_timer(int, short, void* arg) {
 // does not answer INFO (some proxies) is let through with a warning.
 void RedisGateway::check_eviction_policy() {
   eviction_refused_ = false;
-  const uint64_t gen = conn_.generation();
+  const uint64_t gen = link_.connection().generation();
   auto done = [this, gen](ScriptReply&& r) {
-    if (!conn_.is_current(gen) || stopping_) return;  // an older connection's answer
+    if (!link_.connection().is_current(gen)) return;  // an older connection's answer
     if (r.fault == Fault::kUnavailable) return;       // lost; the next connection checks again
-    const std::string where = options_.endpoint.describe();
+    const std::string where = link_.endpoint().describe();
     std::optional<std::string> policy;
     if (r.fault == Fault::kNone && r.value.type == RedisValue::Type::kString)
       policy = parse_maxmemory_policy(r.value.str);
@@ -301,8 +231,8 @@ void RedisGateway::check_eviction_policy() {
         "503), or redis_allow_eviction = 1 to accept the risk. /ready answers 503 until then",
         where, *policy);
   };
-  conn_.command({"INFO", "memory"}, std::move(done), now_ms() + options_.timeout_ms,
-                /*internal=*/true);
+  link_.connection().command({"INFO", "memory"}, std::move(done), now_ms() + options_.timeout_ms,
+                             /*internal=*/true);
 }
 
 // Sends SCRIPT LOAD for every script not loaded yet on this connection. A
@@ -314,9 +244,9 @@ void RedisGateway::load_scripts() {
   for (size_t i = 0; i < all.size(); ++i) {
     if (loaded_mask_ & (1u << i)) continue;
     const Script* s = all[i];
-    const uint64_t gen = conn_.generation();
+    const uint64_t gen = link_.connection().generation();
     auto done = [this, s, i, gen](ScriptReply&& r) {
-      if (!conn_.is_current(gen) || stopping_) return;  // an older connection's answer
+      if (!link_.connection().is_current(gen)) return;  // an older connection's answer
       if (r.fault == Fault::kNone && r.value.str == s->sha1) {
         bool was = ready();
         loaded_mask_ |= 1u << i;
@@ -334,55 +264,37 @@ void RedisGateway::load_scripts() {
         evtimer_add(script_retry_timer_, &tv);
       }
     };
-    conn_.command({"SCRIPT", "LOAD", s->body}, std::move(done), deadline, /*internal=*/true);
+    link_.connection().command({"SCRIPT", "LOAD", s->body}, std::move(done), deadline,
+                               /*internal=*/true);
   }
 }
 
 void RedisGateway::on_script_retry(int, short, void* arg) {
   auto* self = static_cast<RedisGateway*>(arg);
   self->script_retry_armed_ = false;
-  if (self->conn_.is_open()) self->load_scripts();
-}
-
-void RedisGateway::schedule_reconnect() {
-  if (stopping_) return;
-  int64_t delay = options_.backoff_min_ms << std::min(attempts_, 16);
-  delay = std::min(delay, options_.backoff_max_ms);
-  thread_local std::minstd_rand rng{std::random_device{}()};
-  delay = delay / 2 + std::uniform_int_distribution<int64_t>(0, delay / 2)(rng);  // jitter
-  ++attempts_;
-  timeval tv = timeval_of_ms(delay);
-  evtimer_add(reconnect_timer_, &tv);
-}
-
-void RedisGateway::on_reconnect_timer(int, short, void* arg) {
-  static_cast<RedisGateway*>(arg)->connect();
+  if (self->link_.connection().is_open()) self->load_scripts();
 }
 
 // ------------------------------------------------------------------- calls --
 
 void RedisGateway::run(const Script& script, int numkeys, std::vector<std::string> argv,
                        ReplyCallback cb) {
-  conn_.script(script, numkeys, std::move(argv), std::move(cb), now_ms() + options_.timeout_ms);
+  link_.connection().script(script, numkeys, std::move(argv), std::move(cb),
+                            now_ms() + options_.timeout_ms);
 }
 
 void RedisGateway::call(const Script& script, int numkeys, std::vector<std::string> argv,
                         ReplyCallback cb, int64_t deadline_ms, bool asking) {
-  conn_.script(script, numkeys, std::move(argv), std::move(cb), deadline_ms, asking);
+  link_.connection().script(script, numkeys, std::move(argv), std::move(cb), deadline_ms, asking);
 }
 
 void RedisGateway::ping(ReplyCallback cb) {
-  conn_.command({"PING"}, std::move(cb), now_ms() + options_.timeout_ms);
+  link_.connection().command({"PING"}, std::move(cb));
 }
 
 void RedisGateway::command(std::vector<std::string> words, ReplyCallback cb) {
   std::vector<std::string_view> views(words.begin(), words.end());
-  conn_.command(std::move(views), std::move(cb), now_ms() + options_.timeout_ms);
-}
-
-void RedisGateway::subscribe(std::vector<std::string> channels,
-                             RedisConnection::MessageCallback on_message) {
-  conn_.subscribe(std::move(channels), std::move(on_message));
+  link_.connection().command(std::move(views), std::move(cb));
 }
 
 }  // namespace ticketq

@@ -110,6 +110,8 @@ class RedisConnection {
   // Any command; `internal` ones (the owner's setup) skip max_inflight.
   void command(std::vector<std::string_view> words, ReplyCallback cb, int64_t deadline_ms,
                bool internal = false);
+  // With the deadline timeout_ms from now.
+  void command(std::vector<std::string_view> words, ReplyCallback cb);
   // A script by sha; `asking` sends ASKING first (a Cluster slot being
   // imported by this server).
   void script(const Script& script, int numkeys, std::vector<std::string> argv, ReplyCallback cb,

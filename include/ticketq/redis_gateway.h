@@ -1,20 +1,18 @@
-// The Redis gateway: a data node's connection (redis_connection.h) kept
-// open and usable, and the backend of a single server.
-//
-// Lost connections are retried with exponential backoff and jitter; a host
-// name is looked up again before each attempt (host_resolver.h), on the
-// loop. On every (re)connect the scripts are loaded before anything else is
-// sent, so calls go by sha (a NOSCRIPT left is the connection's to answer).
+// The Redis gateway: a data node, and the backend of a single server. Its
+// connection is kept open by a RedisLink (redis_link.h: names looked up on
+// the loop, reconnects with backoff); on every new connection the scripts
+// are loaded before anything else is sent, so calls go by sha (a NOSCRIPT
+// left is the connection's to answer, redis_connection.h).
 //
 // Each connection also reads the server's maxmemory-policy (INFO memory):
 // Redis must never evict our keys (an evicted key is a lost reservation), so
 // any policy but noeviction keeps the gateway not ready unless
 // allow_eviction accepts it.
 //
-// The same class serves a Sentinel or a Cluster node: it can be moved to
-// another server (set_endpoint), check that its server is a master (ROLE),
-// tell its owner when the server may no longer be the right one
-// (on_trouble), and carry plain commands or one subscription (a Sentinel).
+// The same class is the master of a Sentinel deployment and each master of
+// a Cluster: it can be moved to another server (set_endpoint), check that
+// its server is a master (ROLE), tell its owner when the server may no
+// longer be the right one (on_trouble), and carry plain commands.
 #pragma once
 
 #include <cstdint>
@@ -23,10 +21,10 @@
 #include <string>
 #include <string_view>
 
-#include "ticketq/host_resolver.h"
 #include "ticketq/metrics.h"
 #include "ticketq/redis_backend.h"
 #include "ticketq/redis_connection.h"
+#include "ticketq/redis_link.h"
 #include "ticketq/redis_url.h"
 #include "ticketq/script_runner.h"
 #include "ticketq/validate.h"
@@ -49,9 +47,6 @@ struct GatewayOptions {
   // Accept a maxmemory-policy other than noeviction (logged as a warning)
   // instead of staying not ready.
   bool allow_eviction = false;
-  // A data node gets the scripts and the eviction check; a Sentinel
-  // connection only carries commands (or one subscription).
-  bool data_node = true;
   // The server must say it is a master (ROLE) before the connection is
   // ready; checked again every role_check_ms (Sentinel deployments).
   bool check_role = false;
@@ -97,9 +92,6 @@ class RedisGateway final : public RedisBackend {
             int64_t deadline_ms, bool asking);
   // Any command, answered like a script call.
   void command(std::vector<std::string> words, ReplyCallback cb);
-  // Subscribes to `channels` on every connection (a connection that only
-  // listens: nothing else may be sent on it after the first).
-  void subscribe(std::vector<std::string> channels, RedisConnection::MessageCallback on_message);
   // Talks to another server from now on: the connection is dropped (calls
   // in flight get kUnavailable) and a new one opened at once. With
   // promotion_ms, the server is a replica being promoted: for that long a
@@ -107,43 +99,31 @@ class RedisGateway final : public RedisBackend {
   // of dropping the connection (calls meanwhile get READONLY: 503).
   void set_endpoint(const RedisEndpoint& endpoint, int64_t promotion_ms = 0);
   static constexpr int64_t kPromotionCheckMs = 20;
-  const RedisEndpoint& endpoint() const { return options_.endpoint; }
-  bool connected() const { return conn_.connected(); }
-  size_t inflight() const { return conn_.inflight(); }
+  const RedisEndpoint& endpoint() const { return link_.endpoint(); }
+  bool connected() const { return link_.connection().connected(); }
+  size_t inflight() const { return link_.connection().inflight(); }
   RedisNodeStatus status() const;
 
  private:
-  void connect();
-  void on_resolved(const std::string& ip, const std::string& error);
-  void open_connection(const std::string& address);
+  void on_opened();
   void on_connected();
-  void on_ended(RedisConnection::End end, const std::string& error);
+  void on_ended(bool was_connected);
   void check_eviction_policy();
   void check_role();
   void load_scripts();
-  void drop_connection();
-  void schedule_reconnect();
   void trouble(const std::string& why);
   void became_ready();
 
-  static void on_reconnect_timer(int fd, short what, void* arg);
   static void on_script_retry(int fd, short what, void* arg);
   static void on_role_timer(int fd, short what, void* arg);
 
-  event_base* base_;
-  GatewayOptions options_;
-  HostResolver resolver_;
-  HostResolver::Lookup* lookup_ = nullptr;  // the endpoint's name, being looked up
-  RedisConnection conn_;
+  GatewayOptions options_;  // its endpoint is the link's from the start
+  RedisLink link_;
   bool ever_connected_ = false;
-  bool stopping_ = false;
-  bool switching_ = false;          // set_endpoint is dropping the connection on purpose
-  int attempts_ = 0;                // failed connection attempts in a row
   unsigned loaded_mask_ = 0;        // bit i: scripts().all()[i] is loaded on the connection
   bool eviction_refused_ = false;   // its Redis may evict keys and that is not allowed
   bool is_master_ = false;          // ROLE on it said master (check_role)
   int64_t promotion_until_ms_ = 0;  // see set_endpoint
-  event* reconnect_timer_ = nullptr;
   event* script_retry_timer_ = nullptr;
   bool script_retry_armed_ = false;
   event* role_timer_ = nullptr;

@@ -19,6 +19,7 @@
 
 #include "ticketq/redis_backend.h"
 #include "ticketq/redis_gateway.h"
+#include "ticketq/redis_link.h"
 
 struct event;
 
@@ -48,9 +49,10 @@ class SentinelBackend final : public RedisBackend {
 
  private:
   struct Sentinel {
-    std::unique_ptr<RedisGateway> query;  // SENTINEL commands
-    std::unique_ptr<RedisGateway> watch;  // subscribed to +switch-master
+    std::unique_ptr<RedisLink> query;  // SENTINEL commands
+    std::unique_ptr<RedisLink> watch;  // subscribed to the failover's events
   };
+  static std::unique_ptr<RedisLink> sentinel_link(event_base* base, const LinkOptions& options);
 
   void discover(const std::string& why);
   void on_answer(uint64_t round, ScriptReply&& reply);
