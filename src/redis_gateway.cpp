@@ -42,9 +42,9 @@ LinkOptions link_options(const GatewayOptions& o) {
 
 }  // namespace
 
-RedisGateway::RedisGateway(event_base* base, GatewayOptions options)
+RedisGateway::RedisGateway(event_base* base, HostResolver& resolver, GatewayOptions options)
     : options_(std::move(options)),
-      link_(base, link_options(options_),
+      link_(base, resolver, link_options(options_),
             {.opened = [this] { on_opened(); },
              .connected = [this] { on_connected(); },
              .ended = [this](bool was_connected) { on_ended(was_connected); },

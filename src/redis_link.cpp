@@ -10,10 +10,10 @@
 
 namespace ticketq {
 
-RedisLink::RedisLink(event_base* base, LinkOptions options, Hooks hooks)
+RedisLink::RedisLink(event_base* base, HostResolver& resolver, LinkOptions options, Hooks hooks)
     : options_(std::move(options)),
       hooks_(std::move(hooks)),
-      resolver_(base),
+      resolver_(resolver),
       conn_(base, options_.connection,
             {.connected =
                  [this] {

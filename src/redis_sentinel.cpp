@@ -11,13 +11,16 @@ namespace ticketq {
 
 SentinelBackend::SentinelBackend(event_base* base, const RedisTarget& target,
                                  const GatewayOptions& options)
-    : name_(target.master_name), data_(target.endpoint), metrics_(options.metrics) {
+    : name_(target.master_name),
+      data_(target.endpoint),
+      metrics_(options.metrics),
+      resolver_(base) {
   GatewayOptions master = options;
   master.endpoint = data_;
   master.endpoint.host.clear();  // none until a Sentinel names it
   master.check_role = true;
   master.on_trouble = [this](const std::string& why) { discover(why); };
-  master_ = std::make_unique<RedisGateway>(base, std::move(master));
+  master_ = std::make_unique<RedisGateway>(base, resolver_, std::move(master));
 
   LinkOptions sentinel;
   sentinel.backoff_min_ms = options.backoff_min_ms;
@@ -28,8 +31,8 @@ SentinelBackend::SentinelBackend(event_base* base, const RedisTarget& target,
     sentinel.endpoint = ep;
     sentinel.endpoint.db = 0;
     Sentinel s;
-    s.query = sentinel_link(base, sentinel);
-    s.watch = sentinel_link(base, sentinel);
+    s.query = sentinel_link(base, resolver_, sentinel);
+    s.watch = sentinel_link(base, resolver_, sentinel);
     s.watch->connection().subscribe(
         {"+switch-master", "+failover-state-send-slaveof-noone", "-failover-abort-slave-timeout"},
         [this](const std::string& channel, const std::string& text) { on_event(channel, text); });
@@ -40,7 +43,7 @@ SentinelBackend::SentinelBackend(event_base* base, const RedisTarget& target,
 
 // A Sentinel's connection: said at debug level, and its backoff starts
 // again as soon as it connects.
-std::unique_ptr<RedisLink> SentinelBackend::sentinel_link(event_base* base,
+std::unique_ptr<RedisLink> SentinelBackend::sentinel_link(event_base* base, HostResolver& resolver,
                                                           const LinkOptions& options) {
   auto self = std::make_shared<RedisLink*>();  // the link, once made
   RedisLink::Hooks hooks;
@@ -48,7 +51,7 @@ std::unique_ptr<RedisLink> SentinelBackend::sentinel_link(event_base* base,
     (*self)->reset_backoff();
     spdlog::debug("redis: connected to {}", (*self)->endpoint().describe());
   };
-  auto link = std::make_unique<RedisLink>(base, options, std::move(hooks));
+  auto link = std::make_unique<RedisLink>(base, resolver, options, std::move(hooks));
   *self = link.get();
   return link;
 }

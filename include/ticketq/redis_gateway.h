@@ -1,4 +1,4 @@
-// The Redis gateway: a data node, and the backend of a single server. Its
+// The Redis gateway: a data node (the single server's, redis_backend.cpp). Its
 // connection is kept open by a RedisLink (redis_link.h: names looked up on
 // the loop, reconnects with backoff); on every new connection the scripts
 // are loaded before anything else is sent, so calls go by sha (a NOSCRIPT
@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "ticketq/host_resolver.h"
 #include "ticketq/metrics.h"
 #include "ticketq/redis_backend.h"
 #include "ticketq/redis_connection.h"
@@ -68,7 +69,8 @@ struct GatewayOptions {
 
 class RedisGateway final : public RedisBackend {
  public:
-  RedisGateway(event_base* base, GatewayOptions options);
+  // `resolver` (the loop's, host_resolver.h) must outlive the gateway.
+  RedisGateway(event_base* base, HostResolver& resolver, GatewayOptions options);
   ~RedisGateway() override;
   RedisGateway(const RedisGateway&) = delete;
   RedisGateway& operator=(const RedisGateway&) = delete;

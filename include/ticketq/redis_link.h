@@ -1,5 +1,6 @@
 // A connection (redis_connection.h) kept open to one server: the server's
-// name is looked up (host_resolver.h, on the loop) before each attempt, and
+// name is looked up (host_resolver.h: the loop's resolver, shared by the
+// links of a backend, which must outlive them) before each attempt, and
 // a connection that fails or drops is opened again with exponential backoff
 // and jitter, until stop(). It can be moved to another server
 // (set_endpoint).
@@ -46,7 +47,7 @@ class RedisLink {
     std::function<void(const std::string& why)> trouble;
   };
 
-  RedisLink(event_base* base, LinkOptions options, Hooks hooks);
+  RedisLink(event_base* base, HostResolver& resolver, LinkOptions options, Hooks hooks);
   ~RedisLink();
   RedisLink(const RedisLink&) = delete;
   RedisLink& operator=(const RedisLink&) = delete;
@@ -77,7 +78,7 @@ class RedisLink {
 
   LinkOptions options_;
   Hooks hooks_;
-  HostResolver resolver_;
+  HostResolver& resolver_;
   HostResolver::Lookup* lookup_ = nullptr;  // the endpoint's name, being looked up
   RedisConnection conn_;
   int attempts_ = 0;  // failed connection attempts in a row
