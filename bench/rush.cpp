@@ -596,7 +596,7 @@ int run_rush(RunContext& ctx) {
              redis.strings({"ZRANGE", base + "queued", "0", "-1", "WITHSCORES"}, &r_line) &&
              redis.integer({"HGET", base + "stats", "promoted"}, &r_promoted) &&
              redis.integer({"HGET", base + "cfg", "capacity"}, &r_cap, -1);
-  // The line, head first, and each waiting user's position (src/scripts.h).
+  // The line, head first, and each waiting user's position (src/core/scripts.h).
   std::vector<std::string> r_waiting;
   std::unordered_map<std::string, int64_t> position;
   for (size_t i = 0; i + 1 < r_line.size(); i += 2) {

@@ -1,6 +1,6 @@
 // Redis as one event loop sees it, whatever the deployment behind the
 // `redis` setting (redis_url.h):
-//   one server     RedisGateway (redis_gateway.h), one connection
+//   one server     the gateway (redis_gateway.h) of that server
 //   Sentinel       SentinelBackend (redis_sentinel.h): the gateway of the
 //                  master the Sentinels name, moved when they fail over
 //   Cluster        ClusterBackend (redis_cluster.h): a gateway per master,

@@ -78,7 +78,11 @@ std::optional<Redirect> parse_redirect(std::string_view error) {
 
 ClusterBackend::ClusterBackend(event_base* base, const RedisTarget& target,
                                const GatewayOptions& options)
-    : base_(base), options_(options), metrics_(options.metrics), seeds_(target.seeds) {
+    : base_(base),
+      options_(options),
+      metrics_(options.metrics),
+      seeds_(target.seeds),
+      resolver_(base) {
   options_.loop_gauges = false;  // set here, for all masters (update_gauges)
   options_.check_role = false;   // the slot map says who is master
   options_.on_trouble = [this](const std::string& why) { refresh(why); };
@@ -258,7 +262,7 @@ RedisGateway* ClusterBackend::node_at(const std::string& host, int port) {
   o.endpoint.host = host;
   o.endpoint.port = port;
   o.endpoint.db = 0;
-  auto node = std::make_unique<RedisGateway>(base_, std::move(o));
+  auto node = std::make_unique<RedisGateway>(base_, resolver_, std::move(o));
   RedisGateway* raw = node.get();
   nodes_.emplace(std::move(key), std::move(node));
   if (!stopping_) raw->start();

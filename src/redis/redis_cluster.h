@@ -116,6 +116,7 @@ class ClusterBackend final : public RedisBackend {
   GatewayOptions options_;  // of every node's gateway, but the endpoint
   LoopMetrics* metrics_;
   std::vector<RedisEndpoint> seeds_;
+  HostResolver resolver_;                                       // of every node's gateway
   std::map<std::string, std::unique_ptr<RedisGateway>> nodes_;  // by host:port
   std::array<RedisGateway*, kClusterSlots> slots_{};            // nullptr: no master known
   std::vector<RedisGateway*> masters_;                          // in order of their first slot

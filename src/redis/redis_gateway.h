@@ -1,53 +1,38 @@
-// The Redis gateway: one hiredis async connection on one event loop.
-//
-// Every call is pipelined on the connection and answered exactly once:
-// by Redis, by the deadline timer (the call's deadline passed), or with
-// kUnavailable when the connection is down or drops. Replies come back in
-// the order calls were sent, so pending calls sit in a FIFO whose expired
-// entries always form a prefix: most calls share one timeout, and the few
-// that keep an earlier deadline of their own (a redirected Cluster call, a
-// WAIT) are answered at worst when the call before them times out.
-//
-// The same class serves a Sentinel or a Cluster node: it can be moved to
-// another server (set_endpoint), check that its server is a master (ROLE),
-// tell its owner when the server may no longer be the right one
-// (on_trouble), carry plain commands or one subscription (a Sentinel), and
-// hold a write's reply until replicas have it (WAIT).
-//
-// On every (re)connect the scripts are loaded before anything else is sent;
-// should Redis still answer NOSCRIPT (SCRIPT FLUSH), the call is resent once
-// as EVAL, so NOSCRIPT never reaches a caller. Lost connections are retried
-// with exponential backoff and jitter.
+// The Redis gateway: a data node (the single server's, redis_backend.cpp). Its
+// connection is kept open by a RedisLink (redis_link.h: names looked up on
+// the loop, reconnects with backoff); on every new connection the scripts
+// are loaded before anything else is sent, so calls go by sha (a NOSCRIPT
+// left is the connection's to answer, redis_connection.h).
 //
 // Each connection also reads the server's maxmemory-policy (INFO memory):
 // Redis must never evict our keys (an evicted key is a lost reservation), so
 // any policy but noeviction keeps the gateway not ready unless
 // allow_eviction accepts it.
 //
-// A broken invariant that could match a reply to the wrong call (a reply
-// with no call waiting for it) is checked in release builds too: it is
-// logged and the connection is dropped, so every call in flight gets
-// kUnavailable instead of someone else's answer.
+// The same class is the master of a Sentinel deployment and each master of
+// a Cluster: it can be moved to another server (set_endpoint), check that
+// its server is a master (ROLE), tell its owner when the server may no
+// longer be the right one (on_trouble), and carry plain commands.
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/metrics.h"
 #include "base/validate.h"
+#include "redis/host_resolver.h"
 #include "redis/redis_backend.h"
+#include "redis/redis_connection.h"
+#include "redis/redis_link.h"
 #include "redis/redis_url.h"
 #include "redis/script_runner.h"
 
 struct event_base;
 struct event;
-struct redisAsyncContext;
-struct redisReply;
 
 namespace ticketq {
 
@@ -64,19 +49,16 @@ struct GatewayOptions {
   // Accept a maxmemory-policy other than noeviction (logged as a warning)
   // instead of staying not ready.
   bool allow_eviction = false;
-  // A data node gets the scripts and the eviction check; a Sentinel
-  // connection only carries commands (or one subscription).
-  bool data_node = true;
-  // The scripts a data node loads before it is ready (at most 32): the
-  // queue core's (core/scripts.h), handed down by whoever assembles the two.
+  // The scripts loaded on every connection before it is ready (at most
+  // 32): the queue core's (core/scripts.h), handed down by whoever
+  // assembles the two.
   std::vector<const Script*> scripts;
   // The server must say it is a master (ROLE) before the connection is
   // ready; checked again every role_check_ms (Sentinel deployments).
   bool check_role = false;
   int64_t role_check_ms = 5000;
-  // Durability: a write script's reply is held until WAIT says this many
-  // replicas have it (0: not waited for), at most wait_timeout_ms; without
-  // them the call fails kUnavailable (the write stays on the master).
+  // Durability (redis_connection.h): write replies wait for this many
+  // replicas, at most wait_timeout_ms.
   int wait_replicas = 0;
   int64_t wait_timeout_ms = 100;
   // Called (on the loop) when this may no longer be the server to talk to:
@@ -92,7 +74,8 @@ struct GatewayOptions {
 
 class RedisGateway final : public RedisBackend {
  public:
-  RedisGateway(event_base* base, GatewayOptions options);
+  // `resolver` (the loop's, host_resolver.h) must outlive the gateway.
+  RedisGateway(event_base* base, HostResolver& resolver, GatewayOptions options);
   ~RedisGateway() override;
   RedisGateway(const RedisGateway&) = delete;
   RedisGateway& operator=(const RedisGateway&) = delete;
@@ -116,10 +99,6 @@ class RedisGateway final : public RedisBackend {
             int64_t deadline_ms, bool asking);
   // Any command, answered like a script call.
   void command(std::vector<std::string> words, ReplyCallback cb);
-  // Subscribes to `channels` on every connection (a connection that only
-  // listens: nothing else may be sent on it after the first).
-  using MessageCallback = std::function<void(const std::string& channel, const std::string& text)>;
-  void subscribe(std::vector<std::string> channels, MessageCallback on_message);
   // Talks to another server from now on: the connection is dropped (calls
   // in flight get kUnavailable) and a new one opened at once. With
   // promotion_ms, the server is a replica being promoted: for that long a
@@ -127,94 +106,34 @@ class RedisGateway final : public RedisBackend {
   // of dropping the connection (calls meanwhile get READONLY: 503).
   void set_endpoint(const RedisEndpoint& endpoint, int64_t promotion_ms = 0);
   static constexpr int64_t kPromotionCheckMs = 20;
-  const RedisEndpoint& endpoint() const { return options_.endpoint; }
-  bool connected() const { return connected_; }
-  size_t inflight() const { return pending_.size() - expired_; }
+  const RedisEndpoint& endpoint() const { return link_.endpoint(); }
+  bool connected() const { return link_.connection().connected(); }
+  size_t inflight() const { return link_.connection().inflight(); }
   RedisNodeStatus status() const;
 
  private:
-  struct Pending {
-    ReplyCallback cb;  // empty once answered by the deadline timer
-    int64_t deadline_ms;
-    const Script* script = nullptr;  // set for script calls
-    int numkeys = 0;
-    std::vector<std::string> argv;  // kept only by EVALSHA calls, for the NOSCRIPT retry
-    int64_t sent_us = 0;
-    bool internal = false;  // connection setup: not subject to max_inflight
-    bool by_sha = false;
-    bool asking = false;
-  };
-
-  void connect();
-  void open_connection(const std::string& address);
+  void on_opened();
+  void on_connected();
+  void on_ended(bool was_connected);
   void check_eviction_policy();
   void check_role();
   void load_scripts();
-  void drop_connection();
-  void schedule_reconnect();
   void trouble(const std::string& why);
   void became_ready();
-  void send_subscribe();
-  void send(std::vector<std::string_view> words, Pending p);
-  void send_script(const Script& script, bool by_sha, int numkeys, std::vector<std::string> argv,
-                   ReplyCallback cb, int64_t deadline_ms, bool asking);
-  void hold_for_replicas(ScriptReply&& reply, ReplyCallback cb, int64_t deadline_ms);
-  void send_wait();
-  void arm_timer();
-  // Answers a call that Redis did not answer, and counts it.
-  void fail(ReplyCallback& cb, Fault f, const char* detail);
-  void set_inflight_gauge();
 
-  static void on_reply(redisAsyncContext* c, void* reply, void* privdata);
-  static void on_message(redisAsyncContext* c, void* reply, void* privdata);
-  static void on_connect(const redisAsyncContext* c, int status);
-  static void on_disconnect(const redisAsyncContext* c, int status);
-  static void on_timer(int fd, short what, void* arg);
-  static void on_reconnect_timer(int fd, short what, void* arg);
   static void on_script_retry(int fd, short what, void* arg);
   static void on_role_timer(int fd, short what, void* arg);
-  static void on_resolved(int fd, short what, void* arg);
 
-  event_base* base_;
-  GatewayOptions options_;
-  redisAsyncContext* ctx_ = nullptr;
-  bool connected_ = false;
+  GatewayOptions options_;  // its endpoint is the link's from the start
+  RedisLink link_;
   bool ever_connected_ = false;
-  bool stopping_ = false;
-  bool switching_ = false;          // set_endpoint is dropping the connection on purpose
-  unsigned loaded_mask_ = 0;        // bit i: options_.scripts[i] is loaded on ctx_
-  bool eviction_refused_ = false;   // ctx_'s Redis may evict keys and that is not allowed
-  bool is_master_ = false;          // ROLE on ctx_ said master (check_role)
+  unsigned loaded_mask_ = 0;        // bit i: options_.scripts[i] is loaded on the connection
+  bool eviction_refused_ = false;   // its Redis may evict keys and that is not allowed
+  bool is_master_ = false;          // ROLE on it said master (check_role)
   int64_t promotion_until_ms_ = 0;  // see set_endpoint
-  bool noscript_seen_ = false;      // on ctx_ (logged once)
-  int attempts_ = 0;                // failed connection attempts in a row
-  std::deque<Pending> pending_;
-  // Write replies held for the next WAIT (hold_for_replicas), and whether
-  // one is in flight.
-  struct HeldWrite {
-    ScriptReply reply;
-    ReplyCallback cb;
-    int64_t deadline_ms;
-    redisAsyncContext* conn;  // the connection that made the write
-  };
-  std::vector<HeldWrite> held_;
-  bool waiting_ = false;
-  size_t expired_ = 0;  // leading entries of pending_ already answered by the timer
-  event* deadline_timer_ = nullptr;
-  bool timer_armed_ = false;
-  event* reconnect_timer_ = nullptr;
   event* script_retry_timer_ = nullptr;
-  event* role_timer_ = nullptr;
-  std::vector<std::string> channels_;  // subscribed to, when any
-  MessageCallback on_message_;
-  struct Lookup;  // a host name lookup in progress
-  std::shared_ptr<Lookup> lookup_;
-  event* resolved_event_ = nullptr;  // activated by the lookup's thread
   bool script_retry_armed_ = false;
+  event* role_timer_ = nullptr;
 };
-
-// Whether a Redis error reply means the server is not (or no longer) the
-// one to write to: READONLY, NOREPLICAS, LOADING, MASTERDOWN.
-bool is_trouble_error(std::string_view error);
 
 }  // namespace ticketq

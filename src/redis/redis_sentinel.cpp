@@ -11,32 +11,49 @@ namespace ticketq {
 
 SentinelBackend::SentinelBackend(event_base* base, const RedisTarget& target,
                                  const GatewayOptions& options)
-    : name_(target.master_name), data_(target.endpoint), metrics_(options.metrics) {
+    : name_(target.master_name),
+      data_(target.endpoint),
+      metrics_(options.metrics),
+      resolver_(base) {
   GatewayOptions master = options;
   master.endpoint = data_;
   master.endpoint.host.clear();  // none until a Sentinel names it
   master.check_role = true;
   master.on_trouble = [this](const std::string& why) { discover(why); };
-  master_ = std::make_unique<RedisGateway>(base, std::move(master));
+  master_ = std::make_unique<RedisGateway>(base, resolver_, std::move(master));
 
-  GatewayOptions sentinel;
-  sentinel.timeout_ms = std::min(options.timeout_ms, kQueryTimeoutMs);
+  LinkOptions sentinel;
   sentinel.backoff_min_ms = options.backoff_min_ms;
   sentinel.backoff_max_ms = options.backoff_max_ms;
-  sentinel.data_node = false;
-  sentinel.loop_gauges = false;
+  sentinel.connection.timeout_ms = std::min(options.timeout_ms, kQueryTimeoutMs);
+  sentinel.connection.password_optional = true;
   for (const RedisEndpoint& ep : target.seeds) {
     sentinel.endpoint = ep;
     sentinel.endpoint.db = 0;
     Sentinel s;
-    s.query = std::make_unique<RedisGateway>(base, sentinel);
-    s.watch = std::make_unique<RedisGateway>(base, sentinel);
-    s.watch->subscribe(
+    s.query = sentinel_link(base, resolver_, sentinel);
+    s.watch = sentinel_link(base, resolver_, sentinel);
+    s.watch->connection().subscribe(
         {"+switch-master", "+failover-state-send-slaveof-noone", "-failover-abort-slave-timeout"},
         [this](const std::string& channel, const std::string& text) { on_event(channel, text); });
     sentinels_.push_back(std::move(s));
   }
   timer_ = evtimer_new(base, &SentinelBackend::on_timer, this);
+}
+
+// A Sentinel's connection: said at debug level, and its backoff starts
+// again as soon as it connects.
+std::unique_ptr<RedisLink> SentinelBackend::sentinel_link(event_base* base, HostResolver& resolver,
+                                                          const LinkOptions& options) {
+  auto self = std::make_shared<RedisLink*>();  // the link, once made
+  RedisLink::Hooks hooks;
+  hooks.connected = [self] {
+    (*self)->reset_backoff();
+    spdlog::debug("redis: connected to {}", (*self)->endpoint().describe());
+  };
+  auto link = std::make_unique<RedisLink>(base, resolver, options, std::move(hooks));
+  *self = link.get();
+  return link;
 }
 
 SentinelBackend::~SentinelBackend() {
@@ -65,7 +82,13 @@ void SentinelBackend::stop() {
 std::vector<RedisNodeStatus> SentinelBackend::node_status() const {
   std::vector<RedisNodeStatus> out;
   if (have_master_) out.push_back(master_->status());
-  for (const Sentinel& s : sentinels_) out.push_back(s.query->status());
+  for (const Sentinel& s : sentinels_) {
+    const RedisConnection& c = s.query->connection();
+    out.push_back({.address = s.query->endpoint().describe(),
+                   .role = "sentinel",
+                   .connected = c.connected(),
+                   .ready = c.connected() && !c.overdue()});
+  }
   return out;
 }
 
@@ -86,8 +109,9 @@ void SentinelBackend::discover(const std::string& why) {
   timeval tv = timeval_of_ms(kRecheckMs);
   evtimer_add(timer_, &tv);
   for (Sentinel& s : sentinels_)
-    s.query->command({"SENTINEL", "MASTER", name_},
-                     [this, round](ScriptReply&& r) { on_answer(round, std::move(r)); });
+    s.query->connection().command({"SENTINEL", "MASTER", name_}, [this, round](ScriptReply&& r) {
+      on_answer(round, std::move(r));
+    });
 }
 
 std::optional<SentinelBackend::Answer> SentinelBackend::parse_answer(const ScriptReply& reply) {

@@ -19,6 +19,7 @@
 
 #include "redis/redis_backend.h"
 #include "redis/redis_gateway.h"
+#include "redis/redis_link.h"
 
 struct event;
 
@@ -48,9 +49,11 @@ class SentinelBackend final : public RedisBackend {
 
  private:
   struct Sentinel {
-    std::unique_ptr<RedisGateway> query;  // SENTINEL commands
-    std::unique_ptr<RedisGateway> watch;  // subscribed to +switch-master
+    std::unique_ptr<RedisLink> query;  // SENTINEL commands
+    std::unique_ptr<RedisLink> watch;  // subscribed to the failover's events
   };
+  static std::unique_ptr<RedisLink> sentinel_link(event_base* base, HostResolver& resolver,
+                                                  const LinkOptions& options);
 
   void discover(const std::string& why);
   void on_answer(uint64_t round, ScriptReply&& reply);
@@ -68,6 +71,7 @@ class SentinelBackend final : public RedisBackend {
   std::string name_;
   RedisEndpoint data_;  // the data nodes' password and db
   LoopMetrics* metrics_;
+  HostResolver resolver_;  // of every connection below
   std::unique_ptr<RedisGateway> master_;
   std::vector<Sentinel> sentinels_;
   uint64_t round_ = 0;          // the discovery round in flight, or the last

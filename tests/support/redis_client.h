@@ -60,7 +60,7 @@ class RedisClient {
   std::optional<std::string> get(const std::string& key);
   int64_t scard(const std::string& key);
   int64_t llen(const std::string& key);
-  // An event's line, head first, and its length (src/scripts.h).
+  // An event's line, head first, and its length (src/core/scripts.h).
   std::vector<std::string> line(const std::string& event, const std::string& prefix = "ticketq");
   int64_t waiting(const std::string& event, const std::string& prefix = "ticketq");
   // The ticket of a waiting user's join, as the scripts write it ("" when

@@ -25,7 +25,7 @@ std::string user_body(const std::string& user);
 // on its own.
 nlohmann::json untokened(nlohmann::json j);
 
-// What GET status answers (src/pace.h), for the cases whose every field is
+// What GET status answers (src/core/pace.h), for the cases whose every field is
 // known in advance:
 // a user waiting at `position` while the line's pace is unknown (nobody
 // admitted from the line in the last minute, or the event admits nobody)

@@ -1,5 +1,4 @@
-// Tests of src/redis/redis_gateway.cpp that need no network:
-// parse_maxmemory_policy and is_trouble_error.
+// Tests of src/redis/redis_gateway.cpp that need no network: parse_maxmemory_policy.
 #include "redis/redis_gateway.h"
 
 #include <gtest/gtest.h>
@@ -27,18 +26,6 @@ TEST(ParseMaxmemoryPolicy, MissingFieldIsUnknown) {
   // Only a whole field name at the start of a line counts.
   EXPECT_EQ(parse_maxmemory_policy("x_maxmemory_policy:allkeys-lru\r\n"), std::nullopt);
   EXPECT_EQ(parse_maxmemory_policy("maxmemory_policy_x:allkeys-lru\r\n"), std::nullopt);
-}
-
-// The replies after which a Sentinel deployment asks again for the master.
-TEST(IsTroubleError, TheRepliesOfAServerThatIsNoLongerTheMaster) {
-  EXPECT_TRUE(is_trouble_error("READONLY You can't write against a read only replica."));
-  EXPECT_TRUE(is_trouble_error("NOREPLICAS Not enough good replicas to write."));
-  EXPECT_TRUE(is_trouble_error("LOADING Redis is loading the dataset in memory"));
-  EXPECT_TRUE(is_trouble_error("MASTERDOWN Link with MASTER is down"));
-  EXPECT_FALSE(is_trouble_error("ERR wrong number of arguments"));
-  EXPECT_FALSE(is_trouble_error("MOVED 1 h:1"));
-  EXPECT_FALSE(is_trouble_error("WRONGTYPE Operation against a key"));
-  EXPECT_FALSE(is_trouble_error(""));
 }
 
 }  // namespace
