@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -117,27 +118,40 @@ RedisValue StatusReply(int64_t code, int64_t pos = 0, int64_t ticket = 0, int64_
   for (int64_t v : {code, pos, ticket, hold_end, used}) e.push_back(Int(v));
   return Arr(std::move(e));
 }
-// {0, created, then the settings: capacity, queue_limit, state, admit_rate,
-// hold_s, waiter_ttl_s}
+// A kOk reply of the script of contract `c` with the fields given by name;
+// a field not given is 0 (and must be an integer).
+RedisValue ReplyOf(const ScriptContract& c, const std::map<std::string_view, RedisValue>& given) {
+  std::vector<RedisValue> e = {Int(0)};
+  for (const ScriptField& f : c.reply) {
+    auto it = given.find(f.name);
+    EXPECT_TRUE(it != given.end() || f.type == ScriptWire::kInt) << f.name;
+    e.push_back(it != given.end() ? it->second : Int(0));
+  }
+  return Arr(std::move(e));
+}
 RedisValue PutReply(int64_t created, int64_t cap, int64_t limit, int64_t hold = 0, int64_t ttl = 0,
                     std::string state = "open", std::string rate = "manual") {
-  return Arr({Int(0), Int(created), Int(cap), Int(limit), Str(std::move(state)),
-              Str(std::move(rate)), Int(hold), Int(ttl)});
+  return ReplyOf(contract::put, {{"created", Int(created)},
+                                 {"capacity", Int(cap)},
+                                 {"queue_limit", Int(limit)},
+                                 {"state", Str(std::move(state))},
+                                 {"admit_rate", Str(std::move(rate))},
+                                 {"hold_s", Int(hold)},
+                                 {"waiter_ttl_s", Int(ttl)}});
 }
-// The 17 elements of get from `ints` = {0, capacity, queue_limit, the ten
-// counts, hold_s, waiter_ttl_s}: the code, the counts, then the settings.
+// The reply of get with `ints` = {0, capacity, queue_limit, the ten
+// counts, hold_s, waiter_ttl_s}, state and admit_rate.
 RedisValue GetReply(std::vector<int64_t> ints, std::string state = "open",
                     std::string rate = "manual") {
-  std::vector<RedisValue> e;
-  e.push_back(Int(ints[0]));
-  for (size_t i = 3; i < 13; ++i) e.push_back(Int(ints[i]));
-  e.push_back(Int(ints[1]));
-  e.push_back(Int(ints[2]));
-  e.push_back(Str(std::move(state)));
-  e.push_back(Str(std::move(rate)));
-  e.push_back(Int(ints[13]));
-  e.push_back(Int(ints[14]));
-  return Arr(std::move(e));
+  const char* names[] = {"capacity",      "queue_limit",     "reserved",
+                         "waiting",       "promoted",        "left",
+                         "holding",       "confirmed",       "admitted_last_minute",
+                         "expired_holds", "expired_waiters", "cancelled",
+                         "hold_s",        "waiter_ttl_s"};
+  std::map<std::string_view, RedisValue> given = {{"state", Str(std::move(state))},
+                                                  {"admit_rate", Str(std::move(rate))}};
+  for (size_t i = 0; i < std::size(names); ++i) given[names[i]] = Int(ints[1 + i]);
+  return ReplyOf(contract::get, given);
 }
 
 class QueueCoreTest : public ::testing::Test {

@@ -34,6 +34,17 @@ bool has_line(const std::string& body, const std::string& line) {
   return body.find("\n" + line + "\n") != std::string::npos;
 }
 
+// The settings of kEventSettings, each as `form` makes it, joined by ", ".
+template <typename Form>
+std::string each_setting(Form form) {
+  std::string out;
+  for (const EventSetting& s : kEventSettings) out += (out.empty() ? "" : ", ") + form(s);
+  return out;
+}
+std::string quoted(const EventSetting& s) {
+  return "'" + std::string(s.name) + "'";
+}
+
 TEST(Scripts, Sha1OfKnownInput) {
   // Guards the helper itself (FIPS 180 test vector).
   EXPECT_EQ(sha1_hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
@@ -94,16 +105,14 @@ TEST(Scripts, ThePrologueBindsTheSharedNames) {
           has_line(sc->body, "local " + std::string(c.lua) + " = " + std::to_string(c.value)))
           << c.lua;
     EXPECT_TRUE(has_line(sc->body, "local STATE_CODE = {open = 0, paused = 1, closed = 2}"));
-    EXPECT_TRUE(has_line(sc->body,
-                         "local SETTINGS = {'capacity', 'queue_limit', 'state', 'admit_rate', "
-                         "'hold_s', 'waiter_ttl_s'}"));
-    EXPECT_TRUE(has_line(sc->body,
-                         "local SETTING_FIELDS = {'capacity', 'queue_limit', 'state', "
-                         "'admit_rate', 'hold_s', 'waiter_ttl_s', 'tickets'}"));
-    EXPECT_TRUE(has_line(sc->body,
-                         "local SETTING_KIND = {capacity = 'size', queue_limit = 'size', "
-                         "state = 'state', admit_rate = 'rate', hold_s = 'count', "
-                         "waiter_ttl_s = 'count'}"));
+    EXPECT_TRUE(has_line(sc->body, "local SETTINGS = {" + each_setting(quoted) + "}"));
+    EXPECT_TRUE(
+        has_line(sc->body, "local SETTING_FIELDS = {" + each_setting(quoted) + ", 'tickets'}"));
+    EXPECT_TRUE(has_line(
+        sc->body, "local SETTING_KIND = {" + each_setting([](auto& s) {
+                    static const char* kinds[] = {"size", "count", "state", "rate"};
+                    return std::string(s.name) + " = '" + kinds[static_cast<int>(s.kind)] + "'";
+                  }) + "}"));
     for (auto [name, value] : {std::pair<const char*, int64_t>{"SLOT_MS", kRateSlotMs},
                                {"SLOTS", kRateSlots},
                                {"CHUNK", kScriptChunk},
@@ -125,11 +134,13 @@ TEST(Scripts, ThePrologueBindsEachScriptsArgv) {
       {&s.status, shared + " = ARGV[1], ARGV[2]\n" + list},
       {&s.promote, shared + ", limit = ARGV[1], ARGV[2], ARGV[3]\nlocal ARGS = {limit = limit}"},
       {&s.reset, shared + " = ARGV[1], ARGV[2]"},
-      {&s.put, shared +
-                   ", capacity, queue_limit, state, admit_rate, hold_s, waiter_ttl_s = ARGV[1], "
-                   "ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]\n"
-                   "local ARGS = {capacity = capacity, queue_limit = queue_limit, state = state, "
-                   "admit_rate = admit_rate, hold_s = hold_s, waiter_ttl_s = waiter_ttl_s}"},
+      {&s.put,
+       shared + ", " + each_setting([](auto& s) { return std::string(s.name); }) +
+           " = ARGV[1], ARGV[2], " +
+           each_setting([n = 2](auto&) mutable { return "ARGV[" + std::to_string(++n) + "]"; }) +
+           "\nlocal ARGS = {" +
+           each_setting([](auto& s) { return std::string(s.name) + " = " + std::string(s.name); }) +
+           "}"},
       {&s.get, shared + " = ARGV[1], ARGV[2]"},
       {&s.leave, shared + ", user, claimed = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
                           "local ARGS = {user = user, claimed = claimed}"},
