@@ -165,14 +165,14 @@ struct EventSetting {
   std::string_view name;
   EventSettingKind kind;
 };
-inline constexpr std::array<EventSetting, 6> kEventSettings = {{
+inline constexpr auto kEventSettings = std::to_array<EventSetting>({
     {"capacity", EventSettingKind::kSize},
     {"queue_limit", EventSettingKind::kSize},
     {"state", EventSettingKind::kState},
     {"admit_rate", EventSettingKind::kRate},
     {"hold_s", EventSettingKind::kCount},        // an unconfirmed seat returns after this long
     {"waiter_ttl_s", EventSettingKind::kCount},  // a silent waiter loses the place after this long
-}};
+});
 
 // `fields`, then the settings, as a reply answers them.
 constexpr ScriptFields with_settings(ScriptFields fields) {
@@ -186,21 +186,21 @@ constexpr ScriptFields with_settings(ScriptFields fields) {
 // A reply other than kOk: its code and fields.
 struct ScriptRefusal {
   int code = 0;
-  ScriptFields fields;
+  ScriptFields fields{};
 };
 
 struct ScriptContract {
   std::string_view name;
   // KEYS are kEventKeys and ARGV starts with kSharedArgv; false: no keys.
   bool event_keys = true;
-  ScriptFields argv;       // the script's own ARGV, in order, bound to Lua locals of these names
+  ScriptFields argv{};     // the script's own ARGV, in order, bound to Lua locals of these names
   bool argv_list = false;  // the last ARGV name takes the rest of ARGV, a list
-  ScriptFields reply;      // after kOk
+  ScriptFields reply{};    // after kOk
   // Reply fields always there; those after may be left out from the end.
   size_t required = SIZE_MAX;
-  ScriptFields each;           // then these, once per item, to the end
-  ConstList<int, 8> outcomes;  // the codes the field "code" takes
-  ConstList<ScriptRefusal, 3> refusals;
+  ScriptFields each{};           // then these, once per item, to the end
+  ConstList<int, 8> outcomes{};  // the codes the field "code" takes
+  ConstList<ScriptRefusal, 3> refusals{};
   // Changes what a caller is told it holds (a seat, a place, an admission, a
   // setting), so redis_wait_replicas waits for its copy on replicas. The
   // status script's heartbeat refresh is not such a change.
