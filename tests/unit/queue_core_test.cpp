@@ -118,6 +118,14 @@ RedisValue StatusReply(int64_t code, int64_t pos = 0, int64_t ticket = 0, int64_
   for (int64_t v : {code, pos, ticket, hold_end, used}) e.push_back(Int(v));
   return Arr(std::move(e));
 }
+// put's ARGV: the two shared ones, then each setting of kEventSettings, ""
+// but those given.
+std::vector<std::string> PutArgs(std::map<std::string_view, std::string> given,
+                                 std::vector<std::string> shared = {"", ""}) {
+  for (const EventSetting& s : kEventSettings) shared.push_back(given[s.name]);
+  return shared;
+}
+
 // A kOk reply of the script of contract `c` with the fields given by name;
 // a field not given is 0 (and must be an integer).
 RedisValue ReplyOf(const ScriptContract& c, const std::map<std::string_view, RedisValue>& given) {
@@ -349,7 +357,7 @@ TEST_F(QueueCoreTest, EachOperationRunsItsScriptWithItsArguments) {
       {&s.status, {"", "", "u1"}},
       {&s.promote, {"", "", "10"}},
       {&s.reset, {"", ""}},
-      {&s.put, {"", "", "5", "6", "", "", "", ""}},
+      {&s.put, PutArgs({{"capacity", "5"}, {"queue_limit", "6"}})},
       {&s.get, {"", ""}},
       {&s.leave, {"", "", "u1", ""}},
       {&s.leave, {"", "", "u1", "3"}},
@@ -636,7 +644,7 @@ TEST_F(QueueCoreTest, PutEventCreatedOrUpdated) {
   EXPECT_EQ(r.admission.hold_s, 0);
   EXPECT_EQ(r.admission.waiter_ttl_s, 0);
   EXPECT_EQ(runner.calls[0].argv,
-            concat(keys_of("ticketq", "e"), {"", "", "100", "50", "", "", "", ""}));
+            concat(keys_of("ticketq", "e"), PutArgs({{"capacity", "100"}, {"queue_limit", "50"}})));
 
   // Any subset: what is left out is sent as "", kept by the script.
   runner.reply = Reply(PutReply(0, 100, 50, 0, 0, "paused"));
@@ -662,7 +670,8 @@ TEST_F(QueueCoreTest, PutEventSendsAndReadsTheAdmissionSettings) {
   EXPECT_EQ(r.settings.capacity, 10);
   EXPECT_EQ(r.settings.queue_limit, 20);
   EXPECT_EQ(runner.calls[0].argv,
-            concat(keys_of("ticketq", "e"), {"", "", "", "", "", "2.5", "300", "60"}));
+            concat(keys_of("ticketq", "e"),
+                   PutArgs({{"admit_rate", "2.5"}, {"hold_s", "300"}, {"waiter_ttl_s", "60"}})));
 
   // "manual" is set as a word; 0 (paused) and zero durations as numbers.
   EventPatch manual;
@@ -673,7 +682,7 @@ TEST_F(QueueCoreTest, PutEventSendsAndReadsTheAdmissionSettings) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.admission.admit_rate, std::nullopt);
   EXPECT_EQ(runner.calls[1].argv,
-            concat(keys_of("ticketq", "e"), {"", "", "", "", "", "manual", "0", ""}));
+            concat(keys_of("ticketq", "e"), PutArgs({{"admit_rate", "manual"}, {"hold_s", "0"}})));
   EventPatch zero;
   zero.admit_rate = std::optional<double>(0);
   zero.waiter_ttl_s = kMaxDurationS;
@@ -683,14 +692,16 @@ TEST_F(QueueCoreTest, PutEventSendsAndReadsTheAdmissionSettings) {
   EXPECT_EQ(r.admission.admit_rate, std::optional<double>(0));
   EXPECT_EQ(r.admission.waiter_ttl_s, kMaxDurationS);
   EXPECT_EQ(runner.calls[2].argv,
-            concat(keys_of("ticketq", "e"), {"", "", "", "", "", "0", "", "31536000"}));
+            concat(keys_of("ticketq", "e"),
+                   PutArgs({{"admit_rate", "0"}, {"waiter_ttl_s", "31536000"}})));
 }
 
 TEST_F(QueueCoreTest, PutEventOnDefaultPassesFallbackThenNewSettings) {
   runner.reply = Reply(PutReply(0, 1099511627776, 0));
   put_event("default", Sizes(1099511627776, 0));
-  EXPECT_EQ(runner.calls[0].argv, concat(keys_of("ticketq", "default"),
-                                         {"500", "500", "1099511627776", "0", "", "", "", ""}));
+  EXPECT_EQ(runner.calls[0].argv,
+            concat(keys_of("ticketq", "default"),
+                   PutArgs({{"capacity", "1099511627776"}, {"queue_limit", "0"}}, {"500", "500"})));
 }
 
 TEST_F(QueueCoreTest, PutEventRefusals) {
