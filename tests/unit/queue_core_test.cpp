@@ -652,8 +652,7 @@ TEST_F(QueueCoreTest, PutEventCreatedOrUpdated) {
   EXPECT_TRUE(r.ok());
   EXPECT_FALSE(r.created);
   EXPECT_EQ(r.state, EventState::kPaused);
-  EXPECT_EQ(runner.calls[1].argv,
-            concat(keys_of("ticketq", "e"), {"", "", "", "", "paused", "", "", ""}));
+  EXPECT_EQ(runner.calls[1].argv, concat(keys_of("ticketq", "e"), PutArgs({{"state", "paused"}})));
 }
 
 TEST_F(QueueCoreTest, PutEventSendsAndReadsTheAdmissionSettings) {
