@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cassert>
 #include <charconv>
 
 #include "core/scripts.h"
@@ -10,21 +11,36 @@ namespace ticketq {
 
 namespace {
 
-// The shape every script reply has: its first `int_count` elements are
-// integers (the leading one a code), any further ones strings.
-bool well_typed(const std::vector<RedisValue>& e, size_t int_count) {
-  for (size_t i = 0; i < e.size(); ++i)
-    if (e[i].type != (i < int_count ? RedisValue::Type::kInteger : RedisValue::Type::kString))
+// ---- Replies, read by the contract (scripts.h) ----
+
+// Whether `e`, after its code, holds `fields` (the first `required` of
+// them at least, the rest only after all of them), then whole items of
+// `each`, each element of its field's type.
+bool has_shape(const std::vector<RedisValue>& e, const ScriptFields& fields,
+               size_t required = SIZE_MAX, const ScriptFields& each = {}) {
+  const size_t n = e.size() - 1;
+  if (n < std::min(required, fields.size())) return false;
+  if (n > fields.size() && (each.size() == 0 || (n - fields.size()) % each.size() != 0))
+    return false;
+  for (size_t k = 0; k < n; ++k) {
+    const ScriptField& f = k < fields.size() ? fields[k] : each[(k - fields.size()) % each.size()];
+    if (e[1 + k].type !=
+        (f.type == ScriptWire::kInt ? RedisValue::Type::kInteger : RedisValue::Type::kString))
       return false;
+  }
   return true;
 }
 
-// Checks the reply of a script and its leading status code. Returns the
+bool answers(const ScriptContract& s, int64_t c) {
+  for (const ScriptRefusal& r : s.refusals)
+    if (r.code == c) return true;
+  return false;
+}
+
+// Checks the reply of script `s`: kOk and the contract's shape. Returns the
 // reply's elements when the call succeeded; otherwise fills `out` (fault or
-// no_event) and returns nullptr. `min_size` is the shortest valid reply; its
-// first `int_count` elements must be integers and any further ones strings.
-const std::vector<RedisValue>* unwrap(ScriptReply& reply, Outcome& out, size_t min_size,
-                                      size_t int_count = SIZE_MAX) {
+// no_event) and returns nullptr.
+const std::vector<RedisValue>* unwrap(ScriptReply& reply, Outcome& out, const ScriptContract& s) {
   if (reply.fault != Fault::kNone) {
     out.fault = reply.fault;
     out.detail = std::move(reply.detail);
@@ -35,18 +51,17 @@ const std::vector<RedisValue>* unwrap(ScriptReply& reply, Outcome& out, size_t m
       v.elements[0].type != RedisValue::Type::kInteger) {
     out.fault = Fault::kError;
     out.detail = "unexpected script reply";
-    spdlog::error("queue: unexpected script reply (type {})", static_cast<int>(v.type));
+    spdlog::error("queue: unexpected {} script reply (type {})", s.name, static_cast<int>(v.type));
     return nullptr;
   }
-  if (v.elements[0].integer == code::kNoEvent) {
+  if (v.elements[0].integer == code::kNoEvent && answers(s, code::kNoEvent)) {
     out.no_event = true;
     return nullptr;
   }
-  if (v.elements[0].integer != code::kOk || v.elements.size() < min_size ||
-      !well_typed(v.elements, int_count)) {
+  if (v.elements[0].integer != code::kOk || !has_shape(v.elements, s.reply, s.required, s.each)) {
     out.fault = Fault::kError;
     out.detail = "malformed script reply";
-    spdlog::error("queue: script reply code {} with {} elements", v.elements[0].integer,
+    spdlog::error("queue: {} script reply code {} with {} elements", s.name, v.elements[0].integer,
                   v.elements.size());
     return nullptr;
   }
@@ -57,28 +72,142 @@ int64_t int_at(const std::vector<RedisValue>& e, size_t i) {
   return e[i].integer;
 }
 
-// The elements of a reply that is the refusal `c`, {c, ...} with `size`
-// elements of which the first `int_count` are integers and any further ones
-// strings; nullptr for any other reply.
-const std::vector<RedisValue>* refusal(const ScriptReply& reply, int c, size_t size,
-                                       size_t int_count) {
+// The elements of a reply that is the refusal `c` of script `s`, in the
+// shape the contract gives it; nullptr for any other reply.
+const std::vector<RedisValue>* refusal(const ScriptReply& reply, const ScriptContract& s, int c) {
   const auto& v = reply.value;
-  if (reply.fault != Fault::kNone || v.type != RedisValue::Type::kArray ||
-      v.elements.size() != size || !well_typed(v.elements, int_count) || v.elements[0].integer != c)
+  if (reply.fault != Fault::kNone || v.type != RedisValue::Type::kArray || v.elements.empty() ||
+      v.elements[0].type != RedisValue::Type::kInteger || v.elements[0].integer != c)
     return nullptr;
-  return &v.elements;
+  for (const ScriptRefusal& r : s.refusals)
+    if (r.code == c) return has_shape(v.elements, r.fields) ? &v.elements : nullptr;
+  return nullptr;
 }
 
-// A state as the scripts store it; anything else is a malformed reply.
-bool read_state(const RedisValue& v, EventState* out, Outcome& r) {
-  auto s = parse_event_state(v.str);
-  if (s) {
-    *out = *s;
-    return true;
-  }
+// A broken invariant of a reply: its detail, for a 503.
+bool corrupt(Outcome& r, const char* what) {
   r.fault = Fault::kError;
-  r.detail = "unexpected event state in script reply";
+  r.detail = what;
   return false;
+}
+
+// The outcome codes each enum stands for: the same numbers as code::.
+static_assert(int(ReserveStatus::kReserved) == code::kReserved &&
+              int(ReserveStatus::kQueued) == code::kQueued &&
+              int(ReserveStatus::kAlreadyReserved) == code::kAlreadyReserved &&
+              int(ReserveStatus::kAlreadyInQueue) == code::kAlreadyInQueue &&
+              int(ReserveStatus::kSoldOut) == code::kSoldOut &&
+              int(ReserveStatus::kClosed) == code::kClosed);
+static_assert(int(UserStatus::kNotFound) == code::kNotFound &&
+              int(UserStatus::kReserved) == code::kIsReserved &&
+              int(UserStatus::kInQueue) == code::kInQueue);
+static_assert(int(LeaveStatus::kNotInLine) == code::kNotInLine &&
+              int(LeaveStatus::kLeft) == code::kLeft &&
+              int(LeaveStatus::kHoldsSeat) == code::kHoldsSeat &&
+              int(LeaveStatus::kOtherJoin) == code::kOtherJoin);
+static_assert(int(SeatStatus::kNoSeat) == code::kNoSeat && int(SeatStatus::kDone) == code::kDone &&
+              int(SeatStatus::kUnchanged) == code::kUnchanged &&
+              int(SeatStatus::kIsConfirmed) == code::kIsConfirmed &&
+              int(SeatStatus::kHoldEnded) == code::kHoldEnded &&
+              int(SeatStatus::kUsed) == code::kUsed &&
+              int(SeatStatus::kOtherJoin) == code::kOtherJoin);
+static_assert(kEventStates.size() == 3 && kEventStates[int(EventState::kOpen)] == "open" &&
+              kEventStates[int(EventState::kPaused)] == "paused" &&
+              kEventStates[int(EventState::kClosed)] == "closed");
+
+// `c` as the outcome E when it is one that script `s` answers (its
+// contract's outcomes); otherwise the reply is corrupt and `r` says so.
+template <typename E>
+bool outcome(const ScriptContract& s, int64_t c, E* out, Outcome& r) {
+  for (int k : s.outcomes)
+    if (k == c) {
+      *out = static_cast<E>(c);
+      return true;
+    }
+  return corrupt(r, "unexpected code in script reply");
+}
+
+// A state by its index in kEventStates (the status reply) or its word.
+bool state_at(int64_t i, EventState* out) {
+  if (i < 0 || i >= static_cast<int64_t>(kEventStates.size())) return false;
+  *out = static_cast<EventState>(i);
+  return true;
+}
+bool read_state(const RedisValue& v, EventState* out, Outcome& r) {
+  for (size_t i = 0; i < kEventStates.size(); ++i)
+    if (v.str == kEventStates[i]) return state_at(static_cast<int64_t>(i), out);
+  return corrupt(r, "unexpected event state in script reply");
+}
+
+// Where put and get put the settings they answer.
+struct EventConfig {
+  EventSettings& settings;
+  AdmissionSettings& admission;
+  EventState& state;
+};
+
+std::string number_arg(const std::optional<int64_t>& n) {
+  return n ? std::to_string(*n) : "";
+}
+
+// Each setting of kEventSettings (scripts.h), row for row: its ARGV of put from
+// a patch ("" keeps it) and its place in a reply. false: not a value the
+// scripts store.
+struct SettingCodec {
+  std::string_view name;
+  std::string (*arg)(const EventPatch&);
+  bool (*read)(const RedisValue&, EventConfig&, Outcome&);
+};
+constexpr SettingCodec kSettingCodecs[] = {
+    {"capacity", [](const EventPatch& p) { return number_arg(p.capacity); },
+     [](const RedisValue& v, EventConfig& c, Outcome&) {
+       c.settings.capacity = v.integer;
+       return true;
+     }},
+    {"queue_limit", [](const EventPatch& p) { return number_arg(p.queue_limit); },
+     [](const RedisValue& v, EventConfig& c, Outcome&) {
+       c.settings.queue_limit = v.integer;
+       return true;
+     }},
+    {"state",
+     [](const EventPatch& p) { return std::string(p.state ? event_state_name(*p.state) : ""); },
+     [](const RedisValue& v, EventConfig& c, Outcome& r) { return read_state(v, &c.state, r); }},
+    {"admit_rate",
+     [](const EventPatch& p) { return p.admit_rate ? admit_rate_text(*p.admit_rate) : ""; },
+     [](const RedisValue& v, EventConfig& c, Outcome& r) {
+       auto rate = parse_admit_rate(v.str);
+       if (!rate) return corrupt(r, "unexpected admit_rate in script reply");
+       c.admission.admit_rate = *rate;
+       return true;
+     }},
+    {"hold_s", [](const EventPatch& p) { return number_arg(p.hold_s); },
+     [](const RedisValue& v, EventConfig& c, Outcome&) {
+       c.admission.hold_s = v.integer;
+       return true;
+     }},
+    {"waiter_ttl_s", [](const EventPatch& p) { return number_arg(p.waiter_ttl_s); },
+     [](const RedisValue& v, EventConfig& c, Outcome&) {
+       c.admission.waiter_ttl_s = v.integer;
+       return true;
+     }},
+};
+constexpr bool codecs_match() {
+  if (std::size(kSettingCodecs) != kEventSettings.size()) return false;
+  for (size_t i = 0; i < kEventSettings.size(); ++i)
+    if (kSettingCodecs[i].name != kEventSettings[i].name) return false;
+  return true;
+}
+static_assert(codecs_match(), "a codec per setting of kEventSettings, in its order");
+
+// The settings that end the reply `e` of script `s` (put, get).
+bool read_settings(const ScriptContract& s, const std::vector<RedisValue>& e, EventConfig c,
+                   Outcome& r) {
+  const size_t first = e.size() - kEventSettings.size();
+  for (size_t i = 0; i < kEventSettings.size(); ++i) {
+    assert(s.reply[first - 1 + i].name == kEventSettings[i].name);
+    if (!kSettingCodecs[i].read(e[first + i], c, r)) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -110,70 +239,75 @@ std::vector<std::string> QueueCore::script_argv(const std::string& event,
 }
 
 // Runs a per-user script (reserve or status) for many users. The reply is
-// {0, header..., then `width` integers per user}; `fill` turns one user's
-// integers (and the header) into a result.
+// {0, the contract's reply fields, then its `each` fields per user};
+// `fill` turns one user's fields (and the reply's) into a result.
 template <typename Result, typename Fill>
-void run_per_user(ScriptRunner& runner, const Script& script, std::vector<std::string> argv,
-                  size_t users, size_t header, size_t width,
-                  std::function<void(std::vector<Result>)> cb, Fill fill) {
-  runner.run(script, kScriptKeyCount, std::move(argv),
-             [users, header, width, cb = std::move(cb), fill](ScriptReply&& reply) {
-               Result failed;
-               std::vector<Result> results;
-               const size_t size = 1 + header + width * users;
-               if (auto* e = unwrap(reply, failed, size)) {
-                 if (e->size() != size) {
-                   failed.fault = Fault::kError;
-                   failed.detail = "malformed script reply";
-                 } else {
-                   results.resize(users);
-                   for (size_t i = 0; i < users; ++i) {
-                     if (!fill(&(*e)[1], &(*e)[1 + header + width * i], results[i])) {
-                       failed.fault = Fault::kError;
-                       failed.detail = "unexpected code in script reply";
-                       results.clear();
-                       break;
-                     }
-                   }
-                 }
-               }
-               if (results.empty()) results.assign(users, failed);
-               cb(std::move(results));
-             });
+void run_per_user(ScriptRunner& runner, const QueueScript& script, std::vector<std::string> argv,
+                  size_t users, std::function<void(std::vector<Result>)> cb, Fill fill) {
+  const ScriptContract& c = *script.contract;
+  runner.run(
+      script, kScriptKeyCount, std::move(argv),
+      [users, &c, cb = std::move(cb), fill](ScriptReply&& reply) {
+        Result failed;
+        std::vector<Result> results;
+        const size_t size = 1 + c.reply.size() + c.each.size() * users;
+        if (auto* e = unwrap(reply, failed, c)) {
+          if (e->size() != size) {
+            failed.fault = Fault::kError;
+            failed.detail = "malformed script reply";
+          } else {
+            results.resize(users);
+            for (size_t i = 0; i < users; ++i) {
+              if (!fill(e->data(), &(*e)[1 + c.reply.size() + c.each.size() * i], results[i])) {
+                failed.fault = results[i].fault;
+                failed.detail = results[i].detail;
+                results.clear();
+                break;
+              }
+            }
+          }
+        }
+        if (results.empty()) results.assign(users, failed);
+        cb(std::move(results));
+      });
 }
 
 void QueueCore::reserve_many(const std::string& event, std::vector<std::string> users,
                              std::function<void(std::vector<ReserveResult>)> cb) {
+  static constexpr const ScriptContract& c = contract::reserve;
   size_t n = users.size();
   run_per_user<ReserveResult>(runner_, scripts().reserve, script_argv(event, std::move(users)), n,
-                              0, 3, std::move(cb),
+                              std::move(cb),
                               [](const RedisValue*, const RedisValue* u, ReserveResult& r) {
-                                int64_t c = u[0].integer;
-                                if (c < code::kReserved || c > code::kClosed) return false;
-                                r.status = static_cast<ReserveStatus>(c);
-                                r.position = u[1].integer;
-                                r.ticket = u[2].integer;
+                                if (!outcome(c, u[each_at(c, "code")].integer, &r.status, r))
+                                  return false;
+                                r.position = u[each_at(c, "position")].integer;
+                                r.ticket = u[each_at(c, "ticket")].integer;
                                 return true;
                               });
 }
 
 void QueueCore::status_many(const std::string& event, std::vector<std::string> users,
                             std::function<void(std::vector<StatusResult>)> cb) {
+  static constexpr const ScriptContract& c = contract::status;
   size_t n = users.size();
   run_per_user<StatusResult>(
-      runner_, scripts().status, script_argv(event, std::move(users)), n, kStatusHeader, 5,
-      std::move(cb), [](const RedisValue* h, const RedisValue* u, StatusResult& r) {
-        int64_t c = u[0].integer;
-        if (c < code::kNotFound || c > code::kInQueue) return false;
-        if (h[5].integer < 0 || h[5].integer > 2) return false;
-        r.pace = {h[0].integer,      h[1].integer, h[2].integer,
-                  h[3].integer != 0, h[4].integer, static_cast<EventState>(h[5].integer)};
-        r.status = static_cast<UserStatus>(c);
-        r.position = u[1].integer;
-        r.ticket = u[2].integer;
-        r.confirmed = u[3].integer == -2;
-        r.hold_ends_ms = u[3].integer > 0 ? u[3].integer : 0;
-        r.used = u[4].integer != 0;
+      runner_, scripts().status, script_argv(event, std::move(users)), n, std::move(cb),
+      [](const RedisValue* e, const RedisValue* u, StatusResult& r) {
+        if (!outcome(c, u[each_at(c, "code")].integer, &r.status, r)) return false;
+        if (!state_at(e[reply_at(c, "state")].integer, &r.pace.state))
+          return corrupt(r, "unexpected event state in script reply");
+        r.pace.now_ms = e[reply_at(c, "now_ms")].integer;
+        r.pace.admitted_last_minute = e[reply_at(c, "admitted_last_minute")].integer;
+        r.pace.span_ms = e[reply_at(c, "span_ms")].integer;
+        r.pace.paused = e[reply_at(c, "paused")].integer != 0;
+        r.pace.waiter_ttl_s = e[reply_at(c, "waiter_ttl_s")].integer;
+        r.position = u[each_at(c, "position")].integer;
+        r.ticket = u[each_at(c, "ticket")].integer;
+        const int64_t hold_end = u[each_at(c, "hold_end")].integer;
+        r.confirmed = hold_end == -2;
+        r.hold_ends_ms = hold_end > 0 ? hold_end : 0;
+        r.used = u[each_at(c, "used")].integer != 0;
         return true;
       });
 }
@@ -193,14 +327,17 @@ void QueueCore::status(const std::string& event, std::string user,
 
 void QueueCore::promote(const std::string& event, int64_t limit,
                         std::function<void(PromoteResult)> cb) {
+  static constexpr const ScriptContract& c = contract::promote;
   runner_.run(scripts().promote, kScriptKeyCount, script_argv(event, {std::to_string(limit)}),
               [cb = std::move(cb)](ScriptReply&& reply) {
                 PromoteResult r;
-                if (auto* e = refusal(reply, code::kNotOpen, 2, 1)) {
-                  r.not_open = read_state((*e)[1], &r.state, r);
-                } else if (auto* e = unwrap(reply, r, 2, 2)) {
-                  r.remaining = int_at(*e, 1);
-                  for (size_t i = 2; i < e->size(); ++i) r.promoted.push_back((*e)[i].str);
+                if (auto* e = refusal(reply, c, code::kNotOpen)) {
+                  r.not_open =
+                      read_state((*e)[refusal_at(c, code::kNotOpen, "state")], &r.state, r);
+                } else if (auto* e = unwrap(reply, r, c)) {
+                  r.remaining = int_at(*e, reply_at(c, "remaining"));
+                  for (size_t i = 1 + c.reply.size(); i < e->size(); ++i)
+                    r.promoted.push_back((*e)[i].str);
                 }
                 cb(std::move(r));
               });
@@ -212,47 +349,40 @@ std::string ticket_arg(const std::optional<int64_t>& ticket) {
   return ticket ? std::to_string(*ticket) : "";
 }
 
-// A code in [lo, hi] or kOtherJoin, else a malformed reply.
-bool read_code(int64_t c, int64_t lo, int64_t hi, Outcome& r) {
-  if ((c >= lo && c <= hi) || c == code::kOtherJoin) return true;
-  r.fault = Fault::kError;
-  r.detail = "unexpected code in script reply";
-  return false;
-}
-
 }  // namespace
 
 void QueueCore::leave(const std::string& event, std::string user, std::optional<int64_t> ticket,
                       std::function<void(LeaveResult)> cb) {
+  static constexpr const ScriptContract& c = contract::leave;
   runner_.run(scripts().leave, kScriptKeyCount,
               script_argv(event, {std::move(user), ticket_arg(ticket)}),
               [cb = std::move(cb)](ScriptReply&& reply) {
                 LeaveResult r;
-                if (auto* e = unwrap(reply, r, 3, 3);
-                    e && read_code(int_at(*e, 1), code::kNotInLine, code::kHoldsSeat, r)) {
-                  r.status = static_cast<LeaveStatus>(int_at(*e, 1));
-                  r.position = int_at(*e, 2);
-                }
+                if (auto* e = unwrap(reply, r, c);
+                    e && outcome(c, int_at(*e, reply_at(c, "code")), &r.status, r))
+                  r.position = int_at(*e, reply_at(c, "position"));
                 cb(std::move(r));
               });
 }
 
-// Cancel, confirm and verify answer {0, code [, waiting [, confirmed,
-// hold_end [, used]]]} (scripts.h).
-void QueueCore::seat_call(const Script& script, const std::string& event,
+// Cancel, confirm and verify answer the code, then as many of the seat
+// reply's fields as they tell (scripts.h).
+void QueueCore::seat_call(const QueueScript& script, const std::string& event,
                           std::vector<std::string> extra, std::function<void(SeatResult)> cb) {
   runner_.run(script, kScriptKeyCount, script_argv(event, std::move(extra)),
-              [cb = std::move(cb)](ScriptReply&& reply) {
+              [&c = *script.contract, cb = std::move(cb)](ScriptReply&& reply) {
+                static constexpr const ScriptContract& seat = contract::verify;
                 SeatResult r;
-                if (auto* e = unwrap(reply, r, 2);
-                    e && read_code(int_at(*e, 1), code::kNoSeat, code::kUsed, r)) {
-                  r.status = static_cast<SeatStatus>(int_at(*e, 1));
-                  if (e->size() >= 3) r.waiting = int_at(*e, 2) == 1;
-                  if (e->size() >= 5) {
-                    r.confirmed = int_at(*e, 3) == 1;
-                    r.hold_ends_ms = std::max<int64_t>(0, int_at(*e, 4));
+                if (auto* e = unwrap(reply, r, c);
+                    e && outcome(c, int_at(*e, reply_at(seat, "code")), &r.status, r)) {
+                  auto has = [e](size_t at) { return e->size() > at; };
+                  if (has(reply_at(seat, "waiting")))
+                    r.waiting = int_at(*e, reply_at(seat, "waiting")) == 1;
+                  if (has(reply_at(seat, "hold_end"))) {
+                    r.confirmed = int_at(*e, reply_at(seat, "confirmed")) == 1;
+                    r.hold_ends_ms = std::max<int64_t>(0, int_at(*e, reply_at(seat, "hold_end")));
                   }
-                  if (e->size() >= 6) r.used = int_at(*e, 5) == 1;
+                  if (has(reply_at(seat, "used"))) r.used = int_at(*e, reply_at(seat, "used")) == 1;
                 }
                 cb(std::move(r));
               });
@@ -278,16 +408,17 @@ void QueueCore::verify(const std::string& event, std::string user, int64_t ticke
 
 void QueueCore::tick(const std::string& event, int64_t sweep_max, int64_t gap_ms,
                      std::function<void(TickResult)> cb) {
+  static constexpr const ScriptContract& c = contract::tick;
   runner_.run(scripts().tick, kScriptKeyCount,
               script_argv(event, {std::to_string(sweep_max), std::to_string(gap_ms)}),
               [cb = std::move(cb)](ScriptReply&& reply) {
                 TickResult r;
-                if (auto* e = unwrap(reply, r, 6, 6)) {
-                  r.admitted = int_at(*e, 1);
-                  r.expired_holds = int_at(*e, 2);
-                  r.expired_waiters = int_at(*e, 3);
-                  r.more = int_at(*e, 4) == 1;
-                  r.idle = int_at(*e, 5) == 1;
+                if (auto* e = unwrap(reply, r, c)) {
+                  r.admitted = int_at(*e, reply_at(c, "admitted"));
+                  r.expired_holds = int_at(*e, reply_at(c, "expired_holds"));
+                  r.expired_waiters = int_at(*e, reply_at(c, "expired_waiters"));
+                  r.more = int_at(*e, reply_at(c, "more")) == 1;
+                  r.idle = int_at(*e, reply_at(c, "idle")) == 1;
                 }
                 cb(std::move(r));
               });
@@ -343,14 +474,15 @@ void QueueCore::list_events(const std::string& cursor, int64_t count,
       {glob_escape(head) + "*" + glob_escape(tail), scan, std::to_string(count)},
       [this, cb = std::move(cb), head, tail, node, generation](ScriptReply&& reply) {
         EventsPage r;
-        if (auto* e = unwrap(reply, r, 2, 1)) {
+        static constexpr const ScriptContract& c = contract::events;
+        if (auto* e = unwrap(reply, r, c)) {
           const std::string at = std::to_string(generation) + ".";
-          r.cursor = (*e)[1].str;
+          r.cursor = (*e)[reply_at(c, "cursor")].str;
           if (r.cursor != "0")
             r.cursor = runner_.nodes() > 1 ? at + std::to_string(node) + "." + r.cursor : r.cursor;
           else if (node + 1 < runner_.nodes())
             r.cursor = at + std::to_string(node + 1) + ".0";
-          for (size_t i = 2; i < e->size(); ++i) {
+          for (size_t i = 1 + c.reply.size(); i < e->size(); ++i) {
             std::string_view key = (*e)[i].str;
             if (key.size() <= head.size() + tail.size() || !key.starts_with(head) ||
                 !key.ends_with(tail))
@@ -367,89 +499,71 @@ void QueueCore::reset(const std::string& event, std::function<void(ResetResult)>
   runner_.run(scripts().reset, kScriptKeyCount, script_argv(event),
               [cb = std::move(cb)](ScriptReply&& reply) {
                 ResetResult r;
-                unwrap(reply, r, 1);
+                unwrap(reply, r, contract::reset);
                 cb(std::move(r));
               });
 }
 
-namespace {
-
-bool read_rate(const RedisValue& v, AdmissionSettings& a, Outcome& r) {
-  auto rate = parse_admit_rate(v.str);
-  if (rate) {
-    a.admit_rate = *rate;
-    return true;
-  }
-  r.fault = Fault::kError;
-  r.detail = "unexpected admit_rate in script reply";
-  return false;
-}
-
-}  // namespace
-
 void QueueCore::put_event(const std::string& event, const EventPatch& patch,
                           std::function<void(PutEventResult)> cb) {
-  auto text = [](const std::optional<int64_t>& n) { return n ? std::to_string(*n) : ""; };
-  runner_.run(scripts().put, kScriptKeyCount,
-              script_argv(event, {text(patch.capacity), text(patch.queue_limit),
-                                  patch.state ? event_state_name(*patch.state) : "",
-                                  patch.admit_rate ? admit_rate_text(*patch.admit_rate) : "",
-                                  text(patch.hold_s), text(patch.waiter_ttl_s)}),
+  static constexpr const ScriptContract& c = contract::put;
+  std::vector<std::string> args;
+  for (const SettingCodec& s : kSettingCodecs) args.push_back(s.arg(patch));
+  runner_.run(scripts().put, kScriptKeyCount, script_argv(event, std::move(args)),
               [cb = std::move(cb)](ScriptReply&& reply) {
                 PutEventResult r;
-                if (auto* e = refusal(reply, code::kBelowReserved, 2, 2)) {
+                if (auto* e = refusal(reply, c, code::kBelowReserved)) {
                   r.below_reserved = true;
-                  r.reserved = int_at(*e, 1);
-                } else if (refusal(reply, code::kNeedsSize, 1, 1) != nullptr) {
+                  r.reserved = int_at(*e, refusal_at(c, code::kBelowReserved, "reserved"));
+                } else if (refusal(reply, c, code::kNeedsSize) != nullptr) {
                   r.needs_size = true;
-                } else if (auto* e = unwrap(reply, r, 8, 6)) {
-                  r.created = int_at(*e, 1) == 1;
-                  r.settings = {int_at(*e, 2), int_at(*e, 3)};
-                  r.admission.hold_s = int_at(*e, 4);
-                  r.admission.waiter_ttl_s = int_at(*e, 5);
-                  read_state((*e)[6], &r.state, r) && read_rate((*e)[7], r.admission, r);
+                } else if (auto* e = unwrap(reply, r, c)) {
+                  r.created = int_at(*e, reply_at(c, "created")) == 1;
+                  read_settings(c, *e, {r.settings, r.admission, r.state}, r);
                 }
                 cb(std::move(r));
               });
 }
 
 void QueueCore::get_event(const std::string& event, std::function<void(EventInfo)> cb) {
+  static constexpr const ScriptContract& c = contract::get;
   runner_.run(scripts().get, kScriptKeyCount, script_argv(event),
               [cb = std::move(cb)](ScriptReply&& reply) {
                 EventInfo r;
-                if (auto* e = unwrap(reply, r, 17, 15)) {
-                  r.settings = {int_at(*e, 1), int_at(*e, 2)};
-                  r.reserved = int_at(*e, 3);
-                  r.waiting = int_at(*e, 4);
-                  r.promoted = int_at(*e, 5);
-                  r.left = int_at(*e, 6);
-                  r.holding = int_at(*e, 7);
-                  r.confirmed = int_at(*e, 8);
-                  r.admitted_last_minute = int_at(*e, 9);
-                  r.expired_holds = int_at(*e, 10);
-                  r.expired_waiters = int_at(*e, 11);
-                  r.cancelled = int_at(*e, 12);
-                  r.admission.hold_s = int_at(*e, 13);
-                  r.admission.waiter_ttl_s = int_at(*e, 14);
-                  read_state((*e)[15], &r.state, r) && read_rate((*e)[16], r.admission, r);
+                if (auto* e = unwrap(reply, r, c)) {
+                  r.reserved = int_at(*e, reply_at(c, "reserved"));
+                  r.waiting = int_at(*e, reply_at(c, "waiting"));
+                  r.promoted = int_at(*e, reply_at(c, "promoted"));
+                  r.left = int_at(*e, reply_at(c, "left"));
+                  r.holding = int_at(*e, reply_at(c, "holding"));
+                  r.confirmed = int_at(*e, reply_at(c, "confirmed"));
+                  r.admitted_last_minute = int_at(*e, reply_at(c, "admitted_last_minute"));
+                  r.expired_holds = int_at(*e, reply_at(c, "expired_holds"));
+                  r.expired_waiters = int_at(*e, reply_at(c, "expired_waiters"));
+                  r.cancelled = int_at(*e, reply_at(c, "cancelled"));
+                  read_settings(c, *e, {r.settings, r.admission, r.state}, r);
                 }
                 cb(std::move(r));
               });
 }
 
-// {0, now_ms, then three integers per stored sample: t_ms, waiting, admitted}.
+// The stored samples of the history ring, at most kHistorySlots.
 void QueueCore::history(const std::string& event, std::function<void(HistoryResult)> cb) {
+  static constexpr const ScriptContract& c = contract::history;
   runner_.run(scripts().history, kScriptKeyCount, script_argv(event),
               [cb = std::move(cb)](ScriptReply&& reply) {
                 HistoryResult r;
-                if (auto* e = unwrap(reply, r, 2)) {
-                  if ((e->size() - 2) % 3 != 0 || e->size() > 2 + 3 * size_t(kHistorySlots)) {
+                if (auto* e = unwrap(reply, r, c)) {
+                  const size_t first = 1 + c.reply.size(), width = c.each.size();
+                  if (e->size() > first + width * size_t(kHistorySlots)) {
                     r.fault = Fault::kError;
                     r.detail = "malformed script reply";
                   } else {
-                    r.now_ms = int_at(*e, 1);
-                    for (size_t i = 2; i < e->size(); i += 3)
-                      r.samples.push_back({int_at(*e, i), int_at(*e, i + 1), int_at(*e, i + 2)});
+                    r.now_ms = int_at(*e, reply_at(c, "now_ms"));
+                    for (size_t i = first; i < e->size(); i += width)
+                      r.samples.push_back({int_at(*e, i + each_at(c, "t_ms")),
+                                           int_at(*e, i + each_at(c, "waiting")),
+                                           int_at(*e, i + each_at(c, "admitted"))});
                   }
                 }
                 cb(std::move(r));

@@ -16,6 +16,8 @@
 
 namespace ticketq {
 
+struct QueueScript;  // scripts.h
+
 // What every result carries besides its own fields.
 struct Outcome {
   Fault fault = Fault::kNone;  // not kNone: Redis did not answer usefully (503)
@@ -202,8 +204,8 @@ class QueueCore {
   // the script's own arguments.
   std::vector<std::string> script_argv(const std::string& event,
                                        std::vector<std::string> extra = {}) const;
-  void seat_call(const Script& script, const std::string& event, std::vector<std::string> extra,
-                 std::function<void(SeatResult)> cb);
+  void seat_call(const QueueScript& script, const std::string& event,
+                 std::vector<std::string> extra, std::function<void(SeatResult)> cb);
 
   ScriptRunner& runner_;
   QueueOptions options_;

@@ -4,54 +4,41 @@
 
 #include <cctype>
 #include <cstdio>
+#include <vector>
 
 namespace ticketq {
 
 namespace {
 
-// Names every script shares, generated from the C++ definitions in
-// scripts.h so that the key order and the result codes exist once.
+std::string upper(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string quoted(std::string_view name) {
+  return "'" + std::string(name) + "'";
+}
+
+// Names every script shares, generated from the contract in scripts.h so
+// that the key order, the result codes, the event states and the settings
+// exist once.
 std::string names_prologue() {
   std::string keys = "local ";
   std::string values;
   for (size_t i = 0; i < kEventKeys.size(); ++i) {
-    std::string name = kEventKeys[i];
-    for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    keys += (i > 0 ? ", K_" : "K_") + name;
+    keys += (i > 0 ? ", K_" : "K_") + upper(kEventKeys[i]);
     values += (i > 0 ? ", KEYS[" : "KEYS[") + std::to_string(i + 1) + "]";
   }
   std::string out = "\n" + keys + " = " + values + "\n";
-  auto define = [&out](const char* name, int value) {
+  auto define = [&out](std::string_view name, int64_t value) {
     out += "local " + std::string(name) + " = " + std::to_string(value) + "\n";
   };
-  define("NO_EVENT", code::kNoEvent);
-  define("BELOW_RESERVED", code::kBelowReserved);
-  define("NOT_OPEN", code::kNotOpen);
-  define("NEEDS_SIZE", code::kNeedsSize);
-  define("OK", code::kOk);
-  define("RESERVED", code::kReserved);
-  define("QUEUED", code::kQueued);
-  define("ALREADY_RESERVED", code::kAlreadyReserved);
-  define("ALREADY_IN_QUEUE", code::kAlreadyInQueue);
-  define("SOLD_OUT", code::kSoldOut);
-  define("CLOSED", code::kClosed);
-  define("NOT_FOUND", code::kNotFound);
-  define("IS_RESERVED", code::kIsReserved);
-  define("IN_QUEUE", code::kInQueue);
-  define("NOT_IN_LINE", code::kNotInLine);
-  define("LEFT", code::kLeft);
-  define("HOLDS_SEAT", code::kHoldsSeat);
-  define("NO_SEAT", code::kNoSeat);
-  define("DONE", code::kDone);
-  define("UNCHANGED", code::kUnchanged);
-  define("IS_CONFIRMED", code::kIsConfirmed);
-  define("HOLD_ENDED", code::kHoldEnded);
-  define("USED", code::kUsed);
-  define("OTHER_JOIN", code::kOtherJoin);
-  define("SLOT_MS", static_cast<int>(kRateSlotMs));
+  for (const ScriptCode& c : kCodes) define(c.lua, c.value);
+  define("SLOT_MS", kRateSlotMs);
   define("SLOTS", kRateSlots);
   define("CHUNK", kScriptChunk);
-  define("HISTORY_SLOT_MS", static_cast<int>(kHistorySlotMs));
+  define("HISTORY_SLOT_MS", kHistorySlotMs);
   define("HISTORY_SLOTS", kHistorySlots);
   out += "local RING_FIELDS = {'rt'";
   for (int i = 0; i < kRateSlots; ++i) out += ", 'r" + std::to_string(i) + "'";
@@ -59,7 +46,49 @@ std::string names_prologue() {
   out += "local HISTORY_FIELDS = {";
   for (int i = 0; i < kHistorySlots; ++i) out += (i > 0 ? ", 'h" : "'h") + std::to_string(i) + "'";
   out += "}\n";
+  out += "local STATE_CODE = {";
+  for (size_t i = 0; i < kEventStates.size(); ++i)
+    out += (i > 0 ? ", " : "") + std::string(kEventStates[i]) + " = " + std::to_string(i);
+  out += "}\n";
+  static const char* kinds[] = {"size", "count", "state", "rate"};
+  std::string names, kind_of;
+  for (const EventSetting& s : kEventSettings) {
+    names += quoted(s.name) + ", ";
+    kind_of += (kind_of.empty() ? "" : ", ") + std::string(s.name) + " = " +
+               quoted(kinds[static_cast<int>(s.kind)]);
+  }
+  out += "local SETTINGS = {" + names.substr(0, names.size() - 2) + "}\n";
+  out += "local SETTING_FIELDS = {" + names + "'tickets'}\n";
+  out += "local SETTING_KIND = {" + kind_of + "}\n";
   return out;
+}
+
+// The script's ARGV as Lua locals of the contract's names; a list as a
+// table. ARGS holds the script's own (not the list) by name.
+std::string argv_prologue(const ScriptContract& c) {
+  std::vector<std::string_view> names;
+  if (c.event_keys)
+    for (const ScriptField& f : kSharedArgv) names.push_back(f.name);
+  const size_t shared = names.size();
+  for (const ScriptField& f : c.argv) names.push_back(f.name);
+  std::string list;
+  if (c.argv_list) {
+    list = "local " + std::string(names.back()) + " = {}\nfor i = " + std::to_string(names.size()) +
+           ", #ARGV do " + std::string(names.back()) + "[#" + std::string(names.back()) +
+           " + 1] = ARGV[i] end\n";
+    names.pop_back();
+  }
+  std::string locals, values, args;
+  for (size_t i = 0; i < names.size(); ++i) {
+    locals += (i > 0 ? ", " : "") + std::string(names[i]);
+    values += (i > 0 ? ", ARGV[" : "ARGV[") + std::to_string(i + 1) + "]";
+    if (i >= shared)
+      args += (i > shared ? ", " : "") + std::string(names[i]) + " = " + std::string(names[i]);
+  }
+  std::string out;
+  if (!names.empty()) out += "local " + locals + " = " + values + "\n";
+  if (!args.empty()) out += "local ARGS = {" + args + "}\n";
+  return out + list;
 }
 
 // Shared by every script. A stored number that is not a whole number >= 0
@@ -101,9 +130,7 @@ end
 -- A stored state; absent is open.
 local function state_of(v)
   if not v then return 'open' end
-  if v ~= 'open' and v ~= 'paused' and v ~= 'closed' then
-    error('ticketq: corrupt value in ' .. K_CFG)
-  end
+  if not STATE_CODE[v] then error('ticketq: corrupt value in ' .. K_CFG) end
   return v
 end
 
@@ -118,32 +145,55 @@ local function rate_of(v)
   return n
 end
 
--- The event's settings, or nil when it does not exist. `fresh` is true for
--- the default event while Redis holds no settings for it: the script then
--- stores ARGV[1], ARGV[2] with its own writes, so the first instance to
--- touch the event decides for all.
-local function settings()
-  local s = redis.call('HMGET', K_CFG, 'capacity', 'queue_limit', 'state', 'admit_rate',
-                       'hold_s', 'waiter_ttl_s', 'tickets')
-  local ev
-  if s[1] or s[2] then
-    ev = {cap = int(s[1], K_CFG), limit = int(s[2], K_CFG), fresh = false}
-  elseif ARGV[1] ~= '' then
-    ev = {cap = tonumber(ARGV[1]), limit = tonumber(ARGV[2]), fresh = true}
-  else
-    return nil
+-- A stored setting (its text, nil when absent) as ev.<name> holds it: a
+-- number, a state, or the rate's text. A corrupt one fails here.
+local function setting(name, v)
+  local kind = SETTING_KIND[name]
+  if kind == 'state' then return state_of(v) end
+  if kind == 'rate' then
+    rate_of(v)
+    return v or 'manual'
   end
-  ev.state = state_of(s[3])
-  ev.rate = rate_of(s[4])
-  ev.rate_text = s[4] or 'manual'
-  ev.hold_s = int(s[5] or 0, K_CFG)
-  ev.ttl_s = int(s[6] or 0, K_CFG)
-  ev.tickets = int(s[7] or 0, K_CFG)
+  if kind == 'count' then v = v or 0 end
+  return int(v, K_CFG)
+end
+
+-- The stored settings' texts by name, and the ticket counter: one read.
+local function stored_settings()
+  local v = redis.call('HMGET', K_CFG, unpack(SETTING_FIELDS))
+  local s = {}
+  for i = 1, #SETTINGS do s[SETTINGS[i]] = v[i] end
+  return s, v[#SETTINGS + 1]
+end
+
+-- The event's settings (ev.<name> for each of SETTINGS, ev.rate: the
+-- admission rate as a number, nil for manual; ev.tickets), or nil when it
+-- does not exist. `fresh` is true for the default event while Redis holds
+-- no settings for it: the script then stores default_capacity and
+-- default_queue_limit with its own writes, so the first instance to touch
+-- the event decides for all.
+local function settings()
+  local s, tickets = stored_settings()
+  local fresh = false
+  if not (s.capacity or s.queue_limit) then
+    if default_capacity == '' then return nil end
+    s.capacity, s.queue_limit, fresh = default_capacity, default_queue_limit, true
+  end
+  local ev = {fresh = fresh}
+  for i = 1, #SETTINGS do ev[SETTINGS[i]] = setting(SETTINGS[i], s[SETTINGS[i]]) end
+  ev.rate = rate_of(ev.admit_rate)
+  ev.tickets = int(tickets or 0, K_CFG)
   return ev
 end
 
+-- Appends the event's settings to a reply, in the order of SETTINGS.
+local function with_settings(ev, out)
+  for i = 1, #SETTINGS do out[#out + 1] = ev[SETTINGS[i]] end
+  return out
+end
+
 local function store_settings(ev)
-  redis.call('HSET', K_CFG, 'capacity', ev.cap, 'queue_limit', ev.limit)
+  redis.call('HSET', K_CFG, 'capacity', ev.capacity, 'queue_limit', ev.queue_limit)
 end
 
 -- Redis's clock in ms: the same for every instance.
@@ -175,7 +225,7 @@ end
 -- missing or older than a quarter of waiter_ttl_s: polls write rarely.
 local function beat_if_stale(ev, now, ticket, beats)
   local beat = redis.call('ZSCORE', K_SEEN, ticket)
-  if not beat or now - int(beat, K_SEEN) > ev.ttl_s * 250 then
+  if not beat or now - int(beat, K_SEEN) > ev.waiter_ttl_s * 250 then
     beats[#beats + 1] = now
     beats[#beats + 1] = ticket
   end
@@ -199,7 +249,7 @@ local function seat_state(user)
   return holder, seat, e
 end
 
--- Whether a caller's ticket (ARGV text; '' for an operator) names the join
+-- Whether a caller's ticket (`claimed`; '' for an operator) names the join
 -- that `ticket` is.
 local function same_join(claimed, ticket)
   return claimed == '' or tonumber(claimed) == ticket
@@ -304,8 +354,6 @@ end
 constexpr const char* kReserve = R"lua(
 local ev = settings()
 if not ev then return {NO_EVENT} end
-local users = {}
-for i = 3, #ARGV do users[#users + 1] = ARGV[i] end
 local is_reserved = read_each('SMISMEMBER', K_RESERVED, users)
 local ticket_of = read_each('ZMSCORE', K_QUEUED, users)
 local nres = redis.call('SCARD', K_RESERVED)
@@ -332,17 +380,17 @@ for i = 1, #users do
     code = ALREADY_RESERVED
   elseif ticket_of[i] then
     code, pos = ALREADY_IN_QUEUE, redis.call('ZRANK', K_QUEUED, u) + 1
-    if ev.ttl_s > 0 then stale[#stale + 1] = string.format('%d', int(ticket_of[i], K_QUEUED)) end
+    if ev.waiter_ttl_s > 0 then stale[#stale + 1] = string.format('%d', int(ticket_of[i], K_QUEUED)) end
   elseif ev.state == 'closed' then
     code = CLOSED
-  elseif nres < ev.cap and nwait == 0 then
+  elseif nres < ev.capacity and nwait == 0 then
     nres = nres + 1
     tickets = tickets + 1
     new_res[#new_res + 1] = u
     new_seats[#new_seats + 1] = u
     new_seats[#new_seats + 1] = string.format('%d', tickets)
     code, ticket = RESERVED, tickets
-  elseif nwait < ev.limit then
+  elseif nwait < ev.queue_limit then
     nwait = nwait + 1
     tickets = tickets + 1
     new_wait[#new_wait + 1] = u
@@ -380,7 +428,7 @@ if #new_wait > 0 then
   for i = 1, #new_wait do
     line[#line + 1] = string.format('%d', first + i)
     line[#line + 1] = new_wait[i]
-    if ev.ttl_s > 0 then
+    if ev.waiter_ttl_s > 0 then
       beats[#beats + 1] = now
       beats[#beats + 1] = string.format('%d', first + i)
     end
@@ -399,19 +447,17 @@ return out
 // Where users are, and how fast the line moves. A waiting user's status is
 // a heartbeat: written only when the stored one is older than a quarter of
 // waiter_ttl_s, so that polling does not write on every call. A default
-// event not stored yet is answered from ARGV.
+// event not stored yet is answered from default_capacity and
+// default_queue_limit.
 constexpr const char* kStatus = R"lua(
 local ev = settings()
 if not ev then return {NO_EVENT} end
 local now = now_ms()
-local users = {}
-for i = 3, #ARGV do users[#users + 1] = ARGV[i] end
 local is_reserved = read_each('SMISMEMBER', K_RESERVED, users)
 local count, span = admitted_recently(ring(), now)
 local paused = 0
 if ev.state ~= 'open' or ev.rate == 0 then paused = 1 end
-local state_code = ({open = 0, paused = 1, closed = 2})[ev.state]
-local out = {OK, now, count, span, paused, ev.ttl_s, state_code}
+local out = {OK, now, count, span, paused, ev.waiter_ttl_s, STATE_CODE[ev.state]}
 local beats = {}
 for i = 1, #users do
   local u = users[i]
@@ -432,7 +478,7 @@ for i = 1, #users do
     if rank then
       code, pos = IN_QUEUE, rank + 1
       ticket = int(redis.call('ZSCORE', K_QUEUED, u), K_QUEUED)
-      if ev.ttl_s > 0 then beat_if_stale(ev, now, string.format('%d', ticket), beats) end
+      if ev.waiter_ttl_s > 0 then beat_if_stale(ev, now, string.format('%d', ticket), beats) end
     end
   end
   out[#out + 1] = code
@@ -445,7 +491,7 @@ if #beats > 0 then write_each('ZADD', K_SEEN, beats) end
 return out
 )lua";
 
-// Admit from the head of the line while seats are free, at most ARGV[3];
+// Admit from the head of the line while seats are free, at most `limit`;
 // nobody while the event is paused or closed.
 constexpr const char* kPromote = R"lua(
 local ev = settings()
@@ -458,7 +504,7 @@ local holding = redis.call('ZCARD', K_HOLDS)
 redis.call('ZCARD', K_SEEN)
 local promoted = stat('promoted')
 local r = ring()
-local n = math.min(tonumber(ARGV[3]), ev.cap - nres, nwait)
+local n = math.min(tonumber(limit), ev.capacity - nres, nwait)
 local head = line_head(n, {})
 n = #head.users
 local now = now_ms()
@@ -477,7 +523,6 @@ return out
 // holding a seat is not in line (cancel gives a seat back).
 constexpr const char* kLeave = R"lua(
 if not settings() then return {NO_EVENT} end
-local user, claimed = ARGV[3], ARGV[4]
 local ticket = redis.call('ZSCORE', K_QUEUED, user)
 local holds = redis.call('SISMEMBER', K_RESERVED, user)
 redis.call('ZCARD', K_SEEN)
@@ -495,11 +540,11 @@ redis.call('HSET', K_STATS, unpack(out))
 return {OK, LEFT, rank + 1}
 )lua";
 
-// A seat goes back: the user's own (ARGV[4] its ticket) while it is only
-// held, or any seat for an operator (ARGV[5] = '1'), a sold one too.
+// A seat goes back: the user's own (`claimed` its ticket) while it is only
+// held, or any seat for an operator (by_operator '1'), a sold one too.
 constexpr const char* kCancel = R"lua(
 if not settings() then return {NO_EVENT} end
-local user, claimed, operator = ARGV[3], ARGV[4], ARGV[5] == '1'
+local operator = by_operator == '1'
 local holder, seat, e = seat_state(user)
 local queued = redis.call('ZSCORE', K_QUEUED, user)
 local waiting = 0
@@ -528,7 +573,6 @@ return {OK, DONE, 0}
 // time is up cannot be confirmed (the sweep is about to free it).
 constexpr const char* kConfirm = R"lua(
 if not settings() then return {NO_EVENT} end
-local user, claimed = ARGV[3], ARGV[4]
 local holder, seat, e = seat_state(user)
 local now = now_ms()
 if not holder then return {OK, NO_SEAT} end
@@ -545,11 +589,11 @@ redis.call('HSET', K_STATS, unpack(h))
 return {OK, DONE}
 )lua";
 
-// Is the seat of this admission (user ARGV[3], ticket ARGV[4]) still held
-// now? With ARGV[5] = '1' the admission is consumed: accepted once.
+// Is the seat of this admission (`user`, ticket `claimed`) still held now?
+// With consume '1' the admission is consumed: accepted once.
 constexpr const char* kVerify = R"lua(
 if not settings() then return {NO_EVENT} end
-local user, claimed, consume = ARGV[3], ARGV[4], ARGV[5] == '1'
+consume = consume == '1'
 local holder, seat, e = seat_state(user)
 local now = now_ms()
 if not holder or not seat then return {OK, NO_SEAT} end
@@ -572,7 +616,7 @@ return {OK, DONE, 0, confirmed, ends, used and 1 or 0}
 // The admission timer's step, run by every instance for every event: frees
 // seats whose hold ended, drops waiters silent for waiter_ttl_s, then
 // admits from the head of the line at admit_rate while seats are free, at
-// most ARGV[3] of each (`more`: the caller steps again at once; what the
+// most sweep_max of each (`more`: the caller steps again at once; what the
 // rate allows beyond the step stays in the bucket). The rate is a token
 // bucket on Redis's clock shared by all instances: it holds at most BURST
 // users (half a second of the rate, at least 1) and is written only when
@@ -582,7 +626,7 @@ return {OK, DONE, 0, confirmed, ends, used and 1 or 0}
 constexpr const char* kTick = R"lua(
 local ev = settings()
 if not ev then return {NO_EVENT} end
-local max, gap = tonumber(ARGV[3]), tonumber(ARGV[4])
+local max, gap = tonumber(sweep_max), tonumber(gap_ms)
 local now = now_ms()
 local nres = redis.call('SCARD', K_RESERVED)
 local nwait = redis.call('ZCARD', K_QUEUED)
@@ -594,16 +638,16 @@ redis.call('ZCARD', K_SEEN)
 local b = redis.call('HMGET', K_STATS, 'bucket', 'bucket_ms', 'promoted', 'expired_holds',
                      'expired_waiters', 'stepped_ms', 'grace_until')
 -- With waiter expiry on, steps note when they ran (at most once a second).
--- After a gap longer than ARGV[4] ms with no step (Redis, or every
+-- After a gap longer than gap_ms with no step (Redis, or every
 -- instance, was down: nobody could poll), waiters get one waiter_ttl_s to
 -- be heard from before any of them expires.
 local out = {}
 local silent = {}
-if ev.ttl_s > 0 then
+if ev.waiter_ttl_s > 0 then
   local stepped = b[6] and int(b[6], K_STATS)
   local grace = int(b[7] or 0, K_STATS)
   if stepped and now - stepped > gap then
-    grace = now + ev.ttl_s * 1000
+    grace = now + ev.waiter_ttl_s * 1000
     out = {'grace_until', string.format('%d', grace)}
   end
   if not stepped or now - stepped >= 1000 then
@@ -611,7 +655,7 @@ if ev.ttl_s > 0 then
     out[#out + 1] = string.format('%d', now)
   end
   if now >= grace then
-    silent = redis.call('ZRANGEBYSCORE', K_SEEN, '-inf', now - ev.ttl_s * 1000, 'LIMIT', 0, max)
+    silent = redis.call('ZRANGEBYSCORE', K_SEEN, '-inf', now - ev.waiter_ttl_s * 1000, 'LIMIT', 0, max)
   end
 end
 -- The users of the silent tickets (none for a ticket no longer in line).
@@ -630,7 +674,7 @@ if ev.rate and ev.rate > 0 and ev.state == 'open' then
   local since = now
   if b[2] then since = int(b[2], K_STATS) end
   allowance = math.min(burst, have + ev.rate * math.max(0, now - since) / 1000)
-  n = math.max(0, math.min(math.floor(allowance), ev.cap - (nres - #ended),
+  n = math.max(0, math.min(math.floor(allowance), ev.capacity - (nres - #ended),
                           nwait - #silent_users, max))
 end
 local head = line_head(n, silent_users)
@@ -673,7 +717,7 @@ end
 local more = 0
 if #ended == max or #silent == max or n == max then more = 1 end
 local idle = 0
-if not ev.rate and ev.ttl_s == 0 and (not next_hold[2] or next_hold[2] == 'inf') then idle = 1 end
+if not ev.rate and ev.waiter_ttl_s == 0 and (not next_hold[2] or next_hold[2] == 'inf') then idle = 1 end
 return {OK, admitted, #ended, expired_waiters, more, idle}
 )lua";
 
@@ -688,42 +732,44 @@ redis.call('UNLINK', K_RESERVED, K_QUEUED, K_STATS, K_SEATS, K_HOLDS, K_SEEN)
 return {OK}
 )lua";
 
-// Create or update an event with the settings given (ARGV "" keeps one);
+// Create or update an event with the settings given ("" keeps one);
 // a new event needs capacity and queue_limit. Capacity may not drop below
 // the seats already taken: reservations are never revoked. Settings not
 // given are read (a corrupt one fails here, before any write); those given
 // replace whatever was stored, so a PUT also repairs. The default event
-// always existed ("updated"); its missing settings come from ARGV[1..2].
+// always existed ("updated"); its missing sizes are the default ones.
 constexpr const char* kPut = R"lua(
-local stored = redis.call('HMGET', K_CFG, 'capacity', 'queue_limit', 'state', 'admit_rate',
-                          'hold_s', 'waiter_ttl_s')
-local existed = stored[1] or stored[2]
-local is_default = ARGV[1] ~= ''
-if not existed and not is_default and (ARGV[3] == '' or ARGV[4] == '') then
+local s = stored_settings()
+local existed = s.capacity or s.queue_limit
+local is_default = default_capacity ~= ''
+if not existed and not is_default and (capacity == '' or queue_limit == '') then
   return {NEEDS_SIZE}
 end
-local cap, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
-if not cap then cap = existed and int(stored[1], K_CFG) or tonumber(ARGV[1]) end
-if not limit then limit = existed and int(stored[2], K_CFG) or tonumber(ARGV[2]) end
-local state = ARGV[5]
-if state == '' then state = state_of(stored[3]) end
-local rate = ARGV[6]
-if rate == '' then
-  rate_of(stored[4])
-  rate = stored[4] or 'manual'
+if not existed and is_default then
+  s.capacity, s.queue_limit = default_capacity, default_queue_limit
 end
-local hold = tonumber(ARGV[7]) or int(stored[5] or 0, K_CFG)
-local ttl = tonumber(ARGV[8]) or int(stored[6] or 0, K_CFG)
+local ev, fields = {}, {}
+for i = 1, #SETTINGS do
+  local name, kind = SETTINGS[i], SETTING_KIND[SETTINGS[i]]
+  local numeric = kind == 'size' or kind == 'count'
+  if ARGS[name] == '' then
+    ev[name] = setting(name, s[name])
+  elseif numeric then
+    ev[name] = tonumber(ARGS[name])
+  else
+    ev[name] = ARGS[name]
+  end
+  fields[#fields + 1] = name
+  fields[#fields + 1] = numeric and string.format('%d', ev[name]) or ev[name]
+end
 local nres = redis.call('SCARD', K_RESERVED)
 redis.call('ZCARD', K_SEEN)
-if ARGV[3] ~= '' and cap < nres then return {BELOW_RESERVED, nres} end
+if capacity ~= '' and ev.capacity < nres then return {BELOW_RESERVED, nres} end
 -- Without waiter expiry no heartbeat is kept: old ones would expire the
 -- line at once should it be turned on again.
-if ttl == 0 then redis.call('UNLINK', K_SEEN) end
-redis.call('HSET', K_CFG, 'capacity', string.format('%d', cap),
-           'queue_limit', string.format('%d', limit), 'state', state, 'admit_rate', rate,
-           'hold_s', string.format('%d', hold), 'waiter_ttl_s', string.format('%d', ttl))
-return {OK, (existed or is_default) and 0 or 1, cap, limit, hold, ttl, state, rate}
+if ev.waiter_ttl_s == 0 then redis.call('UNLINK', K_SEEN) end
+redis.call('HSET', K_CFG, unpack(fields))
+return with_settings(ev, {OK, (existed or is_default) and 0 or 1})
 )lua";
 
 constexpr const char* kGet = R"lua(
@@ -738,15 +784,15 @@ local c = redis.call('HMGET', K_STATS, 'promoted', 'left', 'expired_holds', 'exp
 for i = 1, 5 do c[i] = int(c[i] or 0, K_STATS) end
 local recent = admitted_recently(ring(), now)
 if ev.fresh then store_settings(ev) end
-return {OK, ev.cap, ev.limit, nres, nwait, c[1], c[2], holding, math.max(0, nres - holding),
-        recent, c[3], c[4], c[5], ev.hold_s, ev.ttl_s, ev.state, ev.rate_text}
+return with_settings(ev, {OK, nres, nwait, c[1], c[2], holding, math.max(0, nres - holding),
+                          recent, c[3], c[4], c[5]})
 )lua";
 
 // One page of the events stored in Redis: their cfg keys (no event keys;
-// ARGV[1] is the match pattern). A keyspace walk by SCAN, a page at a
+// `pattern` is the match pattern). A keyspace walk by SCAN, a page at a
 // time: the only script that is not about one event.
 constexpr const char* kEvents = R"lua(
-local page = redis.call('SCAN', ARGV[2], 'MATCH', ARGV[1], 'COUNT', ARGV[3])
+local page = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', count)
 local out = {OK, page[1]}
 for i = 1, #page[2] do out[#out + 1] = page[2][i] end
 return out
@@ -770,14 +816,18 @@ end
 return out
 )lua";
 
-Script make(const char* name, const char* body, bool writes) {
+QueueScript make(const ScriptContract& c, const char* body) {
   static const std::string names = names_prologue();
-  Script s{name, names + kPrologue + body, {}, writes};
+  QueueScript s;
+  s.name = c.name.data();
+  s.body = names + argv_prologue(c) + kPrologue + body;
+  s.writes = c.writes;
+  s.contract = &c;
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(s.body.data()), s.body.size(), digest);
   char hex[3];
-  for (unsigned char c : digest) {
-    std::snprintf(hex, sizeof hex, "%02x", c);
+  for (unsigned char ch : digest) {
+    std::snprintf(hex, sizeof hex, "%02x", ch);
     s.sha1 += hex;
   }
   return s;
@@ -787,13 +837,13 @@ Script make(const char* name, const char* body, bool writes) {
 
 const Scripts& scripts() {
   static const Scripts all{
-      make("reserve", kReserve, true),  make("status", kStatus, false),
-      make("promote", kPromote, true),  make("reset", kReset, true),
-      make("put", kPut, true),          make("get", kGet, false),
-      make("leave", kLeave, true),      make("cancel", kCancel, true),
-      make("confirm", kConfirm, true),  make("verify", kVerify, true),
-      make("tick", kTick, true),        make("events", kEvents, false),
-      make("history", kHistory, false),
+      make(contract::reserve, kReserve), make(contract::status, kStatus),
+      make(contract::promote, kPromote), make(contract::reset, kReset),
+      make(contract::put, kPut),         make(contract::get, kGet),
+      make(contract::leave, kLeave),     make(contract::cancel, kCancel),
+      make(contract::confirm, kConfirm), make(contract::verify, kVerify),
+      make(contract::tick, kTick),       make(contract::events, kEvents),
+      make(contract::history, kHistory),
   };
   return all;
 }
