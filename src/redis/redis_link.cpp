@@ -67,11 +67,18 @@ void RedisLink::connect() {
   if (stopping_ || conn_.is_open() || lookup_ != nullptr) return;
   const RedisEndpoint& ep = options_.endpoint;
   if (ep.is_unix || is_numeric_host(ep.host)) return open_connection(ep.host);
-  // Answered at once for a name in /etc/hosts, else on a later turn.
-  lookup_ = resolver_.lookup(ep.host, [this](const std::string& ip, const std::string& error) {
-    lookup_ = nullptr;
-    on_resolved(ip, error);
-  });
+  // Answered at once for a name in /etc/hosts, else on a later turn. An
+  // answer given at once has run on_resolved() before lookup() returns,
+  // and that may have started another lookup (a move, a retry): then what
+  // lookup() returns is no lookup in flight and must not replace it.
+  const uint64_t answered = lookups_answered_;
+  HostResolver::Lookup* pending =
+      resolver_.lookup(ep.host, [this](const std::string& ip, const std::string& error) {
+        lookup_ = nullptr;
+        ++lookups_answered_;
+        on_resolved(ip, error);
+      });
+  if (lookups_answered_ == answered) lookup_ = pending;
 }
 
 void RedisLink::on_resolved(const std::string& ip, const std::string& error) {

@@ -80,6 +80,7 @@ class RedisLink {
   Hooks hooks_;
   HostResolver& resolver_;
   HostResolver::Lookup* lookup_ = nullptr;  // the endpoint's name, being looked up
+  uint64_t lookups_answered_ = 0;           // lets connect() tell an answer given at once
   RedisConnection conn_;
   int attempts_ = 0;  // failed connection attempts in a row
   bool stopping_ = false;

@@ -529,6 +529,9 @@ void HttpServer::dispatch(HttpConnection& c) {
   ++requests_;
   c.continue_sent = false;
   handler_.on_request(ex, req, c.parser->take_body());
+  // A handler may have closed the connection already (a stream that
+  // overflowed at its first push): nothing more is read from it.
+  if (c.parser == nullptr) return;
   c.parser->next();
   if (c.parser->state() != RequestParser::State::kNeedMore) release_parser(c);
 }

@@ -1384,6 +1384,33 @@ TEST_F(HttpServerStreamTest, SlowReaderIsCutPastTheStreamBuffer) {
   EXPECT_EQ(stream_, nullptr);
 }
 
+// A handler whose stream overflows at its first push closes the connection
+// inside on_request: the transport reads nothing more of it (the next
+// request pipelined behind is never seen) and does not touch the parser
+// the close released.
+TEST_F(HttpServerStreamTest, StreamOverflowingInsideTheHandlerClosesTheConnection) {
+  HttpLimits l = limits();
+  l.max_stream_buffer = 4096;
+  start(l);
+  bool refused = false;
+  handler_.custom = [&](HttpExchange ex, const Seen&) {
+    stream_ = server_->open_stream(ex, 200, "Content-Type: text/event-stream\r\n", [this] {
+      ++closes_;
+      stream_ = nullptr;
+    });
+    ASSERT_NE(stream_, nullptr);
+    refused = !server_->push(stream_, std::string(1 << 20, 'z'));
+  };
+  Client& c = pair_client(4096);
+  send(c, get("/events") + get("/after"));
+  ASSERT_TRUE(pump_until([&] { return closes_ > 0; }));
+  EXPECT_TRUE(refused);
+  EXPECT_EQ(server_->connections(), 0u);
+  pump_for(50);
+  EXPECT_EQ(closes_, 1);
+  EXPECT_EQ(handler_.seen.size(), 1u);
+}
+
 TEST_F(HttpServerStreamTest, StreamWithoutPushesIsClosedWhenIdle) {
   HttpLimits l = limits();
   l.idle_timeout_ms = 300;
