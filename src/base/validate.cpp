@@ -76,8 +76,40 @@ bool valid_event(std::string_view event) {
   return id_chars(event, false);
 }
 
+namespace {
+
+// The body nearly every join sends, {"user_id":"<id>"} with any JSON white
+// space around its tokens, read without a JSON parser: the id, or nullopt
+// for any other body (which the parser then reads). An id's characters
+// include no quote and no backslash, so such a body is valid JSON with one
+// key, and both readings agree on it.
+std::optional<std::string_view> plain_reserve_body(std::string_view body) {
+  auto skip_space = [&] {
+    size_t n = body.find_first_not_of(" \t\r\n");
+    body.remove_prefix(n == std::string_view::npos ? body.size() : n);
+  };
+  auto take = [&](std::string_view token) {
+    skip_space();
+    if (body.substr(0, token.size()) != token) return false;
+    body.remove_prefix(token.size());
+    return true;
+  };
+  if (!take("{") || !take("\"user_id\"") || !take(":") || !take("\"")) return std::nullopt;
+  size_t end = body.find('"');
+  if (end == std::string_view::npos) return std::nullopt;
+  std::string_view id = body.substr(0, end);
+  body.remove_prefix(end + 1);
+  if (!valid_user_id(id) || !take("}")) return std::nullopt;
+  skip_space();
+  if (!body.empty()) return std::nullopt;
+  return id;
+}
+
+}  // namespace
+
 Parsed<std::string> parse_reserve_body(std::string_view body) {
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return {std::string(), {}};
+  if (auto id = plain_reserve_body(body)) return {std::string(*id), {}};
   auto obj = parse_json_object(body);
   if (!obj.ok()) return Parsed<std::string>::fail(obj.error);
   auto it = obj.value->find("user_id");

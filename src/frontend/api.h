@@ -115,8 +115,9 @@ class Api {
   // Checks a token of one of `kinds` (the first whose kind matches).
   TokenCheck check_token(std::string_view token, const std::string& event,
                          std::initializer_list<TokenKind> kinds) const;
-  nlohmann::ordered_json seat_status(const StatusResult& r, const std::string& user,
-                                     const std::string& event, std::optional<int64_t> ticket) const;
+  // A seat holder's status, written as JSON (the hot path: no DOM).
+  std::string seat_status(const StatusResult& r, const std::string& user, const std::string& event,
+                          std::optional<int64_t> ticket);
 
   // Answers the outcomes every operation shares (fault: 503, no event:
   // 404). Returns true when it answered. Otherwise the event exists, and is
@@ -135,6 +136,13 @@ class Api {
   Watchers watchers_;
   std::unordered_set<std::string> noted_events_;
   std::string page_headers_;  // the pages' security headers (api_pages.cpp)
+  // The token of the hot reply being written, signed here first: it keeps
+  // its room from one reply to the next, so signing allocates nothing.
+  std::string token_;
+  // Room reserved for a hot reply's body up front, so it is allocated once:
+  // what it says besides a token (ids are at most 64 bytes), and a token.
+  static constexpr size_t kHotReplyBytes = 256;
+  static constexpr size_t kTokenBytes = 512;
 };
 
 // The pages' security headers; their forms may post to `booking_url`'s

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "base/json_writer.h"
 #include "base/validate.h"
 #include "core/pace.h"
 #include "frontend/api.h"
@@ -50,26 +51,31 @@ void Api::reserve(const Request& req, Reply reply) {
   coalescer_.reserve(
       req.route.event, user, [this, reply, user, event = req.route.event](ReserveResult r) mutable {
         if (reply_failure(reply, r, event)) return;
-        Json body{{"status", reserve_status_text(r.status)}, {"user_id", user}};
+        if (r.status == ReserveStatus::kClosed)
+          return reply.json(403, {{"status", reserve_status_text(r.status)},
+                                  {"user_id", user},
+                                  {"error", "the event is closed: nobody new joins"}});
+        // The hot reply: written without a DOM (json_writer.h).
+        std::string body;
+        body.reserve(kHotReplyBytes + kTokenBytes);
+        JsonWriter w(body);
+        w.field("status", reserve_status_text(r.status)).field("user_id", user);
         if (r.status == ReserveStatus::kQueued || r.status == ReserveStatus::kAlreadyInQueue)
-          body["position"] = r.position;
+          w.field("position", r.position);
         // The token only with the first join: anyone may send anyone's id,
         // so a repeat learns the state and nothing that acts for the user.
         if (r.status == ReserveStatus::kReserved || r.status == ReserveStatus::kQueued) {
           // The place is stored already: should signing fail (OpenSSL out
           // of memory), the user keeps it and gets the answer without a token.
-          auto token =
-              tokens_.issue(TokenKind::kUser, user, event, r.ticket, unix_now_s(), kUserTokenTtlS);
-          if (token)
-            body["token"] = std::move(*token);
+          token_.clear();
+          if (tokens_.issue_to(token_, TokenKind::kUser, user, event, r.ticket, unix_now_s(),
+                               kUserTokenTtlS))
+            w.field("token", token_);
           else
             spdlog::error("request {}: could not sign a user token", reply.info().id);
         }
-        if (r.status == ReserveStatus::kClosed) {
-          body["error"] = "the event is closed: nobody new joins";
-          return reply.json(403, std::move(body));
-        }
-        reply.json(r.status == ReserveStatus::kSoldOut ? 409 : 200, std::move(body));
+        w.close();
+        reply.json_body(r.status == ReserveStatus::kSoldOut ? 409 : 200, std::move(body));
       });
 }
 
@@ -93,16 +99,20 @@ void Api::status(const Request& req, Reply reply) {
                       switch (r.status) {
                         case UserStatus::kInQueue: {
                           auto eta = estimate_wait_s(r.pace, r.position);
-                          return reply.json(200,
-                                            {{"status", "in_queue"},
-                                             {"user_id", user},
-                                             {"position", r.position},
-                                             {"state", "waiting"},
-                                             {"eta_s", eta ? Json(*eta) : Json()},
-                                             {"poll_after_ms", poll_after_ms(r.pace, true, eta)}});
+                          std::string body;
+                          body.reserve(kHotReplyBytes);
+                          JsonWriter w(body);
+                          w.field("status", "in_queue")
+                              .field("user_id", user)
+                              .field("position", r.position)
+                              .field("state", "waiting")
+                              .field("eta_s", eta)
+                              .field("poll_after_ms", poll_after_ms(r.pace, true, eta));
+                          w.close();
+                          return reply.json_body(200, std::move(body));
                         }
                         case UserStatus::kReserved:
-                          return reply.json(200, seat_status(r, user, event, ticket));
+                          return reply.json_body(200, seat_status(r, user, event, ticket));
                         case UserStatus::kNotFound:
                           return reply.json(reply.info().seed ? 200 : 404,
                                             {{"status", "not_found"}, {"user_id", user}});
@@ -112,17 +122,22 @@ void Api::status(const Request& req, Reply reply) {
 
 // A seat holder's status; the admission token only for the token of the
 // join that got the seat, and only while the hold lasts.
-nlohmann::ordered_json Api::seat_status(const StatusResult& r, const std::string& user,
-                                        const std::string& event,
-                                        std::optional<int64_t> ticket) const {
-  Json body{{"status", "reserved"},
-            {"user_id", user},
-            {"state", r.confirmed ? "confirmed" : "admitted"},
-            {"hold_expires_at", hold_expires_at(r.hold_ends_ms)},
-            {"poll_after_ms", poll_after_ms(r.pace, false, std::nullopt)}};
-  if (!ticket) return body;
-  auto token = admission_token(r, user, event, *ticket, tokens_);
-  if (token) body["admission_token"] = std::move(*token);
+std::string Api::seat_status(const StatusResult& r, const std::string& user,
+                             const std::string& event, std::optional<int64_t> ticket) {
+  std::string body;
+  body.reserve(kHotReplyBytes + (ticket ? kTokenBytes : 0));
+  JsonWriter w(body);
+  w.field("status", "reserved")
+      .field("user_id", user)
+      .field("state", r.confirmed ? "confirmed" : "admitted");
+  w.field("hold_expires_at", hold_expires_s(r.hold_ends_ms));
+  w.field("poll_after_ms", poll_after_ms(r.pace, false, std::nullopt));
+  if (ticket) {
+    token_.clear();
+    if (admission_token_to(token_, r, user, event, *ticket, tokens_))
+      w.field("admission_token", token_);
+  }
+  w.close();
   return body;
 }
 

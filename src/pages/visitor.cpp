@@ -10,9 +10,14 @@
 
 namespace ticketq {
 
-nlohmann::ordered_json hold_expires_at(int64_t hold_ends_ms) {
-  if (hold_ends_ms <= 0) return nullptr;
+std::optional<int64_t> hold_expires_s(int64_t hold_ends_ms) {
+  if (hold_ends_ms <= 0) return std::nullopt;
   return epoch_s_up(hold_ends_ms);
+}
+
+nlohmann::ordered_json hold_expires_at(int64_t hold_ends_ms) {
+  auto s = hold_expires_s(hold_ends_ms);
+  return s ? nlohmann::ordered_json(*s) : nlohmann::ordered_json();
 }
 
 using Json = nlohmann::ordered_json;
@@ -53,14 +58,22 @@ VisitorView simple_view(VisitorState state, const std::string& user, const char*
   return v;
 }
 
+bool admission_token_to(std::string& out, const StatusResult& r, const std::string& user,
+                        const std::string& event, int64_t ticket, const Tokens& tokens) {
+  if (r.status != UserStatus::kReserved || ticket != r.ticket) return false;
+  if (r.hold_ends_ms > 0 && r.hold_ends_ms <= r.pace.now_ms) return false;
+  const int64_t now = unix_now_s();
+  const int64_t ttl = r.hold_ends_ms > 0 ? epoch_s_up(r.hold_ends_ms) - now : kUserTokenTtlS;
+  return tokens.issue_to(out, TokenKind::kAdmission, user, event, r.ticket, now,
+                         std::max<int64_t>(ttl, 1));
+}
+
 std::optional<std::string> admission_token(const StatusResult& r, const std::string& user,
                                            const std::string& event, int64_t ticket,
                                            const Tokens& tokens) {
-  if (r.status != UserStatus::kReserved || ticket != r.ticket) return std::nullopt;
-  if (r.hold_ends_ms > 0 && r.hold_ends_ms <= r.pace.now_ms) return std::nullopt;
-  const int64_t now = unix_now_s();
-  const int64_t ttl = r.hold_ends_ms > 0 ? epoch_s_up(r.hold_ends_ms) - now : kUserTokenTtlS;
-  return tokens.issue(TokenKind::kAdmission, user, event, r.ticket, now, std::max<int64_t>(ttl, 1));
+  std::string token;
+  if (!admission_token_to(token, r, user, event, ticket, tokens)) return std::nullopt;
+  return token;
 }
 
 VisitorView visitor_view(const StatusResult& r, const std::string& user, int64_t ticket,

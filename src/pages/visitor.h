@@ -52,7 +52,9 @@ VisitorView visitor_view(const StatusResult& r, const std::string& user, int64_t
 VisitorView simple_view(VisitorState state, const std::string& user, const char* reason = "");
 
 // hold_expires_at as status and verify show it: the hold's end in seconds
-// since the epoch, or null when it never ends (hold_s 0, or confirmed).
+// since the epoch, or null (nullopt) when it never ends (hold_s 0, or
+// confirmed).
+std::optional<int64_t> hold_expires_s(int64_t hold_ends_ms);
 nlohmann::ordered_json hold_expires_at(int64_t hold_ends_ms);
 
 // The admission token of the seat `r` shows, for the join `ticket`; nullopt
@@ -61,6 +63,9 @@ nlohmann::ordered_json hold_expires_at(int64_t hold_ends_ms);
 std::optional<std::string> admission_token(const StatusResult& r, const std::string& user,
                                            const std::string& event, int64_t ticket,
                                            const Tokens& tokens);
+// The same appended to `out`; false (and nothing appended) for nullopt.
+bool admission_token_to(std::string& out, const StatusResult& r, const std::string& user,
+                        const std::string& event, int64_t ticket, const Tokens& tokens);
 
 // A waiting visitor's way to the front: of the `of` people ahead of them
 // when they joined, `passed` have gone (admitted, left or dropped). Both

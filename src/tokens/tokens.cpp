@@ -6,6 +6,7 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include <array>
 #include <cerrno>
@@ -13,6 +14,8 @@
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
+
+#include "base/json_writer.h"
 
 namespace ticketq {
 
@@ -70,19 +73,47 @@ bool ed25519_verify(EVP_PKEY* key, std::string_view message, std::string_view si
 
 using MacKey = std::array<unsigned char, kMacBytes>;
 
-// HMAC-SHA256 of `message` (RFC 7518 section 3.2, "HS256").
-bool hmac_sha256(const MacKey& key, std::string_view message, unsigned char (&mac)[kMacBytes]) {
-  unsigned int len = 0;
-  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), bytes_of(message),
-           message.size(), mac, &len) == nullptr ||
-      len != kMacBytes) {
-    ERR_clear_error();
-    return false;
-  }
-  return true;
+// HMAC-SHA256 (RFC 2104; RFC 7518 section 3.2, "HS256") with the key's two
+// padded blocks hashed once, when the key is loaded (RFC 2104 section 4):
+// a MAC then costs copying two hash states and hashing the message. OpenSSL
+// 3.0's HMAC() and EVP digests make and free a context on every call (one
+// allocation each, even re-initialising a kept EVP_MD_CTX); its SHA256_*
+// state functions, deprecated in 3.0 but kept, need none, so a user token is
+// signed and checked with no heap work.
+struct HmacKey {
+  SHA256_CTX inner;  // after hashing key ^ ipad
+  SHA256_CTX outer;  // after hashing key ^ opad
+};
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+// The key is 32 bytes, shorter than SHA-256's 64-byte block: it is used as
+// it is, padded with zeros.
+bool prepare_hmac(const MacKey& key, HmacKey* out) {
+  constexpr size_t kBlock = 64;
+  unsigned char pad[kBlock];
+  auto start = [&](unsigned char fill, SHA256_CTX* ctx) {
+    std::memset(pad, fill, kBlock);
+    for (size_t i = 0; i < key.size(); ++i) pad[i] ^= key[i];
+    return SHA256_Init(ctx) == 1 && SHA256_Update(ctx, pad, kBlock) == 1;
+  };
+  bool ok = start(0x36, &out->inner) && start(0x5c, &out->outer);
+  OPENSSL_cleanse(pad, sizeof pad);
+  return ok;
 }
 
-std::optional<std::string> hs256_sign(const MacKey& key, std::string_view message) {
+bool hmac_sha256(const HmacKey& key, std::string_view message, unsigned char (&mac)[kMacBytes]) {
+  SHA256_CTX ctx = key.inner;
+  bool ok =
+      SHA256_Update(&ctx, message.data(), message.size()) == 1 && SHA256_Final(mac, &ctx) == 1;
+  ctx = key.outer;
+  ok = ok && SHA256_Update(&ctx, mac, kMacBytes) == 1 && SHA256_Final(mac, &ctx) == 1;
+  OPENSSL_cleanse(&ctx, sizeof ctx);
+  return ok;
+}
+#pragma GCC diagnostic pop
+
+std::optional<std::string> hs256_sign(const HmacKey& key, std::string_view message) {
   unsigned char mac[kMacBytes];
   if (!hmac_sha256(key, message, mac)) return std::nullopt;
   return std::string(reinterpret_cast<const char*>(mac), sizeof mac);
@@ -90,7 +121,7 @@ std::optional<std::string> hs256_sign(const MacKey& key, std::string_view messag
 
 // In constant time for a MAC of the right length; any other length is
 // refused before anything is computed (the length says nothing of the key).
-bool hs256_verify(const MacKey& key, std::string_view message, std::string_view mac) {
+bool hs256_verify(const HmacKey& key, std::string_view message, std::string_view mac) {
   unsigned char expected[kMacBytes];
   return mac.size() == kMacBytes && hmac_sha256(key, message, expected) &&
          CRYPTO_memcmp(expected, mac.data(), kMacBytes) == 0;
@@ -281,21 +312,34 @@ const char* token_error_name(TokenError e) {
 
 // ---------------------------------------------------------------- base64url --
 
+void base64url_append(std::string& out, std::string_view bytes) {
+  size_t at = out.size();
+  out.resize(at + (bytes.size() * 4 + 2) / 3);
+  char* o = out.data() + at;
+  auto byte = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])); };
+  size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    uint32_t v = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
+    *o++ = kAlphabet[v >> 18];
+    *o++ = kAlphabet[(v >> 12) & 0x3f];
+    *o++ = kAlphabet[(v >> 6) & 0x3f];
+    *o++ = kAlphabet[v & 0x3f];
+  }
+  if (bytes.size() - i == 1) {
+    uint32_t v = byte(i) << 16;
+    *o++ = kAlphabet[v >> 18];
+    *o++ = kAlphabet[(v >> 12) & 0x3f];
+  } else if (bytes.size() - i == 2) {
+    uint32_t v = byte(i) << 16 | byte(i + 1) << 8;
+    *o++ = kAlphabet[v >> 18];
+    *o++ = kAlphabet[(v >> 12) & 0x3f];
+    *o++ = kAlphabet[(v >> 6) & 0x3f];
+  }
+}
+
 std::string base64url_encode(std::string_view bytes) {
   std::string out;
-  out.reserve((bytes.size() * 4 + 2) / 3);
-  uint32_t buf = 0;
-  int bits = 0;
-  for (unsigned char c : bytes) {
-    buf = (buf << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kAlphabet[(buf >> bits) & 0x3f];
-    }
-    buf &= (1u << bits) - 1;
-  }
-  if (bits > 0) out += kAlphabet[(buf << (6 - bits)) & 0x3f];
+  base64url_append(out, bytes);
   return out;
 }
 
@@ -326,7 +370,7 @@ struct Tokens::Impl {
   struct Key {
     Pkey pkey;  // signs and verifies admission tokens (EdDSA)
     std::string kid;
-    MacKey mac{};  // signs and verifies user tokens (HS256); derived from pkey
+    HmacKey hmac{};  // signs and verifies user tokens (HS256); its key derived from pkey
   };
   TokenSettings settings;
   std::vector<Key> keys;         // keys[0] signs
@@ -338,7 +382,7 @@ struct Tokens::Impl {
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
   ~Impl() {
-    for (Key& k : keys) OPENSSL_cleanse(k.mac.data(), k.mac.size());
+    for (Key& k : keys) OPENSSL_cleanse(&k.hmac, sizeof k.hmac);
   }
 
   const Key* find(std::string_view kid) const {
@@ -352,8 +396,9 @@ namespace {
 
 // Builds the key set; each key signs and verifies once here, so a key that
 // cannot is refused at start rather than at the first token. The MAC keys
-// are derived here, into the Impl itself (reserved up front: no copy of
-// one is left behind by a reallocation), so that the Impl wipes them.
+// are derived here and prepared into the Impl itself (reserved up front: no
+// copy of one is left behind by a reallocation), so that the Impl wipes
+// them; the derived key itself is wiped at once.
 Parsed<std::shared_ptr<Tokens::Impl>> make_impl(std::vector<Pkey> pkeys,
                                                 const std::vector<std::string>& names,
                                                 TokenSettings settings) {
@@ -379,8 +424,11 @@ Parsed<std::shared_ptr<Tokens::Impl>> make_impl(std::vector<Pkey> pkeys,
                     {"use", "sig"}});
     impl->keys.push_back({std::move(pkeys[i]), kid});
     Tokens::Impl::Key& key = impl->keys.back();
-    auto mac = derive_mac_key(key.pkey.get(), &key.mac) ? hs256_sign(key.mac, kid) : std::nullopt;
-    if (!mac || !hs256_verify(key.mac, kid, *mac))
+    MacKey mac_key{};
+    bool prepared = derive_mac_key(key.pkey.get(), &mac_key) && prepare_hmac(mac_key, &key.hmac);
+    OPENSSL_cleanse(mac_key.data(), mac_key.size());
+    auto mac = prepared ? hs256_sign(key.hmac, kid) : std::nullopt;
+    if (!mac || !hs256_verify(key.hmac, kid, *mac))
       return Result::fail("key " + names[i] + ": OpenSSL could not derive its MAC key");
   }
   impl->jwks = Json{{"keys", keys}}.dump();
@@ -436,45 +484,74 @@ Parsed<Tokens> Tokens::ephemeral(TokenSettings settings) {
 
 // ------------------------------------------------------------ sign, verify --
 
+void write_claims(std::string& out, const TokenClaims& c) {
+  JsonWriter w(out);
+  w.field("iss", c.iss)
+      .field("aud", c.aud)
+      .field("sub", c.sub)
+      .field("evt", c.evt)
+      .field("kind", token_kind_name(c.kind))
+      .field("iat", c.iat)
+      .field("exp", c.exp)
+      .field("jti", c.jti)
+      .field("tkt", c.tkt);
+  if (c.ahd >= 0) w.field("ahd", c.ahd);
+  w.close();
+}
+
 nlohmann::ordered_json claims_json(const TokenClaims& c) {
-  nlohmann::ordered_json j = {{"iss", c.iss},
-                              {"aud", c.aud},
-                              {"sub", c.sub},
-                              {"evt", c.evt},
-                              {"kind", token_kind_name(c.kind)},
-                              {"iat", c.iat},
-                              {"exp", c.exp},
-                              {"jti", c.jti},
-                              {"tkt", c.tkt}};
-  if (c.ahd >= 0) j["ahd"] = c.ahd;
-  return j;
+  std::string text;
+  write_claims(text, c);
+  return nlohmann::ordered_json::parse(text);
+}
+
+// header "." payload "." signature, appended to `out`. The payload is
+// written in a buffer each thread keeps, and everything else in place, so
+// a user token costs no heap work once `out` and that buffer have grown to
+// a token's size.
+bool Tokens::append(std::string& out, const TokenClaims& c) const {
+  for (const std::string* text : {&c.iss, &c.aud, &c.sub, &c.evt, &c.jti})
+    if (!valid_utf8(*text)) return false;
+  thread_local std::string payload;
+  payload.clear();
+  write_claims(payload, c);
+  const Impl::Key& key = impl_->keys[0];
+  const bool user = c.kind == TokenKind::kUser;
+  const size_t start = out.size();
+  out += user ? impl_->user_header : impl_->admission_header;
+  out += '.';
+  base64url_append(out, payload);
+  std::string_view input(out.data() + start, out.size() - start);
+  if (user) {
+    unsigned char mac[kMacBytes];
+    if (!hmac_sha256(key.hmac, input, mac)) return out.resize(start), false;
+    out += '.';
+    base64url_append(out, std::string_view(reinterpret_cast<const char*>(mac), sizeof mac));
+    return true;
+  }
+  auto sig = ed25519_sign(key.pkey.get(), input);
+  if (!sig) return out.resize(start), false;
+  out += '.';
+  base64url_append(out, *sig);
+  return true;
 }
 
 std::optional<std::string> Tokens::sign(const TokenClaims& c) const {
-  std::string payload;
-  try {  // dump() throws on invalid UTF-8; no exception leaves this unit
-    payload = claims_json(c).dump();
-  } catch (const nlohmann::json::exception&) {
-    return std::nullopt;
-  }
-  const Impl::Key& key = impl_->keys[0];
-  bool user = c.kind == TokenKind::kUser;
-  std::string input =
-      (user ? impl_->user_header : impl_->admission_header) + "." + base64url_encode(payload);
-  auto sig = user ? hs256_sign(key.mac, input) : ed25519_sign(key.pkey.get(), input);
-  if (!sig) return std::nullopt;
-  return input + "." + base64url_encode(*sig);
+  std::string token;
+  if (!append(token, c)) return std::nullopt;
+  return token;
 }
 
-std::optional<std::string> Tokens::issue(TokenKind kind, std::string_view sub,
-                                         std::string_view event, int64_t ticket, int64_t now_s,
-                                         int64_t ttl_s, int64_t ahead) const {
+bool Tokens::issue_to(std::string& out, TokenKind kind, std::string_view sub,
+                      std::string_view event, int64_t ticket, int64_t now_s, int64_t ttl_s,
+                      int64_t ahead) const {
   unsigned char id[16];
   if (RAND_bytes(id, sizeof id) != 1) {
     ERR_clear_error();
-    return std::nullopt;
+    return false;
   }
-  TokenClaims c;
+  // Kept per thread, like the payload: its strings keep their room.
+  thread_local TokenClaims c;
   c.iss = impl_->settings.issuer;
   c.aud = impl_->settings.audience;
   c.sub = sub;
@@ -484,8 +561,17 @@ std::optional<std::string> Tokens::issue(TokenKind kind, std::string_view sub,
   c.exp = now_s + ttl_s;
   c.tkt = ticket;
   c.ahd = ahead < 0 ? -1 : ahead;
-  c.jti = base64url_encode(std::string_view(reinterpret_cast<const char*>(id), sizeof id));
-  return sign(c);
+  c.jti.clear();
+  base64url_append(c.jti, std::string_view(reinterpret_cast<const char*>(id), sizeof id));
+  return append(out, c);
+}
+
+std::optional<std::string> Tokens::issue(TokenKind kind, std::string_view sub,
+                                         std::string_view event, int64_t ticket, int64_t now_s,
+                                         int64_t ttl_s, int64_t ahead) const {
+  std::string token;
+  if (!issue_to(token, kind, sub, event, ticket, now_s, ttl_s, ahead)) return std::nullopt;
+  return token;
 }
 
 // The order matters: the size first, so nothing large is parsed; the
@@ -531,7 +617,7 @@ TokenCheck Tokens::verify(std::string_view token, TokenKind kind, std::string_vi
   const Impl::Key* key = impl_->find(kid->get<std::string>());
   if (key == nullptr) return refuse(TokenError::kUnknownKey);
   std::string_view input = token.substr(0, dot2);
-  if (!(user ? hs256_verify(key->mac, input, *sig) : ed25519_verify(key->pkey.get(), input, *sig)))
+  if (!(user ? hs256_verify(key->hmac, input, *sig) : ed25519_verify(key->pkey.get(), input, *sig)))
     return refuse(TokenError::kBadSignature);
 
   auto payload = parse_json_object(*payload_text);

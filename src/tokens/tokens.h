@@ -76,6 +76,7 @@ struct TokenClaims {
 };
 
 // The claims as the token's payload has them.
+void write_claims(std::string& out, const TokenClaims& c);
 nlohmann::ordered_json claims_json(const TokenClaims& c);
 
 // Why a token was refused.
@@ -134,6 +135,11 @@ class Tokens {
   std::optional<std::string> issue(TokenKind kind, std::string_view sub, std::string_view event,
                                    int64_t ticket, int64_t now_s, int64_t ttl_s,
                                    int64_t ahead = -1) const;
+  // The same, appended to `out` (false, and `out` as it was, on failure):
+  // what the hot path uses, writing the token straight into its reply.
+  // With `out` large enough, signing a user token does no heap work.
+  bool issue_to(std::string& out, TokenKind kind, std::string_view sub, std::string_view event,
+                int64_t ticket, int64_t now_s, int64_t ttl_s, int64_t ahead = -1) const;
   // Checks the algorithm (the one of `kind`, whatever the token names),
   // the key, the signature, then issuer, audience, kind, event and times,
   // in that order; the first failure is the reason.
@@ -152,11 +158,13 @@ class Tokens {
 
  private:
   explicit Tokens(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  bool append(std::string& out, const TokenClaims& claims) const;
   std::shared_ptr<const Impl> impl_;  // shared, immutable: copies are cheap and thread-safe
 };
 
 // Base64url without padding (RFC 4648 section 5, RFC 7515 section 2).
 std::string base64url_encode(std::string_view bytes);
+void base64url_append(std::string& out, std::string_view bytes);
 // Strict: refuses '=', characters outside the alphabet, a length of 4n+1,
 // and non-zero unused bits, so every byte string has exactly one encoding.
 std::optional<std::string> base64url_decode(std::string_view text);

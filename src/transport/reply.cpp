@@ -52,6 +52,11 @@ void Reply::json(int code, nlohmann::ordered_json body, const char* allow) {
   send(Response{code, std::move(text), "application/json", allow});
 }
 
+void Reply::json_body(int code, std::string body) {
+  body += '\n';
+  send(Response{code, std::move(body)});
+}
+
 void Reply::error(int code, const std::string& why, const char* allow) {
   json(code, nlohmann::ordered_json{{"error", why}}, allow);
 }

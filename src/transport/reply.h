@@ -98,6 +98,9 @@ class Reply {
   void json(int code, nlohmann::ordered_json body, const char* allow = nullptr);
   // {"error": why}
   void error(int code, const std::string& why, const char* allow = nullptr);
+  // A JSON body written already (base/json_writer.h, no "error" in it),
+  // sent with its trailing newline: the hot replies.
+  void json_body(int code, std::string body);
 
   // Answers with a stream (ReplySink::open_stream); null if the client
   // has gone.

@@ -153,6 +153,23 @@ TEST(ParseReserveBody, MalformedJson) {
   expect_reserve_error("{\"user_id\":\"a\0\"}"s, bad);               // raw NUL in a string
 }
 
+// The body nearly every join sends is read without the JSON parser; what
+// differs from it in any way goes to the parser, so the answers are the same.
+TEST(ParseReserveBody, TheCommonBodyAndItsNearMisses) {
+  expect_user(R"({"user_id":"u1"})", "u1");
+  expect_user("\n{\t\"user_id\"\r:\n\"u-1.a_b:c@d\" }\n", "u-1.a_b:c@d");
+  expect_reserve_error(R"({"user_id":"u1","user_id":"u2"})", "body has a duplicate key");
+  expect_reserve_error(R"({"user_id":"u1"}x)", "body is not valid JSON");
+  expect_reserve_error(R"({"user_id":"u1"}})", "body is not valid JSON");
+  expect_reserve_error(R"({"user_id" "u1"})", "body is not valid JSON");
+  expect_reserve_error(R"({"user_id":"u1" )", "body is not valid JSON");
+  expect_reserve_error("{\"user_id\":\"u1\"}\0"s, "body is not valid JSON");
+  expect_reserve_error(R"({"user_id":"u\"1"})",
+                       "\"user_id\" must be 1-64 characters of A-Z a-z 0-9 . _ : @ -");
+  expect_user(R"({"user_id":"u\u0031"})", "u1");
+  expect_user(R"({"user_id":"u1","x":1})", "u1");
+}
+
 // A NUL byte after the object is a trailing byte like any other; it must not
 // end the input early (nlohmann's lexer treats '\0' as end of input).
 TEST(ParseReserveBody, NulAfterTheObjectIsATrailingByte) {
