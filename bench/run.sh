@@ -102,6 +102,7 @@ PIDS+=($!)
 
 fact() { python3 "$REPORT" fact "$DIR" "$1" "$2"; }
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+allocations() { od -An -tu8 -N8 "$1" | tr -d ' '; }  # libticketq-malloc-count.so's counter
 rss_kb() { awk '$1 == "VmRSS:" {print $2}' "/proc/$1/status"; }
 nfds() { local fds=("/proc/$1/fd/"*); echo "${#fds[@]}"; }
 HZ=$(getconf CLK_TCK)
@@ -148,7 +149,17 @@ start_ticketq() {  # name, extra flags...
 }
 start_ticketq ticketq --threads "$THREADS"
 start_ticketq ticketq-b1 --threads "$THREADS" --batch-max 1
-start_ticketq ticketq-t1 --threads 1
+# ticketq-t1 (bar 10) counts its heap allocations, when the counter is built
+# (not in sanitizer builds): libticketq-malloc-count.so keeps the count in a
+# file this script reads before and after each run.
+MALLOC_COUNT_LIB=$(find "$BUILD" -name libticketq-malloc-count.so -type f 2>/dev/null | head -1 || true)
+if [[ -n "$MALLOC_COUNT_LIB" ]]; then
+  TICKETQ_MALLOC_COUNT="$DIR/ticketq-t1.allocations" LD_PRELOAD="$MALLOC_COUNT_LIB" \
+    start_ticketq ticketq-t1 --threads 1
+else
+  say "libticketq-malloc-count.so not found in $BUILD: bar 10 shows no allocation counts"
+  start_ticketq ticketq-t1 --threads 1
+fi
 SERVERS_T2=ticketq
 if [[ $THREADS != 2 ]]; then start_ticketq ticketq-t2 --threads 2; SERVERS_T2=ticketq-t2; fi
 "$REF" --port 0 --redis-port "$RPORT" --threads "$THREADS" --capacity 1000 --queue-limit 10000000 \
@@ -216,8 +227,9 @@ run_bench() {
   say "$STEP/$TOTAL $step, round $rep/$REPS: $server  ($*)"
   [[ $flush == 1 ]] && "${RCLI[@]}" flushall >/dev/null
   "${RCLI[@]}" config resetstat >/dev/null
-  local pid=${PID[$server]} s0 r0 s1 r1 t0 la rc=0
+  local pid=${PID[$server]} s0 r0 s1 r1 t0 la rc=0 counts="$DIR/$server.allocations" m0="" m1=""
   la=$(cut -d' ' -f1-3 /proc/loadavg)
+  [[ -f $counts ]] && m0=$(allocations "$counts")
   s0=$(cpu "$pid"); r0=$(cpu "$RPID"); t0=$(date +%s.%N)
   # ticketq-bench's own CPU: the shell's reaped-children times (bash's times
   # builtin, run in this shell) before and after; the bench is the only child
@@ -230,11 +242,13 @@ run_bench() {
   times >"$DIR/times1"
   CUR=""
   s1=$(cpu "$pid"); r1=$(cpu "$RPID")
+  [[ -n $m0 ]] && m1=$(allocations "$counts")
   "${RCLI[@]}" info commandstats >"$DIR/cmdstats.txt"
   python3 "$REPORT" record "$DIR" --step "$step" --server "$server" --rep "$rep" --rc "$rc" \
     --bench "$DIR/bench.out" --stderr "$DIR/bench.err" --cmdstats "$DIR/cmdstats.txt" \
     --server-ticks $((s1 - s0)) --redis-ticks $((r1 - r0)) --hz "$HZ" --loadavg "$la" \
     --bench-cpu-s "$(children_cpu_s "$DIR/times0" "$DIR/times1")" \
+    ${m1:+--allocations $((m1 - m0))} \
     --seconds "$(python3 -c "import time; print(round(time.time() - $t0, 2))")" --args "$*"
 }
 

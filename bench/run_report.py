@@ -77,6 +77,9 @@ def field(run, name):
     if name == "bench_cores":  # ticketq-bench's CPU over its measured window: cores it kept busy
         secs = (run.get("bench") or {}).get("seconds")
         return run["bench_cpu_s"] / secs if secs and run.get("bench_cpu_s") is not None else None
+    if name == "allocs_per_req":  # heap allocations of the server (libticketq-malloc-count.so)
+        n = run.get("answered") or 0
+        return run["allocations"] / n if n and run.get("allocations") is not None else None
     if name == "evalsha_calls":
         ev = run.get("cmdstats", {}).get("evalsha")
         return ev["calls"] if ev else None
@@ -125,7 +128,7 @@ def cmd_record(a):
     run = {"step": a.step, "server": a.server, "rep": a.rep, "rc": a.rc, "args": a.args,
            "seconds": a.seconds, "loadavg_before": a.loadavg, "answered": answered,
            "server_cpu_s": a.server_ticks / a.hz, "redis_cpu_s": a.redis_ticks / a.hz,
-           "bench_cpu_s": a.bench_cpu_s,
+           "bench_cpu_s": a.bench_cpu_s, "allocations": a.allocations,
            "cmdstats": parse_cmdstats(cmd), "bench": bench, "bench_stderr": stderr}
     with open(os.path.join(a.dir, "runs.jsonl"), "a") as f:
         f.write(json.dumps(run) + "\n")
@@ -144,6 +147,8 @@ def cmd_record(a):
             extra += "  cpu/req: server %.2f us, ticketq-bench %s us" % (
                 field(run, "server_cpu_us_per_req") or 0,
                 "%.2f" % field(run, "bench_cpu_us_per_req") if field(run, "bench_cpu_us_per_req") else "-")
+            if field(run, "allocs_per_req") is not None:
+                extra += ", server allocations/req %.2f" % field(run, "allocs_per_req")
         print("          %.0f req/s  p50 %.3f ms  p99 %.3f ms  max %.3f ms  codes %s  errors %d%s%s"
               % (bench["throughput_rps"], l["p50"] / 1e3, l["p99"] / 1e3, l["max"] / 1e3,
                  json.dumps(bench["status_codes"]), bench["errors_total"], extra,
@@ -202,6 +207,8 @@ def cmd_report(a):
             return "-"
         if unit == "rps":
             return "%.0f req/s" % v
+        if unit == "n":
+            return "%.2f" % v
         if unit == "ms":
             return "%.3f ms" % (v / 1e3)
         if unit == "us":
@@ -306,6 +313,13 @@ def cmd_report(a):
     row("10", "server CPU per status (/proc), ticketq --threads 1 / floor server (info: no token signing)",
         m(*T1, "server_cpu_us_per_req"), m(*SF, "server_cpu_us_per_req"), "us", None, None,
         paired_ratios(runs, T1, SF, "server_cpu_us_per_req"), info=True)
+    # The same runs, counted by libticketq-malloc-count.so (LD_PRELOAD into
+    # ticketq-t1): heap allocations per answered request. Status includes
+    # its untimed setup (1,000 reserves), under 1 % of its requests.
+    row("10", "server heap allocations per reserve, ticketq --threads 1 (info)",
+        m(*RT1, "allocs_per_req"), None, "n", None, None, info=True)
+    row("10", "server heap allocations per status, ticketq --threads 1 (info)",
+        m(*T1, "allocs_per_req"), None, "n", None, None, info=True)
     row("i", "load generator: ticketq-bench reserve throughput against the floor / against ticketq (bar 1) (info)",
         m(*RF, "rps"), m(*T, "rps"), "rps", None, None, paired_ratios(runs, RF, T, "rps"), info=True)
     row("i", "ticketq-bench CPU per reserve, against the floor / against ticketq --threads 1 (info)",
@@ -392,6 +406,8 @@ def main():
     r.add_argument("--args", default="")
     r.add_argument("--bench-cpu-s", type=float, default=None,
                    help="ticketq-bench's own CPU seconds (user + system)")
+    r.add_argument("--allocations", type=int, default=None,
+                   help="heap allocations the server made during the run (libticketq-malloc-count.so)")
     f = sub.add_parser("fact")
     f.add_argument("dir")
     f.add_argument("key")

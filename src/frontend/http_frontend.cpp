@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstdio>
+#include <charconv>
 
 #include "base/clock.h"
 #include "tokens/auth.h"
@@ -184,10 +184,12 @@ IpAddress HttpFrontend::client_of(HttpExchange ex, const ParsedRequest& req) con
 std::string HttpFrontend::request_id(const ParsedRequest& req) {
   std::optional<std::string_view> given = req.header("X-Request-Id");
   if (given && usable_request_id(*given)) return std::string(*given);
+  // prefix-counter in hex, as 3f2a9c01-1a2b: no printf on the hot path.
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%s-%llx", id_prefix_.c_str(),
-                static_cast<unsigned long long>(++id_counter_));
-  return buf;
+  char* end = std::copy(id_prefix_.begin(), id_prefix_.end(), buf);
+  *end++ = '-';
+  end = std::to_chars(end, buf + sizeof buf, ++id_counter_, 16).ptr;
+  return std::string(buf, end);
 }
 
 // ------------------------------------------------------------------ routing --
