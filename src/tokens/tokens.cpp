@@ -218,6 +218,32 @@ bool derive_mac_key(EVP_PKEY* key, MacKey* out) {
   return ok;
 }
 
+// ------------------------------------------------------------------- random --
+
+// Random bytes from OpenSSL's generator, drawn 4 KiB at a time per thread:
+// one RAND_bytes call (its DRBG takes a lock) serves 256 token ids. They
+// only need to be unique and unguessable, not secret: a jti is in the
+// token for anyone to read.
+bool random_bytes(unsigned char* out, size_t n) {
+  constexpr size_t kPool = 4096;
+  struct Pool {
+    unsigned char bytes[kPool];
+    size_t used = kPool;
+  };
+  thread_local Pool pool;
+  if (n > kPool) return false;
+  if (kPool - pool.used < n) {
+    if (RAND_bytes(pool.bytes, kPool) != 1) {
+      ERR_clear_error();
+      return false;
+    }
+    pool.used = 0;
+  }
+  std::memcpy(out, pool.bytes + pool.used, n);  // each byte is handed out once
+  pool.used += n;
+  return true;
+}
+
 // ---------------------------------------------------------------- base64url --
 
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -546,10 +572,7 @@ bool Tokens::issue_to(std::string& out, TokenKind kind, std::string_view sub,
                       std::string_view event, int64_t ticket, int64_t now_s, int64_t ttl_s,
                       int64_t ahead) const {
   unsigned char id[16];
-  if (RAND_bytes(id, sizeof id) != 1) {
-    ERR_clear_error();
-    return false;
-  }
+  if (!random_bytes(id, sizeof id)) return false;
   // Kept per thread, like the payload: its strings keep their room.
   thread_local TokenClaims c;
   c.iss = impl_->settings.issuer;

@@ -81,6 +81,26 @@ TEST(JsonWriter, EachInvalidByteBecomesAReplacementCharacter) {
   EXPECT_EQ(written("\xE2\x82\""), "\"" + r + r + "\\\"\"");
 }
 
+// Long runs are checked eight bytes at a time: a byte that needs a look
+// is found at every offset of a long string.
+TEST(JsonWriter, FindsEveryByteThatNeedsALookInLongStrings) {
+  for (std::string odd : {"\x01", "\x1f", "\"", "\\", "\x7f", "é", "\xff", "\xC3"}) {
+    for (size_t at = 0; at <= 40; ++at) {
+      std::string s(at, 'a');
+      s += odd;
+      s += std::string(40 - at, 'b');
+      std::string out = written(s);
+      Json back = Json::parse(out, nullptr, /*allow_exceptions=*/false);
+      ASSERT_FALSE(back.is_discarded()) << out;
+      if (valid_utf8(s))
+        EXPECT_EQ(out, dumped(Json(s))) << "at " << at;
+      else
+        EXPECT_EQ(back.get<std::string>(),
+                  std::string(at, 'a') + "\xEF\xBF\xBD" + std::string(40 - at, 'b'));
+    }
+  }
+}
+
 // Whatever the bytes, the output is JSON that reads back; when they are
 // valid UTF-8 it reads back as them and equals nlohmann's spelling.
 TEST(JsonWriter, AnyBytesGiveValidJson) {

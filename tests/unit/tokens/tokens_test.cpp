@@ -400,6 +400,42 @@ TEST_F(TokensTest, RoundTrip) {
   EXPECT_NE(Json::parse(decoded(split(user_token(*a_))[1]))["jti"], payload["jti"]);
 }
 
+// The ids come from a pool of random bytes refilled every 256 tokens: over
+// several refills, on two threads, no id repeats and each is 16 bytes.
+TEST_F(TokensTest, JtisStayUniqueAcrossRefillsAndThreads) {
+  auto ids = [&] {
+    std::vector<std::string> out;
+    for (int i = 0; i < 1000; ++i) {
+      std::string token;
+      EXPECT_TRUE(a_->issue_to(token, TokenKind::kUser, "alice", "concert", kTicket, kNow, kTtl));
+      auto r = a_->verify(token, TokenKind::kUser, "concert", kNow);
+      EXPECT_TRUE(r.ok()) << r.reason();
+      out.push_back(r.claims.jti);
+    }
+    return out;
+  };
+  std::vector<std::string> other;
+  std::thread t([&] { other = ids(); });
+  std::vector<std::string> all = ids();
+  t.join();
+  all.insert(all.end(), other.begin(), other.end());
+  std::set<std::string> unique(all.begin(), all.end());
+  EXPECT_EQ(unique.size(), 2000u);
+  for (const std::string& jti : all) ASSERT_EQ(decoded(jti).size(), 16u);
+}
+
+// issue_to appends to what the string holds, and leaves it as it was when
+// signing is refused (a claim that is not UTF-8).
+TEST_F(TokensTest, IssueToAppends) {
+  std::string out = "token=";
+  ASSERT_TRUE(a_->issue_to(out, TokenKind::kUser, "alice", "concert", kTicket, kNow, kTtl));
+  EXPECT_EQ(out.substr(0, 6), "token=");
+  EXPECT_TRUE(a_->verify(out.substr(6), TokenKind::kUser, "concert", kNow).ok());
+  std::string before = out;
+  EXPECT_FALSE(a_->issue_to(out, TokenKind::kUser, "bad \xff", "concert", kTicket, kNow, kTtl));
+  EXPECT_EQ(out, before);
+}
+
 TEST_F(TokensTest, AWaitingRoomUserTokenSaysHowManyWereAheadAtTheJoin) {
   auto tok = a_->issue(TokenKind::kUser, "alice", "concert", kTicket, kNow, kTtl, 41);
   ASSERT_TRUE(tok);
