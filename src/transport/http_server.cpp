@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -218,19 +219,27 @@ using Slot = HttpConnection::Slot;
 // chunked in HTTP/1.1, ended by the close in HTTP/1.0.
 void format_head(Slot& s, int status, std::string_view headers, size_t length, bool stream,
                  const std::string& date) {
-  char line[96];
-  int n = std::snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
+  // No printf: the status and the length with to_chars.
+  char digits[24];
+  auto number = [&](uint64_t v) {
+    return std::string_view(digits, std::to_chars(digits, digits + sizeof digits, v).ptr - digits);
+  };
   std::string& h = s.head;
-  h.reserve(static_cast<size_t>(n) + date.size() + headers.size() + 64);
-  h.append(line, static_cast<size_t>(n));
+  h.reserve(date.size() + headers.size() + 128);
+  h += "HTTP/1.1 ";
+  h += number(static_cast<uint64_t>(status));
+  h += ' ';
+  h += reason_phrase(status);
+  h += "\r\n";
   h += date;
   h += headers;
   if (stream && s.http10) s.close = true;
   if (stream && !s.http10) {
     h += "Transfer-Encoding: chunked\r\n";
   } else if (!stream && status != 204 && status != 304) {  // those have no body, nor its length
-    n = std::snprintf(line, sizeof line, "Content-Length: %zu\r\n", length);
-    h.append(line, static_cast<size_t>(n));
+    h += "Content-Length: ";
+    h += number(length);
+    h += "\r\n";
   }
   if (s.close)
     h += "Connection: close\r\n";
