@@ -37,6 +37,7 @@ struct Options {
   double warmup = 0;
   int mix = 20;           // mixed: percent of reserves
   int64_t left = 0;       // status/mixed: the first `left` ids of the leave order have left
+  bool in_line = false;   // status/mixed: the ids are in line already (an earlier run set them up)
   double timeout = 5;     // per request, seconds
   double max_time = 0;    // hard limit for the whole run; 0 = derived
   bool progress = true;

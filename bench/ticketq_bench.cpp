@@ -189,6 +189,9 @@ int main(int argc, char** argv) {
                  "status/mixed: the ids are in line already and the first N of the leave order "
                  "(same --seed, --users) left: no setup, ask only about the others")
       ->check(CLI::NonNegativeNumber);
+  app.add_flag("--in-line", o.in_line,
+               "status/mixed: the ids are in line already (an earlier run with the same --users, "
+               "--prefix set them up): no setup, so Redis counts only the measured run's calls");
   app.add_option("--timeout", o.timeout, "seconds per request before it counts as a timeout")
       ->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--max-time", o.max_time, "hard limit in seconds for the whole run (default: derived)")
@@ -295,8 +298,8 @@ int main(int argc, char** argv) {
   }
   if (o.scenario == "leave" && o.token.empty())
     return bad("leave needs the admin token (--token or TICKETQ_ADMIN_TOKEN)");
-  if (o.left > 0 && o.scenario != "status" && o.scenario != "mixed")
-    return bad("--left is for status and mixed");
+  if ((o.left > 0 || o.in_line) && o.scenario != "status" && o.scenario != "mixed")
+    return bad("--left and --in-line are for status and mixed");
   if (o.left >= o.users) return bad("--left must be below --users: someone must still be in line");
   if (!o.seed_given) o.seed = std::random_device{}() ^ (static_cast<uint64_t>(now_ns()) << 20);
   if (o.prefix.empty()) {
@@ -369,8 +372,9 @@ int main(int argc, char** argv) {
   }
 
   // Untimed setup: reserve the ids that status asks about. leave finds its
-  // users in line already (404 otherwise), and so does status with --left.
-  if ((o.scenario == "status" || o.scenario == "mixed") && o.left == 0) {
+  // users in line already (404 otherwise), and so does status with --left
+  // or --in-line.
+  if ((o.scenario == "status" || o.scenario == "mixed") && o.left == 0 && !o.in_line) {
     Stats setup = run_setup(o, workers, req, ids, static_cast<uint64_t>(o.users), nullptr);
     if (answered(setup) == 0) {
       std::fprintf(stderr, "ticketq-bench: setup failed: no reserve was answered\n");
