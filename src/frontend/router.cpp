@@ -1,7 +1,6 @@
 #include "frontend/router.h"
 
 #include <array>
-#include <vector>
 
 #include "base/validate.h"
 
@@ -53,32 +52,59 @@ constexpr RouteSpec kRoutes[] = {
     {"GET", "/assets/:file", Op::kAsset, false, false},
 };
 
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> out;
+// A path's segments, in place: no route has more than kMaxSegments, so a
+// longer path (too_many) matches none.
+constexpr size_t kMaxSegments = 8;
+struct Segments {
+  std::array<std::string_view, kMaxSegments> at;
+  size_t size = 0;
+  bool too_many = false;
+};
+
+constexpr Segments split_path(std::string_view path) {
+  Segments out;
   if (path.empty() || path.front() != '/') return out;
   path.remove_prefix(1);
   while (true) {
+    if (out.size == kMaxSegments) {
+      out.too_many = true;
+      return out;
+    }
     size_t slash = path.find('/');
-    out.push_back(path.substr(0, slash));
+    out.at[out.size++] = path.substr(0, slash);
     if (slash == std::string_view::npos) break;
     path.remove_prefix(slash + 1);
   }
   return out;
 }
 
+// The patterns of kRoutes, split once.
+constexpr std::array<Segments, std::size(kRoutes)> split_patterns() {
+  std::array<Segments, std::size(kRoutes)> out{};
+  for (size_t i = 0; i < std::size(kRoutes); ++i) out[i] = split_path(kRoutes[i].pattern);
+  return out;
+}
+constexpr auto kPatterns = split_patterns();
+static_assert(
+    [] {
+      for (const Segments& p : kPatterns)
+        if (p.too_many) return false;
+      return true;
+    }(),
+    "a route has more than kMaxSegments segments");
+
 // Matches one pattern; fills captures (still encoded) on success.
-bool match_pattern(const char* pattern, const std::vector<std::string_view>& segs,
-                   std::string_view* event, std::string_view* user, std::string_view* file) {
-  auto pat = split_path(pattern);
-  if (pat.size() != segs.size()) return false;
-  for (size_t i = 0; i < pat.size(); ++i) {
-    if (pat[i] == ":event")
-      *event = segs[i];
-    else if (pat[i] == ":user")
-      *user = segs[i];
-    else if (pat[i] == ":file")
-      *file = segs[i];
-    else if (pat[i] != segs[i])
+bool match_pattern(const Segments& pat, const Segments& segs, std::string_view* event,
+                   std::string_view* user, std::string_view* file) {
+  if (pat.size != segs.size || segs.too_many) return false;
+  for (size_t i = 0; i < pat.size; ++i) {
+    if (pat.at[i] == ":event")
+      *event = segs.at[i];
+    else if (pat.at[i] == ":user")
+      *user = segs.at[i];
+    else if (pat.at[i] == ":file")
+      *file = segs.at[i];
+    else if (pat.at[i] != segs.at[i])
       return false;
   }
   return true;
@@ -168,11 +194,12 @@ std::optional<std::string> percent_decode(std::string_view s) {
 
 RouteResult match_route(std::string_view method, std::string_view path) {
   if (method == "HEAD") method = "GET";
-  auto segs = split_path(path);
+  const Segments segs = split_path(path);
   RouteResult result;
-  for (const RouteSpec& spec : kRoutes) {
+  for (size_t i = 0; i < std::size(kRoutes); ++i) {
+    const RouteSpec& spec = kRoutes[i];
     std::string_view event = kDefaultEvent, user, file;
-    if (!match_pattern(spec.pattern, segs, &event, &user, &file)) continue;
+    if (!match_pattern(kPatterns[i], segs, &event, &user, &file)) continue;
     if (method != spec.method) {
       if (result.allow.empty()) {  // the path's first route names it in a 405
         result.route.op = spec.op;

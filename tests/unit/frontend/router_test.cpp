@@ -147,6 +147,19 @@ TEST(MatchRoute, UnknownPathsAreNotFound) {
   }
 }
 
+// Paths are split in place into at most eight segments: a longer one,
+// however long, matches no route, and one at the limit is still matched.
+TEST(MatchRoute, PathsWithManySegmentsMatchNothing) {
+  for (int n : {7, 8, 9, 10, 100, 10000}) {
+    std::string path;
+    for (int i = 0; i < n; ++i) path += "/v1";
+    EXPECT_EQ(match_route("GET", path).kind, Kind::kNotFound) << n;
+  }
+  EXPECT_EQ(match_route("GET", std::string(100000, '/')).kind, Kind::kNotFound);
+  EXPECT_EQ(match_route("GET", "/v1/events/e/status/u1").kind, Kind::kMatch);
+  EXPECT_EQ(match_route("GET", "/v1/events/e/status/u1/").kind, Kind::kNotFound);
+}
+
 TEST(MatchRoute, WrongMethodListsTheAllowedOnes) {
   struct Row {
     const char* method;
