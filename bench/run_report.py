@@ -258,13 +258,18 @@ def cmd_report(a):
     S1K, S1M = ("status_1k", "ticketq"), ("status_1m", "ticketq")
     srate = facts.get("status_rate")
     big = facts.get("waiting_big", 1000000)
-    # The bar is the cause itself: what a status call costs Redis (EVALSHA
-    # usec per call, the same open-loop rate so the same batching) with the
-    # big line against the small one. The client's p50 and p99 follow it but
-    # also every scheduling hiccup of a shared machine: info.
-    row("3", "status script in Redis (EVALSHA usec per call), %d waiting / 1,000 waiting (open loop %s req/s)"
-        % (big, srate), m(*S1M, "evalsha_us_per_call"), m(*S1K, "evalsha_us_per_call"), "us", "<=", 1.2,
-        paired_ratios(runs, S1M, S1K, "evalsha_us_per_call"))
+    # The bar is the cause itself: what a status costs Redis (its process
+    # CPU from /proc per status answered, the same open-loop rate so the
+    # same batching) with the big line against the small one. EVALSHA usec
+    # per call says the same but is wall time, which a busy machine's
+    # preemption inflates; the clients' p50 and p99 follow every scheduling
+    # hiccup of a shared machine: info.
+    row("3", "Redis CPU (/proc) per status, %d waiting / 1,000 waiting (open loop %s req/s)" % (big, srate),
+        m(*S1M, "redis_cpu_us_per_req"), m(*S1K, "redis_cpu_us_per_req"), "us", "<=", 1.2,
+        paired_ratios(runs, S1M, S1K, "redis_cpu_us_per_req"))
+    row("3", "status script in Redis (EVALSHA usec per call), %d waiting / 1,000 waiting (info)" % big,
+        m(*S1M, "evalsha_us_per_call"), m(*S1K, "evalsha_us_per_call"), "us", None, None,
+        paired_ratios(runs, S1M, S1K, "evalsha_us_per_call"), info=True)
     row("3", "status p50, %d waiting / 1,000 waiting (info)" % big,
         m(*S1M, "p50"), m(*S1K, "p50"), "ms", None, None, paired_ratios(runs, S1M, S1K, "p50"), info=True)
     row("3", "status p99, %d waiting / 1,000 waiting (info)" % big,
@@ -305,9 +310,12 @@ def cmd_report(a):
         ">=", 1.6, paired_ratios(runs, T2, T1, "rps"))
     S1L, L1M = ("status_1m_left", "ticketq"), ("leave_1m", "ticketq")
     nleft = facts.get("leave_count", big // 10)
-    row("8", "status script in Redis (EVALSHA usec per call) at {:,} waiting after {:,} left / at 1,000 "
-        "(open loop {} req/s)".format(big, nleft, srate), m(*S1L, "evalsha_us_per_call"),
-        m(*S1K, "evalsha_us_per_call"), "us", "<=", 1.2, paired_ratios(runs, S1L, S1K, "evalsha_us_per_call"))
+    row("8", "Redis CPU (/proc) per status at {:,} waiting after {:,} left / at 1,000 (open loop {} req/s)"
+        .format(big, nleft, srate), m(*S1L, "redis_cpu_us_per_req"), m(*S1K, "redis_cpu_us_per_req"), "us",
+        "<=", 1.2, paired_ratios(runs, S1L, S1K, "redis_cpu_us_per_req"))
+    row("8", "status script in Redis (EVALSHA usec per call) at {:,} waiting after {:,} left / at 1,000 (info)"
+        .format(big, nleft), m(*S1L, "evalsha_us_per_call"), m(*S1K, "evalsha_us_per_call"), "us", None, None,
+        paired_ratios(runs, S1L, S1K, "evalsha_us_per_call"), info=True)
     row("8", "status p50 at {:,} waiting after {:,} left / at 1,000 (info)".format(big, nleft),
         m(*S1L, "p50"), m(*S1K, "p50"), "ms", None, None, paired_ratios(runs, S1L, S1K, "p50"), info=True)
     row("8", "status p99 at {:,} waiting after {:,} left / at 1,000 (info)".format(big, nleft),
