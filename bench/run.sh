@@ -314,8 +314,8 @@ waiting_of() { http GET "${URL[ticketq]}/v1/events/$1" "$TOKEN" | python3 -c 'im
 used_memory() { "${RCLI[@]}" info memory | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r'; }
 # The setup of each line runs on its own, untimed and unrecorded (one status
 # run of one request after reserving every id), so that Redis's command
-# statistics of the measured run (--in-line: no setup) hold only its own
-# status calls: the Redis half of bars 3 and 8 is the status script's cost.
+# statistics and CPU in the measured run (--in-line: no setup) are its
+# status calls' own: bars 3 and 8 are what a status costs Redis.
 line_setup() {  # event prefix users
   TICKETQ_ADMIN_TOKEN=$TOKEN "$BENCH" --url "${URL[ticketq]}" --no-progress -c "$CONNS" -t "$BTHREADS" \
     -s status --event "$1" --prefix "$2" --users "$3" -n 1 --max-time 300 >"$DIR/setup.out" 2>&1 ||
