@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "redis_values.h"
 
 namespace ticketq {
 namespace {
@@ -61,18 +62,8 @@ class HeldRunner : public ScriptRunner {
   std::vector<Call> calls;
 };
 
-RedisValue Int(int64_t i) {
-  RedisValue v;
-  v.type = RedisValue::Type::kInteger;
-  v.integer = i;
-  return v;
-}
-RedisValue Str(std::string s) {
-  RedisValue v;
-  v.type = RedisValue::Type::kString;
-  v.str = std::move(s);
-  return v;
-}
+using test::Int;
+using test::Str;
 ScriptReply Array(std::vector<RedisValue> e) {
   ScriptReply r;
   r.value.type = RedisValue::Type::kArray;

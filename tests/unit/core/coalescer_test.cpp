@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "redis_values.h"
+
 namespace ticketq {
 namespace {
 
@@ -33,18 +35,18 @@ class RecordingRunner : public ScriptRunner {
       // status: {0, now_ms, admitted_last_minute, span_ms, paused,
       // waiter_ttl_s, then code, pos, ticket, hold_end, used per user};
       // reserve: {0, then code, pos, ticket per user}.
-      r.value.elements.push_back(integer(0));
+      r.value.elements.push_back(test::Int(0));
       if (status)
         for (int64_t h : std::initializer_list<int64_t>{1'700'000'000'000, 0, 0, 0, 0, 0})
-          r.value.elements.push_back(integer(h));
+          r.value.elements.push_back(test::Int(h));
       for (size_t i = 0; i + (short_reply ? 1 : 0) < users.size(); ++i) {
         int64_t pos = static_cast<int64_t>(i) + 1;
-        r.value.elements.push_back(integer(2));
-        r.value.elements.push_back(integer(pos));
-        r.value.elements.push_back(integer(100 + pos));
+        r.value.elements.push_back(test::Int(2));
+        r.value.elements.push_back(test::Int(pos));
+        r.value.elements.push_back(test::Int(100 + pos));
         if (status) {
-          r.value.elements.push_back(integer(0));
-          r.value.elements.push_back(integer(0));
+          r.value.elements.push_back(test::Int(0));
+          r.value.elements.push_back(test::Int(0));
         }
       }
     }
@@ -52,13 +54,6 @@ class RecordingRunner : public ScriptRunner {
   }
   void ping(ReplyCallback cb) override { cb(ScriptReply{}); }
   bool ready() const override { return true; }
-
-  static RedisValue integer(int64_t v) {
-    RedisValue x;
-    x.type = RedisValue::Type::kInteger;
-    x.integer = v;
-    return x;
-  }
 
   struct Call {
     std::string script;

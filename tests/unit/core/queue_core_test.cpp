@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/scripts.h"
+#include "redis_values.h"
 
 namespace ticketq {
 namespace {
@@ -47,26 +48,11 @@ class FakeScriptRunner : public ScriptRunner {
   int pings = 0;
 };
 
-RedisValue Int(int64_t i) {
-  RedisValue v;
-  v.type = RedisValue::Type::kInteger;
-  v.integer = i;
-  return v;
-}
-RedisValue Str(std::string s, RedisValue::Type type = RedisValue::Type::kString) {
-  RedisValue v;
-  v.type = type;
-  v.str = std::move(s);
-  return v;
-}
+using test::Arr;
+using test::Int;
+using test::Str;
 RedisValue Nil() {
   return RedisValue{};
-}
-RedisValue Arr(std::vector<RedisValue> e) {
-  RedisValue v;
-  v.type = RedisValue::Type::kArray;
-  v.elements = std::move(e);
-  return v;
 }
 ScriptReply Reply(RedisValue v) {
   ScriptReply r;

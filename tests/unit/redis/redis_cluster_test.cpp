@@ -5,42 +5,26 @@
 
 #include <gtest/gtest.h>
 
+#include "redis_values.h"
+
 namespace ticketq {
 namespace {
 
-RedisValue integer(int64_t i) {
-  RedisValue v;
-  v.type = RedisValue::Type::kInteger;
-  v.integer = i;
-  return v;
-}
-
-RedisValue string(std::string s) {
-  RedisValue v;
-  v.type = RedisValue::Type::kString;
-  v.str = std::move(s);
-  return v;
-}
-
-RedisValue array(std::vector<RedisValue> e) {
-  RedisValue v;
-  v.type = RedisValue::Type::kArray;
-  v.elements = std::move(e);
-  return v;
-}
+using test::Arr;
+using test::Int;
+using test::Str;
 
 // One entry as Redis 7 sends it: [first, last, [host, port, id, {}], replica...]
 RedisValue range(int first, int last, std::string host, int port) {
-  return array({integer(first), integer(last),
-                array({string(std::move(host)), integer(port), string("id"), array({})}),
-                array({string("10.0.0.9"), integer(7000), string("replica-id"), array({})})});
+  return Arr({Int(first), Int(last), Arr({Str(std::move(host)), Int(port), Str("id"), Arr({})}),
+              Arr({Str("10.0.0.9"), Int(7000), Str("replica-id"), Arr({})})});
 }
 
 TEST(ParseClusterSlots, ReadsEachRangeMaster) {
-  auto r = parse_cluster_slots(
-      array({range(0, 5460, "127.0.0.1", 7001), range(5461, 10922, "node-b", 7002),
-             range(10923, 16383, "", 7003)}),
-      "asked-host");
+  auto r =
+      parse_cluster_slots(Arr({range(0, 5460, "127.0.0.1", 7001),
+                               range(5461, 10922, "node-b", 7002), range(10923, 16383, "", 7003)}),
+                          "asked-host");
   ASSERT_EQ(r.size(), 3u);
   EXPECT_EQ(r[0].first, 0);
   EXPECT_EQ(r[0].last, 5460);
@@ -52,18 +36,17 @@ TEST(ParseClusterSlots, ReadsEachRangeMaster) {
 }
 
 TEST(ParseClusterSlots, SkipsWhatIsNotARange) {
-  EXPECT_TRUE(parse_cluster_slots(string("ERR"), "h").empty());
-  EXPECT_TRUE(parse_cluster_slots(array({}), "h").empty());
-  auto r =
-      parse_cluster_slots(array({range(0, 10, "?", 7001),     // a node whose address is unknown
-                                 range(20, 10, "h", 7001),    // first > last
-                                 range(0, 16384, "h", 7001),  // beyond the last slot
-                                 range(-1, 3, "h", 7001),     // negative
-                                 range(0, 3, "h", 0),         // no port
-                                 array({integer(0), integer(3)}),  // no master
-                                 array({integer(0), string("3"), array({string("h"), integer(1)})}),
-                                 range(100, 200, "good", 7005)}),
-                          "h");
+  EXPECT_TRUE(parse_cluster_slots(Str("ERR"), "h").empty());
+  EXPECT_TRUE(parse_cluster_slots(Arr({}), "h").empty());
+  auto r = parse_cluster_slots(
+      Arr({range(0, 10, "?", 7001),     // a node whose address is unknown
+           range(20, 10, "h", 7001),    // first > last
+           range(0, 16384, "h", 7001),  // beyond the last slot
+           range(-1, 3, "h", 7001),     // negative
+           range(0, 3, "h", 0),         // no port
+           Arr({Int(0), Int(3)}),       // no master
+           Arr({Int(0), Str("3"), Arr({Str("h"), Int(1)})}), range(100, 200, "good", 7005)}),
+      "h");
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].host, "good");
 }
